@@ -1,0 +1,117 @@
+"""Every knob of lessonq, validated once at start.
+
+Values come from environment variables prefixed ``LESSONQ_`` (or a ``.env`` file); a bad value
+fails at start with a message naming the variable, never later inside a task.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AnyHttpUrl, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "LESSONQ_"
+
+# The instance id is a label value and part of every namespace name, so it stays short.
+_INSTANCE_ID = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
+
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
+    )
+
+    # Where things are.
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    kube_url: AnyHttpUrl | None = None
+    kubeconfig: Path | None = None
+    kube_context: str | None = None
+    curriculum: Path = Path("examples/curriculum")
+    instance_id: str = "default"
+    queue: str = "lessonq"
+
+    # Lesson lifetime.
+    lesson_ttl: Seconds = 30 * 60
+    provision_timeout: Seconds = 10 * 60
+    teardown_timeout: Seconds = 5 * 60
+    record_retention: Seconds = 24 * 60 * 60
+
+    # Lesson limits and how endpoints become pods.
+    max_endpoints: int = Field(32, ge=1)
+    max_links: int = Field(64, ge=0)
+    image_registry: str = "antidotelabs"
+    image_tag: str = "latest"
+    untrusted_runtime_class: str | None = "kata"
+
+    # Kubernetes API calls.
+    api_timeout: Seconds = 10
+    api_parallelism: int = Field(8, ge=1, le=64)
+    readiness_watch: Seconds = 5
+    retry_backoff_max: Seconds = 30
+
+    # Celery delivery and the beat.
+    task_time_limit: Seconds = 120
+    visibility_timeout: Seconds = 60 * 60
+    gc_interval: Seconds = 60
+    stall_timeout: Seconds = 60
+
+    @field_validator("instance_id")
+    @classmethod
+    def _instance_id_is_label(cls, value: str) -> str:
+        if not _INSTANCE_ID.match(value):
+            raise ValueError(
+                "must be 1-40 characters of lowercase letters, digits and '-', "
+                "starting and ending with a letter or digit"
+            )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _delivery_outlasts_tasks(self) -> Settings:
+        # A message unacknowledged for longer than this is handed to another worker: it must
+        # outlast the longest task, or a slow step would run twice at once.
+        if self.visibility_timeout <= self.task_time_limit:
+            raise ValueError(
+                f"{ENV_PREFIX}VISIBILITY_TIMEOUT ({self.visibility_timeout}) must be longer than "
+                f"{ENV_PREFIX}TASK_TIME_LIMIT ({self.task_time_limit})"
+            )
+        return self
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for problem in error.errors():
+        field = ".".join(str(part) for part in problem["loc"])
+        name = f"{ENV_PREFIX}{field.upper()}" if field else "settings"
+        lines.append(f"{name}: {problem['msg']}")
+    return "invalid settings: " + "; ".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the settings; raise SettingsError naming each bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise SettingsError(_describe(error)) from None
+
+
+@lru_cache(maxsize=1)
+def current_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()
