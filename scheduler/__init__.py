@@ -1,0 +1,1 @@
+"""The intake side of lessonq: lesson models, the curriculum, the client and lesson state."""

@@ -1,0 +1,1 @@
+"""The Celery tasks that provision, tear down and garbage-collect lessons."""

@@ -1,0 +1,1 @@
+"""The Celery application: configuration, beat schedule and worker wiring."""
