@@ -1,0 +1,238 @@
+"""The resolved plan of one live lesson: every name, image, port and address decided up front.
+
+Every provisioning task works from this one JSON payload, so the steps never look at the
+curriculum again and a redelivered task builds exactly what the first attempt did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+from scheduler.lesson import Endpoint, Flavor, Image, Lesson, is_image_reference, subnet_hosts
+from scheduler.naming import (
+    ENDPOINT,
+    INSTANCE,
+    LESSON,
+    LESSON_ID,
+    MANAGED,
+    SESSION,
+    bridge_name,
+    is_label_value,
+    is_port_name,
+    label_value,
+    namespace_name,
+    safe_repr,
+    validate_session_id,
+)
+
+if TYPE_CHECKING:
+    from config import Settings
+
+
+def _lesson_id(value: str) -> str:
+    # Ownership checks compare the LESSON_ID label with the record's id, so it must be usable
+    # as a label value unchanged.
+    if not value or not is_label_value(value):
+        raise ValueError(f"lesson_id {safe_repr(value)} is not a valid label value")
+    return value
+
+
+class _Plan(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PortPlan(_Plan):
+    name: str
+    port: int
+
+
+class AttachmentPlan(_Plan):
+    """One entry of a pod's Multus networks: which link, under which interface name."""
+
+    link: str
+    interface: str
+    address: str | None = None
+
+
+class EndpointPlan(_Plan):
+    name: str
+    image: str
+    flavor: Flavor
+    enable_forwarding: bool
+    ports: list[PortPlan]
+    probe_port: int | None
+    attachments: list[AttachmentPlan]
+
+
+class LinkPlan(_Plan):
+    index: int
+    name: str
+    a: str
+    b: str
+    bridge: str
+    subnet: str | None = None
+
+
+class LessonPlan(_Plan):
+    lesson_id: Annotated[str, AfterValidator(_lesson_id)]
+    instance_id: str
+    slug: str
+    session_id: Annotated[str, AfterValidator(validate_session_id)]
+    namespace: str
+    ready_delay: int
+    runtime_class: str | None
+    endpoints: list[EndpointPlan]
+    links: list[LinkPlan]
+
+    def labels(self) -> dict[str, str]:
+        """The labels of every object of this live lesson."""
+        return {
+            MANAGED: "true",
+            INSTANCE: self.instance_id,
+            LESSON: self.slug,
+            SESSION: label_value(self.session_id),
+            LESSON_ID: self.lesson_id,
+        }
+
+    def endpoint_labels(self, name: str) -> dict[str, str]:
+        """The labels of endpoint `name`'s pod: the lesson's plus the endpoint's name."""
+        return {**self.labels(), ENDPOINT: name}
+
+    def endpoint(self, name: str) -> EndpointPlan:
+        """The endpoint called `name`; KeyError when there is none."""
+        for endpoint in self.endpoints:
+            if endpoint.name == name:
+                return endpoint
+        raise KeyError(f"plan {self.namespace!r} has no endpoint {name!r}")
+
+
+def _port_names(name: str | None, port: int) -> Iterator[str]:
+    """Candidate names for a port, best first; the numbered ones never run out."""
+    if name is not None and is_port_name(name):
+        yield name
+    yield f"port-{port}"
+    counter = 1
+    while True:
+        counter += 1
+        yield f"port-{port}-{counter}"
+
+
+def _ports(endpoint: Endpoint) -> list[PortPlan]:
+    """Presentation ports first (named after them), then additional ports; each port once."""
+    wanted: list[tuple[str | None, int]] = [(p.name, p.port) for p in endpoint.presentations]
+    wanted += [(None, port) for port in endpoint.additional_ports]
+    ports: list[PortPlan] = []
+    for name, port in wanted:
+        if any(p.port == port for p in ports):
+            continue
+        taken = {p.name for p in ports}
+        chosen = next(n for n in _port_names(name, port) if n not in taken)
+        ports.append(PortPlan(name=chosen, port=port))
+    return ports
+
+
+def _probe_port(endpoint: Endpoint) -> int | None:
+    if endpoint.presentations:
+        return endpoint.presentations[0].port
+    return endpoint.additional_ports[0] if endpoint.additional_ports else None
+
+
+def _image(endpoint: Endpoint, images: Mapping[str, Image]) -> Image | None:
+    """The curriculum image of an endpoint, None for a full reference."""
+    if is_image_reference(endpoint.image):
+        return None
+    try:
+        return images[endpoint.image]
+    except KeyError:
+        raise ValueError(f"endpoint {endpoint.name!r}: unknown image {endpoint.image!r}") from None
+
+
+def _interfaces(endpoint: Endpoint, image: Image | None, count: int) -> list[str]:
+    """Interface names for the endpoint's links: the image's list in order, else net1, net2..."""
+    if image is None or not image.network_interfaces:
+        return [f"net{n}" for n in range(1, count + 1)]
+    if count > len(image.network_interfaces):
+        raise ValueError(
+            f"endpoint {endpoint.name!r} has {count} links but image {image.slug!r} names only "
+            f"{len(image.network_interfaces)} networkInterfaces"
+        )
+    return image.network_interfaces[:count]
+
+
+def _links(lesson: Lesson, namespace: str) -> list[LinkPlan]:
+    return [
+        LinkPlan(
+            index=index,
+            name=f"link-{index}-{link.a}-{link.b}",
+            a=link.a,
+            b=link.b,
+            bridge=bridge_name(namespace, index),
+            subnet=link.subnet,
+        )
+        for index, link in enumerate(lesson.connections)
+    ]
+
+
+def _attachments(
+    endpoint: Endpoint, image: Image | None, links: list[LinkPlan]
+) -> list[AttachmentPlan]:
+    mine = [link for link in links if endpoint.name in (link.a, link.b)]
+    attachments = []
+    for link, interface in zip(mine, _interfaces(endpoint, image, len(mine)), strict=True):
+        address = None
+        if link.subnet is not None:
+            # Endpoint a takes the subnet's first host address, b the second.
+            address = subnet_hosts(link.subnet)[0 if link.a == endpoint.name else 1]
+        attachments.append(AttachmentPlan(link=link.name, interface=interface, address=address))
+    return attachments
+
+
+def build_plan(
+    lesson: Lesson,
+    images: Mapping[str, Image],
+    *,
+    lesson_id: str,
+    session_id: str,
+    settings: Settings,
+) -> LessonPlan:
+    """Resolve a checked lesson into the plan of one live lesson for one session.
+
+    Raises ValueError for a session id or lesson id that cannot be used, and for an image the
+    lesson was not checked against (the curriculum loader reports those first, per field).
+    """
+    validate_session_id(session_id)
+    namespace = namespace_name(settings.instance_id, lesson.slug, session_id)
+    links = _links(lesson, namespace)
+    endpoints = []
+    for endpoint in lesson.endpoints:
+        image = _image(endpoint, images)
+        reference = (
+            endpoint.image
+            if image is None
+            else f"{settings.image_registry}/{image.slug}:{settings.image_tag}"
+        )
+        endpoints.append(
+            EndpointPlan(
+                name=endpoint.name,
+                image=reference,
+                flavor=image.flavor if image else Flavor.UNTRUSTED,
+                enable_forwarding=image.enable_forwarding if image else False,
+                ports=_ports(endpoint),
+                probe_port=_probe_port(endpoint),
+                attachments=_attachments(endpoint, image, links),
+            )
+        )
+    return LessonPlan(
+        lesson_id=lesson_id,
+        instance_id=settings.instance_id,
+        slug=lesson.slug,
+        session_id=session_id,
+        namespace=namespace,
+        ready_delay=lesson.ready_delay,
+        runtime_class=settings.untrusted_runtime_class,
+        endpoints=endpoints,
+        links=links,
+    )
