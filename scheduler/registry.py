@@ -1,0 +1,451 @@
+"""The live-lesson registry: one Redis hash per lesson, and the indexes that find them.
+
+Keys, all under ``lessonq:<instance>:``:
+
+- ``lesson:<id>``  hash: the record's fields, ``step:<name>`` / ``start:<name>`` / ``end:<name>``
+  per step, and ``plan`` (the JSON the provisioning tasks work from);
+- ``key:<slug>:<session>``  the id of the live lesson for that lesson and session (idempotency);
+- ``session:<session>``  set of that session's live ids;
+- ``expiry``  zset id -> time the lesson expires unless kept alive (GC's idle clock);
+- ``deadline``  zset id -> provisioning deadline, only while provisioning;
+- ``heartbeat``  zset id -> last progress, only while a task should be making progress (GC
+  resumes lessons whose heartbeat went quiet).
+
+Every transition is a WATCH/MULTI transaction on the lesson's hash, so concurrent workers, the
+client and GC never interleave half-applied changes, and indexes move with the record.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar, cast
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.client import Pipeline
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+from redis.typing import EncodableT, FieldT
+
+from config.settings import Settings
+from scheduler.plan import LessonPlan
+from scheduler.state import (
+    LIVE,
+    PROVISIONING_STATES,
+    REUSABLE,
+    LessonRecord,
+    LessonState,
+    StepRecord,
+    StepStatus,
+)
+from scheduler.steps import FIRST_STEPS, Step, runnable
+
+T = TypeVar("T")
+# What a record's hash fields are written from.
+Fields = dict[FieldT, EncodableT]
+
+_SCALARS = (
+    "id",
+    "lesson",
+    "session_id",
+    "namespace",
+    "state",
+    "healthy",
+    "total",
+    "error",
+    "created_at",
+    "updated_at",
+    "ready_at",
+    "expires_at",
+    "deadline",
+    "namespace_uid",
+)
+
+
+def connect(url: str) -> redis.Redis:
+    """A Redis client that rides out a restart of the server (about half a minute)."""
+    return redis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=10,
+        socket_connect_timeout=2,
+        health_check_interval=15,
+        retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=25),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
+
+
+def new_lesson_id() -> str:
+    return secrets.token_hex(8)
+
+
+class LessonNotFound(KeyError):
+    def __init__(self, lesson_id: str) -> None:
+        super().__init__(lesson_id)
+        self.lesson_id = lesson_id
+
+    def __str__(self) -> str:
+        return f"no lesson with id {self.lesson_id!r}"
+
+
+class LessonRegistry:
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        self._redis = client
+        self._settings = settings
+        self._prefix = f"lessonq:{settings.instance_id}:"
+        self.expiry_key = self._prefix + "expiry"
+        self.deadline_key = self._prefix + "deadline"
+        self.heartbeat_key = self._prefix + "heartbeat"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LessonRegistry:
+        return cls(connect(settings.redis_url), settings)
+
+    @property
+    def redis(self) -> redis.Redis:
+        return self._redis
+
+    # Keys.
+
+    def record_key(self, lesson_id: str) -> str:
+        return f"{self._prefix}lesson:{lesson_id}"
+
+    def _idempotency_key(self, slug: str, session_id: str) -> str:
+        return f"{self._prefix}key:{slug}:{session_id}"
+
+    def _session_key(self, session_id: str) -> str:
+        return f"{self._prefix}session:{session_id}"
+
+    # Reads.
+
+    def get(self, lesson_id: str) -> LessonRecord | None:
+        fields = _texts(self._redis.hgetall(self.record_key(lesson_id)))
+        return _decode(fields) if fields else None
+
+    def require(self, lesson_id: str) -> LessonRecord:
+        record = self.get(lesson_id)
+        if record is None:
+            raise LessonNotFound(lesson_id)
+        return record
+
+    def plan(self, lesson_id: str) -> LessonPlan:
+        raw = self._redis.hget(self.record_key(lesson_id), "plan")
+        if raw is None:
+            raise LessonNotFound(lesson_id)
+        return LessonPlan.model_validate_json(raw)
+
+    def states(self, lesson_ids: Iterable[str]) -> dict[str, LessonState | None]:
+        """Each id's state (None for no record), in one round trip."""
+        ids = list(lesson_ids)
+        pipe = self._redis.pipeline(transaction=False)
+        for lesson_id in ids:
+            pipe.hget(self.record_key(lesson_id), "state")
+        return {
+            lesson_id: LessonState(state) if state else None
+            for lesson_id, state in zip(ids, pipe.execute(), strict=True)
+        }
+
+    def live_ids(self) -> list[str]:
+        return [str(i) for i in self._redis.zrange(self.expiry_key, 0, -1)]
+
+    def live_count(self) -> int:
+        return int(self._redis.zcard(self.expiry_key))
+
+    def records(self, session_id: str | None = None) -> list[LessonRecord]:
+        if session_id is None:
+            ids = self.live_ids()
+        else:
+            ids = sorted(str(i) for i in self._redis.smembers(self._session_key(session_id)))
+        pipe = self._redis.pipeline(transaction=False)
+        for lesson_id in ids:
+            pipe.hgetall(self.record_key(lesson_id))
+        records = [_decode(_texts(fields)) for fields in pipe.execute() if fields]
+        return sorted(records, key=lambda record: record.created_at)
+
+    def due(self, index: str, now: float, limit: int = 1000) -> list[str]:
+        """Ids whose score in an index (expiry, deadline, heartbeat) is at or before `now`."""
+        return [str(i) for i in self._redis.zrangebyscore(index, "-inf", now, start=0, num=limit)]
+
+    # Transitions.
+
+    def create(self, plan: LessonPlan) -> tuple[LessonRecord, LessonRecord | None]:
+        """Register a lesson, or return the live one for the same lesson and session.
+
+        Returns the live record and, when a FAILED lesson for the same lesson and session was
+        replaced, that lesson's record (now TEARING_DOWN; the caller starts its teardown).
+        """
+        key = self._idempotency_key(plan.slug, plan.session_id)
+
+        def apply(pipe: Pipeline) -> tuple[str, bool, str | None]:
+            existing_id = _text(pipe.get(key))
+            replaced = None
+            if existing_id is not None:
+                state = pipe.hget(self.record_key(existing_id), "state")
+                if state in REUSABLE:
+                    return existing_id, False, None
+                if state == LessonState.FAILED:
+                    replaced = existing_id
+            now = time.time()
+            pipe.multi()
+            if replaced is not None:
+                self._queue_teardown(pipe, replaced, now)
+            fields: Fields = {
+                "id": plan.lesson_id,
+                "lesson": plan.slug,
+                "session_id": plan.session_id,
+                "namespace": plan.namespace,
+                "state": LessonState.QUEUED.value,
+                "healthy": 0,
+                "total": len(plan.endpoints),
+                "created_at": now,
+                "updated_at": now,
+                "expires_at": now + self._settings.lesson_ttl,
+                "deadline": now + self._settings.provision_timeout,
+                "plan": plan.model_dump_json(),
+            }
+            fields.update({f"step:{step.value}": StepStatus.QUEUED.value for step in FIRST_STEPS})
+            record_key = self.record_key(plan.lesson_id)
+            pipe.hset(record_key, mapping=fields)
+            pipe.set(key, plan.lesson_id)
+            pipe.sadd(self._session_key(plan.session_id), plan.lesson_id)
+            pipe.zadd(self.expiry_key, {plan.lesson_id: fields["expires_at"]})
+            pipe.zadd(self.deadline_key, {plan.lesson_id: fields["deadline"]})
+            pipe.zadd(self.heartbeat_key, {plan.lesson_id: now})
+            return plan.lesson_id, True, replaced
+
+        lesson_id, _created, replaced = self._transact(apply, key)
+        replaced_record = self.require(replaced) if replaced else None
+        return self.require(lesson_id), replaced_record
+
+    def start_step(self, lesson_id: str, step: Step) -> LessonRecord | None:
+        """Mark a step running; None when the lesson is no longer provisioning (stop)."""
+
+        def apply(pipe: Pipeline) -> bool:
+            state = pipe.hget(self.record_key(lesson_id), "state")
+            if state not in PROVISIONING_STATES:
+                return False
+            status = pipe.hget(self.record_key(lesson_id), f"step:{step.value}")
+            now = time.time()
+            pipe.multi()
+            fields: Fields = {
+                "state": LessonState.PROVISIONING.value,
+                "updated_at": now,
+                f"step:{step.value}": StepStatus.RUNNING.value,
+            }
+            if status != StepStatus.RUNNING:
+                fields[f"start:{step.value}"] = now
+            pipe.hset(self.record_key(lesson_id), mapping=fields)
+            pipe.zadd(self.heartbeat_key, {lesson_id: now})
+            return True
+
+        if not self._transact(apply, self.record_key(lesson_id)):
+            return None
+        return self.get(lesson_id)
+
+    def complete_step(self, lesson_id: str, step: Step) -> list[Step]:
+        """Mark a step done; return the steps it unblocks (now marked queued).
+
+        When every step is done the lesson becomes READY in the same transaction. Two steps
+        finishing at once cannot both start the same successor: the loser of the race re-reads
+        the record and sees it already queued.
+        """
+        record_key = self.record_key(lesson_id)
+
+        def apply(pipe: Pipeline) -> list[Step]:
+            fields = _texts(pipe.hgetall(record_key))
+            if not fields or fields.get("state") != LessonState.PROVISIONING:
+                return []
+            statuses = _step_statuses(fields)
+            statuses[step] = StepStatus.DONE
+            done = {s for s, status in statuses.items() if status is StepStatus.DONE}
+            following = runnable(done, set(statuses) - done)
+            now = time.time()
+            pipe.multi()
+            update: Fields = {
+                "updated_at": now,
+                f"step:{step.value}": StepStatus.DONE.value,
+                f"end:{step.value}": now,
+            }
+            update.update({f"step:{s.value}": StepStatus.QUEUED.value for s in following})
+            if len(done) == len(Step):
+                update.update({"state": LessonState.READY.value, "ready_at": now})
+                pipe.zrem(self.deadline_key, lesson_id)
+                pipe.zrem(self.heartbeat_key, lesson_id)
+            else:
+                pipe.zadd(self.heartbeat_key, {lesson_id: now})
+            pipe.hset(record_key, mapping=update)
+            return following
+
+        return self._transact(apply, record_key)
+
+    def report_progress(
+        self,
+        lesson_id: str,
+        *,
+        healthy: int | None = None,
+        total: int | None = None,
+        namespace_uid: str | None = None,
+    ) -> None:
+        """Record what a running step observed and that the lesson is still moving."""
+        now = time.time()
+        fields: Fields = {"updated_at": now}
+        if healthy is not None:
+            fields["healthy"] = healthy
+        if total is not None:
+            fields["total"] = total
+        if namespace_uid is not None:
+            fields["namespace_uid"] = namespace_uid
+        record_key = self.record_key(lesson_id)
+
+        def apply(pipe: Pipeline) -> None:
+            state = pipe.hget(record_key, "state")
+            if state not in PROVISIONING_STATES | {LessonState.TEARING_DOWN}:
+                return
+            pipe.multi()
+            pipe.hset(record_key, mapping=fields)
+            pipe.zadd(self.heartbeat_key, {lesson_id: now}, xx=True)
+
+        self._transact(apply, record_key)
+
+    def fail(self, lesson_id: str, error: str) -> bool:
+        """QUEUED/PROVISIONING -> FAILED with the reason; False if it was not provisioning."""
+        record_key = self.record_key(lesson_id)
+
+        def apply(pipe: Pipeline) -> bool:
+            if pipe.hget(record_key, "state") not in PROVISIONING_STATES:
+                return False
+            pipe.multi()
+            pipe.hset(
+                record_key,
+                mapping={
+                    "state": LessonState.FAILED.value,
+                    "error": error,
+                    "updated_at": time.time(),
+                },
+            )
+            pipe.zrem(self.deadline_key, lesson_id)
+            pipe.zrem(self.heartbeat_key, lesson_id)
+            return True
+
+        return self._transact(apply, record_key)
+
+    def begin_teardown(self, lesson_ids: Iterable[str]) -> list[str]:
+        """Move lessons to TEARING_DOWN; return those that changed (the caller dispatches).
+
+        A provisioning task notices at its next step and stops; the idempotency key is freed so
+        the same lesson and session can be asked for again at once.
+        """
+        ids = list(dict.fromkeys(lesson_ids))
+        if not ids:
+            return []
+        record_keys = [self.record_key(lesson_id) for lesson_id in ids]
+
+        def apply(pipe: Pipeline) -> list[str]:
+            states = [pipe.hget(key, "state") for key in record_keys]
+            changing = [i for i, s in zip(ids, states, strict=True) if s in LIVE]
+            if not changing:
+                return []
+            now = time.time()
+            pipe.multi()
+            for lesson_id in changing:
+                self._queue_teardown(pipe, lesson_id, now)
+            return changing
+
+        return self._transact(apply, *record_keys)
+
+    def _queue_teardown(self, pipe: Pipeline, lesson_id: str, now: float) -> None:
+        record_key = self.record_key(lesson_id)
+        pipe.hset(record_key, mapping={"state": LessonState.TEARING_DOWN.value, "updated_at": now})
+        pipe.zrem(self.expiry_key, lesson_id)
+        pipe.zrem(self.deadline_key, lesson_id)
+        pipe.zadd(self.heartbeat_key, {lesson_id: now})
+
+    def finish_teardown(self, lesson_id: str) -> bool:
+        """TEARING_DOWN -> GONE; the record is kept for a while so callers can read the end."""
+        record_key = self.record_key(lesson_id)
+
+        def apply(pipe: Pipeline) -> bool:
+            fields = pipe.hmget(record_key, ["state", "lesson", "session_id"])
+            state, slug, session_id = fields
+            if state != LessonState.TEARING_DOWN:
+                return False
+            key = self._idempotency_key(str(slug), str(session_id))
+            owner = pipe.get(key)
+            pipe.multi()
+            pipe.hset(
+                record_key, mapping={"state": LessonState.GONE.value, "updated_at": time.time()}
+            )
+            pipe.expire(record_key, int(self._settings.record_retention))
+            if owner == lesson_id:
+                pipe.delete(key)
+            pipe.srem(self._session_key(str(session_id)), lesson_id)
+            pipe.zrem(self.heartbeat_key, lesson_id)
+            pipe.zrem(self.expiry_key, lesson_id)
+            return True
+
+        return self._transact(apply, record_key)
+
+    def keepalive(self, lesson_id: str) -> LessonRecord:
+        """Reset a live lesson's idle clock."""
+        record_key = self.record_key(lesson_id)
+
+        def apply(pipe: Pipeline) -> None:
+            state = pipe.hget(record_key, "state")
+            if state is None:
+                raise LessonNotFound(lesson_id)
+            if state not in LIVE:
+                return
+            expires_at = time.time() + self._settings.lesson_ttl
+            pipe.multi()
+            pipe.hset(record_key, "expires_at", expires_at)
+            pipe.zadd(self.expiry_key, {lesson_id: expires_at})
+
+        self._transact(apply, record_key)
+        return self.require(lesson_id)
+
+    def touch(self, lesson_ids: Iterable[str]) -> None:
+        """Push back the heartbeat of lessons that were just resumed, so they are resumed once."""
+        now = time.time()
+        self._redis.zadd(self.heartbeat_key, dict.fromkeys(lesson_ids, now), xx=True)
+
+    def _transact(self, apply: Callable[[Pipeline], T], *keys: str) -> T:
+        run = cast(Callable[[Pipeline], None], apply)
+        return cast(T, self._redis.transaction(run, *keys, value_from_callable=True))
+
+
+def _text(value: object) -> str | None:
+    """A reply of the client (which decodes responses to str), typed as such."""
+    return None if value is None else str(value)
+
+
+def _texts(fields: Mapping[Any, Any]) -> dict[str, str]:
+    return {str(name): str(value) for name, value in fields.items()}
+
+
+def _step_statuses(fields: Mapping[str, str]) -> dict[Step, StepStatus]:
+    return {
+        step: StepStatus(fields[f"step:{step.value}"])
+        for step in Step
+        if f"step:{step.value}" in fields
+    }
+
+
+def _float(fields: Mapping[str, str], name: str) -> float | None:
+    value = fields.get(name)
+    return float(value) if value is not None else None
+
+
+def _decode(fields: Mapping[str, str]) -> LessonRecord:
+    steps = {
+        step: StepRecord(
+            status=status,
+            started_at=_float(fields, f"start:{step.value}"),
+            finished_at=_float(fields, f"end:{step.value}"),
+        )
+        for step, status in _step_statuses(fields).items()
+    }
+    scalars = {name: fields[name] for name in _SCALARS if name in fields}
+    return LessonRecord.model_validate({**scalars, "steps": steps})

@@ -1,0 +1,87 @@
+"""What a live lesson's record holds: its state, its steps and their times.
+
+These models are the boundary between Redis (where records live as hashes of strings) and the
+rest of lessonq; the registry reads and writes them, the client and the API return them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, computed_field
+
+from scheduler.steps import Step
+
+
+class LessonState(StrEnum):
+    QUEUED = "QUEUED"
+    PROVISIONING = "PROVISIONING"
+    READY = "READY"
+    FAILED = "FAILED"
+    TEARING_DOWN = "TEARING_DOWN"
+    GONE = "GONE"
+
+
+# States that hold, or are about to hold, a namespace; the same lesson and session asked for
+# again returns the live lesson while it is in one of the first three.
+REUSABLE = frozenset({LessonState.QUEUED, LessonState.PROVISIONING, LessonState.READY})
+LIVE = REUSABLE | {LessonState.FAILED}
+# States a caller waits through; the others are where `wait` returns.
+SETTLED = frozenset({LessonState.READY, LessonState.FAILED, LessonState.GONE})
+PROVISIONING_STATES = frozenset({LessonState.QUEUED, LessonState.PROVISIONING})
+
+
+class StepStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+
+
+class StepRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    status: StepStatus
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+
+class LessonRecord(BaseModel):
+    """One live lesson. Times are Unix timestamps (seconds)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    lesson: str
+    session_id: str
+    namespace: str
+    state: LessonState
+    steps: dict[Step, StepRecord] = {}
+    healthy: int = 0
+    total: int = 0
+    error: str | None = None
+    created_at: float
+    updated_at: float
+    ready_at: float | None = None
+    expires_at: float
+    deadline: float
+    namespace_uid: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def current_step(self) -> str | None:
+        """The steps running now (or waiting to run), in pipeline order."""
+        for status in (StepStatus.RUNNING, StepStatus.QUEUED):
+            names = [step.value for step, rec in self.steps.items() if rec.status is status]
+            if names:
+                return ",".join(names)
+        return None
+
+    def step_done(self, step: Step) -> bool:
+        record = self.steps.get(step)
+        return record is not None and record.status is StepStatus.DONE

@@ -1,0 +1,169 @@
+"""The live-lesson registry against a real Redis: transitions, indexes, races, restarts."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from config.settings import load_settings
+from scheduler.client import LessonClient
+from scheduler.plan import LessonPlan
+from scheduler.registry import LessonRegistry, connect
+from scheduler.state import LessonState, StepStatus
+from scheduler.steps import Step
+from tests.support.processes import RedisServer
+from tests.support.settings import TEST_SETTINGS
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def registry(redis_server: RedisServer) -> LessonRegistry:
+    settings = load_settings(
+        **{
+            **TEST_SETTINGS,
+            "redis_url": redis_server.url,
+            "instance_id": "registry-test",
+            "lesson_ttl": 100,
+        }
+    )
+    return LessonRegistry(connect(redis_server.url), settings)
+
+
+def make_plan(registry: LessonRegistry, session_id: str, slug: str = "linux-basics") -> LessonPlan:
+    client = LessonClient(
+        load_settings(**{**TEST_SETTINGS, "redis_url": "redis://127.0.0.1:1/0"}), registry=registry
+    )
+    return client.plan(slug, session_id)
+
+
+def complete(registry: LessonRegistry, lesson_id: str, step: Step) -> list[Step]:
+    assert registry.start_step(lesson_id, step) is not None
+    return registry.complete_step(lesson_id, step)
+
+
+def test_create_is_idempotent_per_lesson_and_session(
+    registry: LessonRegistry, session_id: str
+) -> None:
+    first, replaced = registry.create(make_plan(registry, session_id))
+    again, _ = registry.create(make_plan(registry, session_id))
+    assert replaced is None
+    assert again.id == first.id
+    assert first.state is LessonState.QUEUED
+    assert first.steps[Step.NAMESPACE].status is StepStatus.QUEUED
+    assert first.current_step == "namespace"
+    assert [r.id for r in registry.list(session_id)] == [first.id]
+
+
+def test_steps_start_only_what_they_unblock_and_the_last_makes_it_ready(
+    registry: LessonRegistry, session_id: str
+) -> None:
+    record, _ = registry.create(make_plan(registry, session_id))
+    assert complete(registry, record.id, Step.NAMESPACE) == [
+        Step.NETWORKS,
+        Step.POLICIES,
+        Step.SERVICES,
+    ]
+    assert complete(registry, record.id, Step.NETWORKS) == []
+    assert complete(registry, record.id, Step.POLICIES) == [Step.PODS]
+    assert complete(registry, record.id, Step.PODS) == [Step.READINESS]
+    assert complete(registry, record.id, Step.READINESS) == []
+    assert registry.require(record.id).state is LessonState.PROVISIONING
+    assert complete(registry, record.id, Step.SERVICES) == []
+    ready = registry.require(record.id)
+    assert ready.state is LessonState.READY
+    assert ready.ready_at is not None
+    assert all(step.seconds is not None for step in ready.steps.values())
+    assert record.id not in registry.due(registry.deadline_key, time.time() + 10_000)
+    assert record.id not in registry.due(registry.heartbeat_key, time.time() + 10_000)
+
+
+def test_two_steps_finishing_together_start_the_next_once(
+    registry: LessonRegistry, session_id: str
+) -> None:
+    for attempt in range(10):
+        record, _ = registry.create(make_plan(registry, f"{session_id}-{attempt}"))
+        complete(registry, record.id, Step.NAMESPACE)
+        registry.start_step(record.id, Step.NETWORKS)
+        registry.start_step(record.id, Step.POLICIES)
+        barrier = threading.Barrier(2)
+
+        def finish(
+            step: Step, lesson_id: str = record.id, start: threading.Barrier = barrier
+        ) -> list[Step]:
+            start.wait()
+            return registry.complete_step(lesson_id, step)
+
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(finish, (Step.NETWORKS, Step.POLICIES)))
+        assert sorted(results, key=len) == [[], [Step.PODS]]
+
+
+def test_teardown_stops_provisioning_and_frees_the_lesson_for_a_new_request(
+    registry: LessonRegistry, session_id: str
+) -> None:
+    record, _ = registry.create(make_plan(registry, session_id))
+    assert registry.begin_teardown([record.id]) == [record.id]
+    assert registry.begin_teardown([record.id]) == []
+    assert registry.start_step(record.id, Step.NAMESPACE) is None
+    assert registry.fail(record.id, "late error") is False
+    newer, _ = registry.create(make_plan(registry, session_id))
+    assert newer.id != record.id
+    assert registry.finish_teardown(record.id)
+    gone = registry.require(record.id)
+    assert gone.state is LessonState.GONE
+    assert registry.redis.ttl(registry.record_key(record.id)) > 0
+    # Finishing the old teardown must not free the newer lesson's key.
+    assert registry.create(make_plan(registry, session_id))[0].id == newer.id
+
+
+def test_failed_lesson_is_replaced_and_torn_down_on_a_new_request(
+    registry: LessonRegistry, session_id: str
+) -> None:
+    record, _ = registry.create(make_plan(registry, session_id))
+    assert registry.fail(record.id, "pods: boom")
+    failed = registry.require(record.id)
+    assert failed.state is LessonState.FAILED and failed.error == "pods: boom"
+    newer, replaced = registry.create(make_plan(registry, session_id))
+    assert newer.id != record.id
+    assert replaced is not None and replaced.id == record.id
+    assert replaced.state is LessonState.TEARING_DOWN
+
+
+def test_expiry_index_finds_only_idle_lessons_and_keepalive_resets_the_clock(
+    registry: LessonRegistry, session_id: str
+) -> None:
+    record, _ = registry.create(make_plan(registry, session_id))
+    later = record.expires_at + 1
+    assert record.id in registry.due(registry.expiry_key, later)
+    assert record.id not in registry.due(registry.expiry_key, record.created_at)
+    time.sleep(0.05)
+    kept = registry.keepalive(record.id)
+    assert kept.expires_at > record.expires_at
+    assert record.id not in registry.due(registry.expiry_key, record.expires_at + 0.01)
+
+
+def test_records_survive_a_redis_restart(tmp_path: Path, session_id: str) -> None:
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        settings = load_settings(**{**TEST_SETTINGS, "redis_url": server.url})
+        registry = LessonRegistry(connect(server.url), settings)
+        record, _ = registry.create(make_plan(registry, session_id))
+        complete(registry, record.id, Step.NAMESPACE)
+        server.restart()
+        after = registry.require(record.id)
+        assert after.step_done(Step.NAMESPACE)
+        assert registry.plan(record.id).lesson_id == record.id
+        assert record.id in registry.live_ids()
+    finally:
+        server.stop()

@@ -1,0 +1,1 @@
+"""Real processes for the tests: a Redis server, Celery workers and beat."""

