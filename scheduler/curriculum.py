@@ -232,7 +232,8 @@ def _message(root: type[BaseModel], error: ErrorDetails) -> str:
     if kind == "string_too_short":
         return "must not be empty"
     if kind == "too_short":
-        return f"must have at least {ctx['min_length']} item(s)"
+        least = ctx["min_length"]
+        return "must not be empty" if least == 1 else f"must have at least {least} items"
     return error["msg"]
 
 

@@ -74,23 +74,31 @@ def _refuse(value: object, why: str) -> ValueError:
     return ValueError(f"{safe_repr(value)} {why}")
 
 
+def _too_long(value: str, what: str) -> None:
+    if len(value) > DNS1123_LABEL_MAX:
+        raise _refuse(value, f"is {len(value)} characters long; {what} may have at most "
+                             f"{DNS1123_LABEL_MAX}")
+
+
 def _slug(value: str) -> str:
+    _too_long(value, "a slug")
     if not is_dns1123_label(value):
         raise _refuse(
             value,
-            f"is not a valid slug: use 1-{DNS1123_LABEL_MAX} lowercase letters, digits and '-', "
-            "starting and ending with a letter or digit",
+            "is not a valid slug: use lowercase letters, digits and '-', starting and ending "
+            "with a letter or digit",
         )
     return value
 
 
 def _endpoint_name(value: str) -> str:
     # A Service is named after the endpoint, and Service names are DNS-1035 labels.
+    _too_long(value, "an endpoint name (it names a Service)")
     if not is_dns1035_label(value):
         raise _refuse(
             value,
-            f"is not a valid endpoint name: use 1-{DNS1123_LABEL_MAX} lowercase letters, digits "
-            "and '-', starting with a letter and ending with a letter or digit",
+            "is not a valid endpoint name: use lowercase letters, digits and '-', starting "
+            "with a letter and ending with a letter or digit (it names a Service)",
         )
     return value
 
