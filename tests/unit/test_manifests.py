@@ -1,0 +1,350 @@
+"""Plans and manifests: upstream schemas in strict mode, and the shape each object must have."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+from kubernetes_validate.utils import latest_version
+
+from config import Settings, load_settings
+from scheduler.curriculum import Curriculum, load_curriculum, parse_lesson
+from scheduler.lesson import Flavor
+from scheduler.naming import (
+    ENDPOINT,
+    INSTANCE,
+    LESSON,
+    LESSON_ID,
+    MANAGED,
+    SESSION,
+    SESSION_ANNOTATION,
+    is_dns1123_label,
+    is_port_name,
+)
+from scheduler.plan import LessonPlan, build_plan
+from tasks.manifests import (
+    NETWORKS_ANNOTATION,
+    all_manifests,
+    namespace_manifest,
+    network_manifests,
+    pod_manifests,
+    policy_manifests,
+    service_manifests,
+)
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "curriculum"
+KUBE_VERSION = latest_version()
+LESSON_ID_VALUE = "0123456789abcdef0123456789abcdef"
+SESSION_ID = "-Learner_42"  # Not a valid label value as it is: the label gets a hashed form.
+
+
+@pytest.fixture(scope="module")
+def curriculum() -> Curriculum:
+    return load_curriculum(EXAMPLES)
+
+
+@pytest.fixture(scope="module")
+def config() -> Settings:
+    return load_settings(instance_id="unit", image_registry="registry.example.com/labs",
+                         image_tag="2024.1", untrusted_runtime_class="kata")
+
+
+def _plan(curriculum: Curriculum, slug: str, config: Settings) -> LessonPlan:
+    return build_plan(curriculum.lesson(slug), curriculum.images, lesson_id=LESSON_ID_VALUE,
+                      session_id=SESSION_ID, settings=config)
+
+
+@pytest.fixture(scope="module")
+def plans(curriculum: Curriculum, config: Settings) -> dict[str, LessonPlan]:
+    return {slug: _plan(curriculum, slug, config) for slug in curriculum.lessons}
+
+
+def _by_name(manifests: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {m["metadata"]["name"]: m for m in manifests}
+
+
+# --- schemas ------------------------------------------------------------------------------
+
+
+def test_every_manifest_of_every_example_is_valid(plans: dict[str, LessonPlan]) -> None:
+    checked = 0
+    for plan in plans.values():
+        for manifest in all_manifests(plan):
+            if manifest["kind"] == "NetworkAttachmentDefinition":
+                _check_nad(manifest)
+            else:
+                kubernetes_validate.validate(manifest, KUBE_VERSION, strict=True)
+            checked += 1
+    assert checked > 30
+
+
+def _check_nad(manifest: dict[str, Any]) -> None:
+    """The Multus CRD: k8s.cni.cncf.io/v1, namespaced, spec.config a JSON string of a CNI conf."""
+    assert manifest["apiVersion"] == "k8s.cni.cncf.io/v1"
+    assert set(manifest) == {"apiVersion", "kind", "metadata", "spec"}
+    assert set(manifest["spec"]) == {"config"}
+    assert set(manifest["metadata"]) == {"name", "namespace", "labels"}
+    name = manifest["metadata"]["name"]
+    assert len(name) <= 253 and all(is_dns1123_label(part) for part in name.split("."))
+    config = json.loads(manifest["spec"]["config"])
+    assert config["cniVersion"] == "0.3.1"
+    assert config["type"] == "bridge"
+    assert config["name"] == config["bridge"]
+    assert 1 <= len(config["bridge"]) <= 15
+
+
+def test_plans_are_json_round_trips(plans: dict[str, LessonPlan]) -> None:
+    for plan in plans.values():
+        assert LessonPlan.model_validate_json(plan.model_dump_json()) == plan
+
+
+def test_the_whole_plan_is_deterministic(curriculum: Curriculum, config: Settings) -> None:
+    first = all_manifests(_plan(curriculum, "bgp-spine-leaf", config))
+    assert first == all_manifests(_plan(curriculum, "bgp-spine-leaf", config))
+
+
+# --- labels, order, namespace -------------------------------------------------------------
+
+
+def test_apply_order_and_labels(plans: dict[str, LessonPlan]) -> None:
+    plan = plans["snapshot-testing"]
+    manifests = all_manifests(plan)
+    kinds = [m["kind"] for m in manifests]
+    assert kinds == (["Namespace", "NetworkPolicy"] + ["NetworkAttachmentDefinition"] * 3
+                     + ["Service"] * 4 + ["Pod"] * 4)
+    expected = {MANAGED: "true", INSTANCE: "unit", LESSON: "snapshot-testing",
+                SESSION: plan.labels()[SESSION], LESSON_ID: LESSON_ID_VALUE}
+    for manifest in manifests:
+        labels = manifest["metadata"]["labels"]
+        if manifest["kind"] == "Pod":
+            assert labels == {**expected, ENDPOINT: manifest["metadata"]["name"]}
+        else:
+            assert labels == expected
+        if manifest["kind"] != "Namespace":
+            assert manifest["metadata"]["namespace"] == plan.namespace
+
+
+def test_the_namespace_keeps_the_exact_session_id(plans: dict[str, LessonPlan]) -> None:
+    plan = plans["linux-basics"]
+    namespace = namespace_manifest(plan)
+    assert namespace["metadata"]["name"] == plan.namespace
+    assert namespace["metadata"]["annotations"] == {SESSION_ANNOTATION: SESSION_ID}
+    assert namespace["metadata"]["labels"][SESSION] != SESSION_ID  # hashed: not a valid label
+    assert plan.namespace.startswith("linux-basics-learner-42-")
+
+
+# --- networks -----------------------------------------------------------------------------
+
+
+def test_one_bridge_per_link_l2_or_addressed(plans: dict[str, LessonPlan]) -> None:
+    nads = network_manifests(plans["snapshot-testing"])
+    configs = [json.loads(nad["spec"]["config"]) for nad in nads]
+    assert [nad["metadata"]["name"] for nad in nads] == [
+        "link-0-vqfx1-vqfx2", "link-1-vqfx2-vqfx3", "link-2-vqfx3-vqfx1"
+    ]
+    assert len({c["bridge"] for c in configs}) == 3
+    assert configs[0]["ipam"] == {"type": "static"}
+    assert configs[0]["capabilities"] == {"ips": True}
+    assert configs[1]["ipam"] == {} and "capabilities" not in configs[1]
+
+
+def test_bridges_differ_between_sessions(curriculum: Curriculum, config: Settings) -> None:
+    lesson = curriculum.lesson("bgp-spine-leaf")
+    bridges = [
+        link.bridge
+        for session in ("s1", "s2", "S1")
+        for link in build_plan(lesson, curriculum.images, lesson_id="x", session_id=session,
+                               settings=config).links
+    ]
+    assert len(set(bridges)) == len(bridges) == 27
+
+
+def test_attachments_follow_interfaces_and_addresses(plans: dict[str, LessonPlan]) -> None:
+    pods = _by_name(pod_manifests(plans["snapshot-testing"]))
+    namespace = plans["snapshot-testing"].namespace
+    networks = {name: json.loads(pod["metadata"]["annotations"][NETWORKS_ANNOTATION])
+                for name, pod in pods.items() if "annotations" in pod["metadata"]}
+    assert "linux1" not in networks  # No links, no Multus annotation.
+    assert networks["vqfx1"] == [
+        {"name": "link-0-vqfx1-vqfx2", "namespace": namespace, "interface": "em3",
+         "ips": ["10.12.0.1/24"]},
+        {"name": "link-2-vqfx3-vqfx1", "namespace": namespace, "interface": "em4"},
+    ]
+    assert networks["vqfx2"][0]["ips"] == ["10.12.0.2/24"]
+    assert [n["interface"] for n in networks["vqfx3"]] == ["em3", "em4"]
+
+
+def test_fabric_interfaces_and_point_to_point_addresses(plans: dict[str, LessonPlan]) -> None:
+    plan = plans["bgp-spine-leaf"]
+    leaf1 = plan.endpoint("leaf1")
+    assert [(a.interface, a.address) for a in leaf1.attachments] == [
+        ("swp1", "10.1.0.1/31"), ("swp2", "10.2.0.1/31"), ("swp3", None)
+    ]
+    server1 = plan.endpoint("server1")
+    assert [(a.interface, a.address) for a in server1.attachments] == [("net1", None)]
+
+
+def test_images_without_interface_lists_get_net_names(config: Settings) -> None:
+    hosts = [{"name": f"h{n}", "image": "docker.io/library/alpine:3.20"} for n in range(4)]
+    lesson = parse_lesson({"name": "Star", "slug": "star", "endpoints": hosts, "connections": [
+        {"a": "h0", "b": "h1"}, {"a": "h2", "b": "h0"}, {"a": "h0", "b": "h3"}]}, "<test>", {})
+    plan = build_plan(lesson, {}, lesson_id="x", session_id="s", settings=config)
+    assert [a.interface for a in plan.endpoint("h0").attachments] == ["net1", "net2", "net3"]
+    assert plan.endpoint("h0").image == "docker.io/library/alpine:3.20"
+    assert plan.endpoint("h0").flavor is Flavor.UNTRUSTED
+
+
+# --- policy -------------------------------------------------------------------------------
+
+
+def test_policy_allows_own_namespace_and_dns_only(plans: dict[str, LessonPlan]) -> None:
+    plan = plans["linux-basics"]
+    [policy] = policy_manifests(plan)
+    assert policy["metadata"]["name"] == "lessonq-isolation"
+    spec = policy["spec"]
+    assert spec["podSelector"] == {} and spec["policyTypes"] == ["Egress"]
+    assert "ingress" not in spec
+    own, dns = spec["egress"]
+    assert own == {"to": [{"namespaceSelector": {
+        "matchLabels": {"kubernetes.io/metadata.name": plan.namespace}}}]}
+    assert "to" not in dns  # Anywhere, but only port 53.
+    assert sorted((p["protocol"], p["port"]) for p in dns["ports"]) == [("TCP", 53), ("UDP", 53)]
+
+
+# --- pods ---------------------------------------------------------------------------------
+
+
+def test_pods_stay_together_and_expose_nothing_extra(plans: dict[str, LessonPlan]) -> None:
+    plan = plans["bgp-spine-leaf"]
+    pods = pod_manifests(plan)
+    assert len(pods) == 8
+    for pod in pods:
+        name, spec = pod["metadata"]["name"], pod["spec"]
+        assert spec["hostname"] == name
+        assert spec["containers"][0]["name"] == name
+        assert spec["automountServiceAccountToken"] is False
+        assert spec["enableServiceLinks"] is False
+        [term] = spec["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert term["topologyKey"] == "kubernetes.io/hostname"
+        assert term["labelSelector"] == {
+            "matchLabels": {INSTANCE: "unit", LESSON_ID: LESSON_ID_VALUE}
+        }
+        # The pod matches its own term, so the first pod of the lesson can be scheduled.
+        assert term["labelSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+
+
+def test_ports_and_readiness_probe(plans: dict[str, LessonPlan]) -> None:
+    pods = _by_name(pod_manifests(plans["snapshot-testing"]))
+    container = pods["vqfx1"]["spec"]["containers"][0]
+    assert container["image"] == "registry.example.com/labs/vqfx:2024.1"
+    assert container["ports"] == [
+        {"name": "cli", "containerPort": 22, "protocol": "TCP"},
+        {"name": "port-830", "containerPort": 830, "protocol": "TCP"},
+    ]
+    assert container["readinessProbe"] == {"tcpSocket": {"port": 22}, "periodSeconds": 2}
+
+
+def test_probe_falls_back_to_additional_ports_then_none(config: Settings) -> None:
+    endpoints = [
+        {"name": "api", "image": "a/b", "additionalPorts": [8443, 9090]},
+        {"name": "quiet", "image": "a/b"},
+        {"name": "both", "image": "a/b", "additionalPorts": [22, 80],
+         "presentations": [{"name": "Web UI", "port": 80, "type": "http"},
+                           {"name": "cli", "port": 22, "type": "ssh"},
+                           {"name": "port-443", "port": 8080, "type": "http"},
+                           {"name": "x", "port": 443, "type": "http"}]},
+    ]
+    lesson = parse_lesson({"name": "P", "slug": "p", "endpoints": endpoints}, "<test>", {})
+    plan = build_plan(lesson, {}, lesson_id="x", session_id="s", settings=config)
+    assert plan.endpoint("api").probe_port == 8443
+    assert plan.endpoint("quiet").probe_port is None
+    both = plan.endpoint("both")
+    assert both.probe_port == 80
+    # De-duplicated, presentations first; a name that cannot name a port becomes port-<n>.
+    assert [(p.name, p.port) for p in both.ports] == [
+        ("port-80", 80), ("cli", 22), ("port-443", 8080), ("x", 443)
+    ]
+    assert all(is_port_name(p.name) for p in both.ports)
+    pods = _by_name(pod_manifests(plan))
+    assert "readinessProbe" not in pods["quiet"]["spec"]["containers"][0]
+    assert "ports" not in pods["quiet"]["spec"]["containers"][0]
+    services = _by_name(service_manifests(plan))
+    assert services["quiet"]["spec"]["clusterIP"] == "None"
+    assert "ports" not in services["quiet"]["spec"]
+    assert "clusterIP" not in services["api"]["spec"]
+    for manifest in all_manifests(plan):
+        kubernetes_validate.validate(manifest, KUBE_VERSION, strict=True)
+
+
+def test_port_name_collisions_get_numbered_names(config: Settings) -> None:
+    presentations = [{"name": "port-23", "port": 2222, "type": "ssh"}]
+    lesson = parse_lesson({"name": "P", "slug": "p", "endpoints": [
+        {"name": "box", "image": "a/b", "presentations": presentations, "additionalPorts": [23]}
+    ]}, "<test>", {})
+    endpoint = build_plan(lesson, {}, lesson_id="x", session_id="s", settings=config).endpoints[0]
+    assert [(p.name, p.port) for p in endpoint.ports] == [("port-23", 2222), ("port-23-2", 23)]
+
+
+def _security(plan: LessonPlan, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    pod = _by_name(pod_manifests(plan))[name]
+    return pod["spec"], pod["spec"]["containers"][0]["securityContext"]
+
+
+def test_security_context_by_flavor(plans: dict[str, LessonPlan]) -> None:
+    spec, trusted = _security(plans["snapshot-testing"], "vqfx1")  # vqfx: trusted
+    assert trusted == {"privileged": True, "capabilities": {"add": ["NET_ADMIN"]}}
+    assert "runtimeClassName" not in spec
+    spec, legacy = _security(plans["snapshot-testing"], "linux1")  # utility: legacy
+    assert legacy == {"privileged": False, "capabilities": {"add": ["NET_ADMIN"]}}
+    assert "runtimeClassName" not in spec
+    spec, untrusted = _security(plans["bgp-spine-leaf"], "spine1")  # frr: untrusted
+    assert untrusted == {"privileged": False, "capabilities": {"add": ["NET_ADMIN"]}}
+    assert spec["runtimeClassName"] == "kata"
+
+
+def test_no_runtime_class_when_the_setting_is_empty(curriculum: Curriculum) -> None:
+    config = load_settings(untrusted_runtime_class=None)
+    plan = _plan(curriculum, "bgp-spine-leaf", config)
+    spec, _ = _security(plan, "spine1")
+    assert "runtimeClassName" not in spec
+
+
+def test_forwarding_sysctls(plans: dict[str, LessonPlan]) -> None:
+    spec, _ = _security(plans["snapshot-testing"], "vqfx1")
+    assert spec["securityContext"] == {"sysctls": [
+        {"name": "net.ipv4.ip_forward", "value": "1"},
+        {"name": "net.ipv6.conf.all.forwarding", "value": "1"},
+    ]}
+    spec, _ = _security(plans["snapshot-testing"], "linux1")
+    assert "securityContext" not in spec
+
+
+# --- services -----------------------------------------------------------------------------
+
+
+def test_one_service_per_endpoint(plans: dict[str, LessonPlan]) -> None:
+    plan = plans["bgp-spine-leaf"]
+    services = _by_name(service_manifests(plan))
+    assert set(services) == {e.name for e in plan.endpoints}
+    server1 = services["server1"]["spec"]
+    assert server1["type"] == "ClusterIP"
+    assert server1["selector"] == plan.endpoint_labels("server1")
+    assert [(p["name"], p["port"], p["targetPort"]) for p in server1["ports"]] == [
+        ("cli", 22, 22), ("web", 8080, 8080)
+    ]
+
+
+# --- refusals -----------------------------------------------------------------------------
+
+
+def test_build_plan_refuses_bad_ids(curriculum: Curriculum, config: Settings) -> None:
+    lesson = curriculum.lesson("linux-basics")
+    with pytest.raises(ValueError, match="session_id"):
+        build_plan(lesson, curriculum.images, lesson_id="x", session_id="a b", settings=config)
+    with pytest.raises(ValueError, match="lesson_id"):
+        build_plan(lesson, curriculum.images, lesson_id="-x", session_id="s", settings=config)
+    with pytest.raises(ValueError, match="unknown image 'utility'"):
+        build_plan(lesson, {}, lesson_id="x", session_id="s", settings=config)
