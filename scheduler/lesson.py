@@ -13,6 +13,7 @@ import ipaddress
 import itertools
 import re
 from collections import Counter
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated
 
@@ -74,33 +75,30 @@ def _refuse(value: object, why: str) -> ValueError:
     return ValueError(f"{safe_repr(value)} {why}")
 
 
-def _too_long(value: str, what: str) -> None:
-    if len(value) > DNS1123_LABEL_MAX:
-        raise _refuse(value, f"is {len(value)} characters long; {what} may have at most "
-                             f"{DNS1123_LABEL_MAX}")
+def _label_rule(what: str, valid: Callable[[str], bool], rule: str) -> Callable[[str], str]:
+    """A validator for names that end up as DNS labels: the length first, then the shape."""
+
+    def check(value: str) -> str:
+        if len(value) > DNS1123_LABEL_MAX:
+            raise _refuse(value, f"is {len(value)} characters long; a {what} may have at most "
+                                 f"{DNS1123_LABEL_MAX}")
+        if not valid(value):
+            raise _refuse(value, f"is not a valid {what}: {rule}")
+        return value
+
+    return check
 
 
-def _slug(value: str) -> str:
-    _too_long(value, "a slug")
-    if not is_dns1123_label(value):
-        raise _refuse(
-            value,
-            "is not a valid slug: use lowercase letters, digits and '-', starting and ending "
-            "with a letter or digit",
-        )
-    return value
-
-
-def _endpoint_name(value: str) -> str:
-    # A Service is named after the endpoint, and Service names are DNS-1035 labels.
-    _too_long(value, "an endpoint name (it names a Service)")
-    if not is_dns1035_label(value):
-        raise _refuse(
-            value,
-            "is not a valid endpoint name: use lowercase letters, digits and '-', starting "
-            "with a letter and ending with a letter or digit (it names a Service)",
-        )
-    return value
+_slug = _label_rule(
+    "slug", is_dns1123_label,
+    "use lowercase letters, digits and '-', starting and ending with a letter or digit",
+)
+# A Service is named after each endpoint, and Service names are DNS-1035 labels.
+_endpoint_name = _label_rule(
+    "endpoint name", is_dns1035_label,
+    "use lowercase letters, digits and '-', starting with a letter and ending with a letter or "
+    "digit (a Service is named after it)",
+)
 
 
 def _port(value: int) -> int:
