@@ -182,6 +182,9 @@ def test_every_example_lesson_loads_clean(examples: Curriculum) -> None:
     for folder in (EXAMPLES / "lessons").iterdir():
         lesson = load_lesson_file(folder / "lesson.meta.yaml", examples.images)
         assert lesson == examples.lesson(folder.name)
+        # The client posts models back through parse_lesson in this JSON form.
+        data = lesson.model_dump(by_alias=True, exclude_none=True, mode="json")
+        assert parse_lesson(data, "<request>", examples.images) == lesson
     assert max(len(lesson.endpoints) for lesson in examples.lessons.values()) >= 6
 
 
