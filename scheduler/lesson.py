@@ -299,9 +299,9 @@ class Lesson(_Model):
             bad_ends = [(end, name) for end, name in (("a", link.a), ("b", link.b))
                         if name not in known]
             for end, name in bad_ends:
-                issues.append(((*where, end), f"unknown endpoint {name!r}"))
+                issues.append(((*where, end), f"unknown endpoint {safe_repr(name)}"))
             if link.a == link.b:
-                issues.append(((*where, "b"), f"connects endpoint {link.a!r} to itself"))
+                issues.append(((*where, "b"), f"connects endpoint {safe_repr(link.a)} to itself"))
             elif link.key in seen and not bad_ends:
                 issues.append((where, f"duplicates connections[{seen[link.key]}] "
                                       f"({link.a}-{link.b}; a link has no direction)"))
