@@ -1,0 +1,458 @@
+"""The verbs of the API (create, get, list, replace, patch, delete, deletecollection) over the store.
+
+The HTTP layer and the simulated controllers both go through here; controllers use `mutate`,
+which skips validation as a trusted component would.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubesim import errors
+from kubesim.clock import Ids, timestamp
+from kubesim.patching import PatchError, json_patch, merge_patch, strategic_merge
+from kubesim.resources import NAMESPACES, PODS, RUNTIME_CLASSES, Registry, ResourceType
+from kubesim.schemas import kind_schema
+from kubesim.selectors import EVERYTHING, FieldSelector, LabelSelector, fields_match, labels_match
+from kubesim.store import Store, TypeKey
+from kubesim.strategies import prepare_status_update, strategy_for
+from kubesim.validation import SchemaValidators, object_meta
+
+JSON = dict[str, Any]
+
+JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+
+ORPHAN_FINALIZER = "orphan"
+FOREGROUND_FINALIZER = "foregroundDeletion"
+JOB_ORPHAN_WARNING = (
+    "child pods are preserved by default when jobs are deleted; set propagationPolicy=Background "
+    "to remove them or set propagationPolicy=Orphan to suppress this warning"
+)
+
+
+def type_key(rt: ResourceType) -> TypeKey:
+    return rt.group, rt.plural
+
+
+@dataclass
+class DeleteOptions:
+    grace_period: int | None = None
+    propagation: str | None = None
+    preconditions: JSON = field(default_factory=dict)
+    dry_run: bool = False
+    orphan_dependents: bool | None = None
+
+    @classmethod
+    def from_json(cls, body: JSON, query: dict[str, str]) -> DeleteOptions:
+        grace = body.get("gracePeriodSeconds", query.get("gracePeriodSeconds"))
+        propagation = body.get("propagationPolicy", query.get("propagationPolicy"))
+        if propagation not in (None, "Orphan", "Background", "Foreground"):
+            raise errors.invalid(
+                "DeleteOptions", "", "",
+                [errors.Cause("FieldValueNotSupported",
+                              f'Unsupported value: "{propagation}": supported values: '
+                              '"Foreground", "Background", "Orphan", "nil"', "propagationPolicy")],
+            )
+        orphan = body.get("orphanDependents", query.get("orphanDependents"))
+        dry_run = body.get("dryRun") or ([query["dryRun"]] if "dryRun" in query else [])
+        return cls(
+            grace_period=int(grace) if grace is not None else None,
+            propagation=propagation,
+            preconditions=body.get("preconditions") or {},
+            dry_run="All" in dry_run,
+            orphan_dependents=(str(orphan).lower() == "true") if orphan is not None else None,
+        )
+
+
+@dataclass
+class DeleteResult:
+    code: int
+    body: JSON
+    warnings: list[str] = field(default_factory=list)
+
+
+class Api:
+    def __init__(self, store: Store, registry: Registry, validators: SchemaValidators, ids: Ids) -> None:
+        self.store = store
+        self.registry = registry
+        self.validators = validators
+        self.ids = ids
+
+    # reads
+
+    def get(self, rt: ResourceType, namespace: str, name: str) -> JSON:
+        obj = self.store.get(type_key(rt), namespace if rt.namespaced else "", name)
+        if obj is None:
+            raise errors.not_found(rt.plural, rt.group, name)
+        return obj
+
+    def select(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        labels: LabelSelector = EVERYTHING,
+        fields: FieldSelector = (),
+    ) -> list[JSON]:
+        """Matching objects sorted as etcd returns them (by namespace, then name)."""
+        with self.store.lock:
+            found = self.store.list(type_key(rt), namespace if rt.namespaced else None)
+        chosen = [
+            obj
+            for obj in found
+            if labels_match(labels, obj["metadata"].get("labels")) and fields_match(fields, obj)
+        ]
+        chosen.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+        return chosen
+
+    def list(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        labels: LabelSelector = EVERYTHING,
+        fields: FieldSelector = (),
+        limit: int = 0,
+        continue_token: str = "",
+    ) -> JSON:
+        rv = self.store.resource_version
+        items = self.select(rt, namespace, labels, fields)
+        meta: JSON = {"resourceVersion": str(rv)}
+        if continue_token:
+            try:
+                after = tuple(json.loads(base64.b64decode(continue_token))["start"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise errors.bad_request(f"continue key is not valid: {exc}") from exc
+            items = [o for o in items if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > after]
+        if limit and len(items) > limit:
+            last = items[limit - 1]["metadata"]
+            token = {"rv": rv, "start": [last.get("namespace", ""), last["name"]]}
+            meta["continue"] = base64.b64encode(json.dumps(token).encode()).decode()
+            meta["remainingItemCount"] = len(items) - limit
+            items = items[:limit]
+        if not rt.custom:  # typed lists carry no per-item apiVersion/kind
+            items = [{k: v for k, v in o.items() if k not in ("apiVersion", "kind")} for o in items]
+        return {"kind": f"{rt.kind}List", "apiVersion": rt.api_version, "metadata": meta, "items": items}
+
+    # writes
+
+    def _check_body(self, rt: ResourceType, namespace: str, body: Any) -> JSON:
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body of the request must be a JSON object")
+        for key, expected in (("apiVersion", rt.api_version), ("kind", rt.kind)):
+            given = body.get(key)
+            if given not in (None, "", expected):
+                what = "API version" if key == "apiVersion" else "kind"
+                raise errors.bad_request(
+                    f"the {what} in the data ({given}) does not match the expected {what} ({expected})"
+                )
+        body["apiVersion"], body["kind"] = rt.api_version, rt.kind
+        meta = body.get("metadata")
+        if meta is None:
+            meta = body["metadata"] = {}
+        if not isinstance(meta, dict):
+            raise errors.bad_request("metadata must be an object")
+        if rt.namespaced:
+            if meta.get("namespace") not in (None, "", namespace):
+                raise errors.bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+        return body
+
+    def _validate(self, rt: ResourceType, obj: JSON, extra: list[errors.Cause]) -> None:
+        causes = self.validators.check(rt, obj) + object_meta(rt, obj["metadata"]) + extra
+        if causes:
+            raise errors.invalid(rt.kind, rt.group, str(obj["metadata"].get("name") or ""), causes)
+
+    def _admit_create(self, rt: ResourceType, namespace: str, obj: JSON) -> None:
+        """NamespaceLifecycle and RuntimeClass admission."""
+        name = str(obj["metadata"].get("name") or "")
+        if rt.namespaced:
+            ns = self.store.get(type_key(NAMESPACES), "", namespace)
+            if ns is None:
+                raise errors.not_found("namespaces", "", namespace)
+            if ns["metadata"].get("deletionTimestamp"):
+                error = errors.forbidden(
+                    rt.plural, rt.group, name,
+                    f"unable to create new content in namespace {namespace} because it is being terminated",
+                )
+                assert error.details is not None
+                error.details["causes"] = [
+                    {"reason": "NamespaceTerminating", "message": f"namespace {namespace} is being terminated",
+                     "field": "metadata.namespace"}
+                ]
+                raise error
+        if rt is PODS:
+            runtime_class = (obj.get("spec") or {}).get("runtimeClassName")
+            if runtime_class and self.store.get(type_key(RUNTIME_CLASSES), "", runtime_class) is None:
+                raise errors.forbidden(
+                    rt.plural, rt.group, name, f'pod rejected: RuntimeClass "{runtime_class}" not found'
+                )
+
+    def create(self, rt: ResourceType, namespace: str, body: Any, dry_run: bool = False) -> JSON:
+        obj = self._check_body(rt, namespace, body)
+        meta = obj["metadata"]
+        if meta.get("resourceVersion"):
+            raise errors.internal_error("resourceVersion should not be set on objects to be created")
+        strategy = strategy_for(rt)
+        with self.store.lock:
+            self._admit_create(rt, namespace, obj)
+        if not meta.get("name") and isinstance(meta.get("generateName"), str):
+            meta["name"] = meta["generateName"] + self.ids.suffix()
+        for key in ("uid", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
+            meta.pop(key, None)
+        strategy.prepare_for_create(obj)
+        self._validate(rt, obj, strategy.validate(obj))
+        meta["uid"] = self.ids.uid()
+        meta["creationTimestamp"] = timestamp()
+        if rt.has_generation:
+            meta["generation"] = 1
+        with self.store.lock:
+            self._admit_create(rt, namespace, obj)  # again: the namespace may have gone meanwhile
+            if self.store.get(type_key(rt), meta.get("namespace", ""), meta["name"]) is not None:
+                raise errors.already_exists(rt.plural, rt.group, meta["name"])
+            causes = strategy.allocate(obj, self.store.list(type_key(rt)))
+            if causes:
+                raise errors.invalid(rt.kind, rt.group, meta["name"], causes)
+            if not dry_run:
+                self.store.put(type_key(rt), obj)
+        return obj
+
+    def replace(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        body: Any,
+        subresource: str = "",
+        dry_run: bool = False,
+    ) -> JSON:
+        new = self._check_body(rt, namespace, body)
+        return self._update(rt, namespace, name, lambda _old: new, subresource, dry_run)
+
+    def patch(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        content_type: str,
+        patch: Any,
+        subresource: str = "",
+        dry_run: bool = False,
+    ) -> JSON:
+        accepted = [JSON_PATCH, MERGE_PATCH] + ([] if rt.custom else [STRATEGIC_PATCH])
+        if content_type not in accepted:
+            raise errors.unsupported_media_type(content_type, accepted)
+
+        def apply(old: JSON) -> JSON:
+            try:
+                if content_type == JSON_PATCH:
+                    patched = json_patch(old, patch)
+                elif not isinstance(patch, dict):
+                    raise errors.bad_request("the patch must be a JSON object")
+                elif content_type == MERGE_PATCH:
+                    patched = merge_patch(old, patch)
+                else:
+                    patched = strategic_merge(old, patch, kind_schema(rt))
+            except PatchError as exc:
+                raise errors.ApiError(422, "Invalid", str(exc)) from exc
+            if not isinstance(patched, dict):
+                raise errors.ApiError(422, "Invalid", "the patch removed the whole object")
+            return self._check_body(rt, namespace, copy.deepcopy(patched))
+
+        return self._update(rt, namespace, name, apply, subresource, dry_run)
+
+    def _update(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        make_new: Callable[[JSON], JSON],
+        subresource: str,
+        dry_run: bool,
+    ) -> JSON:
+        strategy = strategy_for(rt)
+        key = type_key(rt)
+        ns = namespace if rt.namespaced else ""
+        with self.store.lock:
+            old = self.store.get(key, ns, name)
+            if old is None:
+                raise errors.not_found(rt.plural, rt.group, name)
+            new = make_new(old)
+            meta = new["metadata"]
+            if meta.get("name") != name:
+                raise errors.bad_request(
+                    f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})"
+                )
+            given_rv = meta.get("resourceVersion")
+            if given_rv and given_rv != old["metadata"]["resourceVersion"]:
+                raise errors.conflict(rt.plural, rt.group, name, errors.STALE_OBJECT)
+            if meta.get("uid") not in (None, "", old["metadata"]["uid"]):
+                raise errors.invalid(
+                    rt.kind, rt.group, name,
+                    [errors.Cause("FieldValueInvalid", f'Invalid value: "{meta["uid"]}": field is immutable', "metadata.uid")],
+                )
+            if subresource == "status":
+                prepare_status_update(new, old)
+            else:
+                strategy.prepare_for_update(new, old)
+                for system in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
+                    if system in old["metadata"]:
+                        meta[system] = old["metadata"][system]
+                    else:
+                        meta.pop(system, None)
+                self._validate(rt, new, strategy.validate(new) + strategy.validate_update(new, old))
+            if dry_run:
+                return new
+            return self.write(rt, old, new)
+
+    def write(self, rt: ResourceType, old: JSON, new: JSON) -> JSON:
+        """Store an update (lock held): no-ops are skipped, generation follows spec changes, and an
+        object whose deletion waits only for finalizers goes once they are gone."""
+        new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+        if new == old:
+            return old
+        if rt.has_generation and strategy_for(rt).spec_changed(new, old):
+            new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
+        meta = new["metadata"]
+        pending = (
+            meta.get("finalizers")
+            or meta.get("deletionGracePeriodSeconds")
+            or (rt is NAMESPACES and (new.get("spec") or {}).get("finalizers"))
+        )
+        if meta.get("deletionTimestamp") and not pending:
+            return self.store.remove(type_key(rt), new).obj
+        return self.store.put(type_key(rt), new).obj
+
+    def mutate(self, rt: ResourceType, namespace: str, name: str, change: Callable[[JSON], None]) -> JSON | None:
+        """A trusted read-modify-write for controllers; None when the object is gone."""
+        with self.store.lock:
+            old = self.store.get(type_key(rt), namespace, name)
+            if old is None:
+                return None
+            new = copy.deepcopy(old)
+            change(new)
+            return self.write(rt, old, new)
+
+    # deletion
+
+    def delete(self, rt: ResourceType, namespace: str, name: str, options: DeleteOptions) -> DeleteResult:
+        key = type_key(rt)
+        ns = namespace if rt.namespaced else ""
+        warnings = []
+        with self.store.lock:
+            obj = self.store.get(key, ns, name)
+            if obj is None:
+                raise errors.not_found(rt.plural, rt.group, name)
+            self._check_preconditions(rt, obj, options.preconditions)
+            meta = obj["metadata"]
+            grace = self._grace_period(rt, obj, options.grace_period)
+            propagation = options.propagation
+            if propagation is None and options.orphan_dependents is not None:
+                propagation = "Orphan" if options.orphan_dependents else "Background"
+            if propagation is None and rt.group == "batch":
+                propagation = "Orphan"  # batch/v1 Jobs keep their pods unless told otherwise
+                warnings.append(JOB_ORPHAN_WARNING)
+            accepted = 202 if options.orphan_dependents is False else 200
+            if meta.get("deletionTimestamp"):
+                # already going: only a shorter grace period changes anything
+                current = meta.get("deletionGracePeriodSeconds")
+                if grace is not None and current is not None and grace < current and not options.dry_run:
+                    return DeleteResult(200, self._mark_deleting(rt, obj, grace, None), warnings)
+                return DeleteResult(accepted, obj, warnings)
+            if options.dry_run:
+                return DeleteResult(200, obj, warnings)
+            if grace or meta.get("finalizers") or propagation in ("Orphan", "Foreground") or rt is NAMESPACES:
+                return DeleteResult(accepted, self._mark_deleting(rt, obj, grace, propagation), warnings)
+            final = self.store.remove(key, obj).obj
+        if rt.returns_deleted_object:
+            return DeleteResult(200, final, warnings)
+        return DeleteResult(200, self.success_status(rt, final), warnings)
+
+    @staticmethod
+    def success_status(rt: ResourceType, obj: JSON) -> JSON:
+        details: JSON = {"name": obj["metadata"]["name"], "kind": rt.plural, "uid": obj["metadata"]["uid"]}
+        if rt.group:
+            details["group"] = rt.group
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
+
+    @staticmethod
+    def _check_preconditions(rt: ResourceType, obj: JSON, preconditions: JSON) -> None:
+        meta = obj["metadata"]
+        name = meta["name"]
+        uid = preconditions.get("uid")
+        if uid and uid != meta["uid"]:
+            raise errors.conflict(
+                rt.plural, rt.group, name,
+                f"Precondition failed: UID in precondition: {uid}, UID in object meta: {meta['uid']}",
+            )
+        rv = preconditions.get("resourceVersion")
+        if rv and rv != meta["resourceVersion"]:
+            raise errors.conflict(
+                rt.plural, rt.group, name,
+                f"Precondition failed: ResourceVersion in precondition: {rv}, "
+                f"ResourceVersion in object meta: {meta['resourceVersion']}",
+            )
+
+    @staticmethod
+    def _grace_period(rt: ResourceType, obj: JSON, requested: int | None) -> int | None:
+        """Only pods delete gracefully; unbound or finished pods go at once."""
+        if rt is not PODS:
+            return None
+        if not obj["spec"].get("nodeName") or obj["status"].get("phase") in ("Succeeded", "Failed"):
+            return 0
+        grace = requested if requested is not None else obj["spec"].get("terminationGracePeriodSeconds", 30)
+        return max(int(grace), 0)
+
+    def _mark_deleting(self, rt: ResourceType, obj: JSON, grace: int | None, propagation: str | None) -> JSON:
+        new = copy.deepcopy(obj)
+        meta = new["metadata"]
+        finalizers = [f for f in meta.get("finalizers") or [] if f not in (ORPHAN_FINALIZER, FOREGROUND_FINALIZER)]
+        if propagation == "Orphan":
+            finalizers.append(ORPHAN_FINALIZER)
+        elif propagation == "Foreground":
+            finalizers.append(FOREGROUND_FINALIZER)
+        if finalizers:
+            meta["finalizers"] = finalizers
+        else:
+            meta.pop("finalizers", None)
+        meta["deletionTimestamp"] = timestamp(time.time() + (grace or 0))
+        meta["deletionGracePeriodSeconds"] = grace or 0
+        if rt is NAMESPACES:
+            new["status"] = {**new.get("status", {}), "phase": "Terminating"}
+        return self.store.put(type_key(rt), new).obj
+
+    def delete_collection(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        labels: LabelSelector,
+        fields: FieldSelector,
+        options: DeleteOptions,
+    ) -> JSON:
+        deleted = []
+        for obj in self.select(rt, namespace, labels, fields):
+            meta = obj["metadata"]
+            try:
+                result = self.delete(rt, meta.get("namespace", ""), meta["name"], options)
+            except errors.ApiError as exc:
+                if exc.code == 404:
+                    continue  # gone meanwhile
+                raise
+            deleted.append(result.body if result.body.get("kind") != "Status" else obj)
+        return {
+            "kind": f"{rt.kind}List",
+            "apiVersion": rt.api_version,
+            "metadata": {"resourceVersion": str(self.store.resource_version)},
+            "items": deleted,
+        }

@@ -1,0 +1,135 @@
+"""The one description of a simulated cluster: constructor arguments and CLI flags both come from it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Outcome = Literal["ok", "pull-error", "crash", "never-ready"]
+
+
+class ImageProfile(BaseModel):
+    """How containers whose image matches `pattern` (fnmatch) behave on the simulated kubelet."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pattern: str
+    boot_seconds: float = Field(2.0, ge=0, description="image pull plus start-up time")
+    jitter_seconds: float = Field(0.5, ge=0, description="uniform extra 0..jitter, seeded")
+    outcome: Outcome = "ok"
+    run_seconds: float | None = Field(
+        None,
+        ge=0,
+        description="how long the process runs before it exits (code 0, or 1 for crash); "
+        "None: a service that runs until deleted (a crash then exits after 1 s)",
+    )
+
+
+class FaultRule(BaseModel):
+    """Injected failures for requests whose verb and resource match (`*` matches any)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    verb: str = "*"
+    resource: str = "*"
+    error_500: float = Field(0.0, ge=0, le=1)
+    error_503: float = Field(0.0, ge=0, le=1)
+    error_429: float = Field(0.0, ge=0, le=1)
+    drop: float = Field(0.0, ge=0, le=1, description="close the connection without an answer")
+    latency: float = Field(0.0, ge=0, description="seconds added to each matching request")
+    retry_after: int = Field(1, ge=0, description="Retry-After seconds sent with a 429")
+
+
+DEFAULT_PROFILES = (ImageProfile(pattern="*"),)
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _parse_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return json.loads(value)
+    return value
+
+
+class SimConfig(BaseModel):
+    """Every knob of the simulated cluster. Delays are in simulated seconds (times time_scale)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field("127.0.0.1", description="address to listen on")
+    port: int = Field(0, ge=0, le=65535, description="port to listen on; 0 picks a free one")
+    nodes: list[str] = Field(
+        default_factory=lambda: ["node-1", "node-2", "node-3"], description="node names"
+    )
+    time_scale: float = Field(1.0, ge=0, description="factor applied to every simulated delay")
+    seed: int = Field(0, description="seed for jitter, fault rolls, names and MAC addresses")
+    multus: bool = Field(True, description="install the Multus NetworkAttachmentDefinition CRD")
+    runtime_classes: list[str] = Field(
+        default_factory=lambda: ["kata"], description="RuntimeClasses created at start"
+    )
+    allowed_unsafe_sysctls: list[str] = Field(
+        default_factory=list, description="kubelet --allowed-unsafe-sysctls (patterns may end in *)"
+    )
+    image_profiles: list[ImageProfile] = Field(
+        default_factory=lambda: list(DEFAULT_PROFILES),
+        description="JSON list of image profiles; the first matching pattern wins",
+    )
+    probe_seconds: float = Field(1.0, ge=0, description="readiness probe time after its delay")
+    namespace_delete_seconds: float = Field(
+        2.0, ge=0, description="time a namespace lingers once its contents are gone"
+    )
+    termination_seconds: float = Field(
+        1.0, ge=0, description="time a pod takes to stop, capped by its grace period"
+    )
+    completion_seconds: float = Field(
+        1.0, ge=0, description="run time of a run-to-completion container whose profile has none"
+    )
+    api_latency: float = Field(
+        0.0, ge=0, description="wall-clock seconds added to every API request (a remote apiserver)"
+    )
+    faults: list[FaultRule] = Field(default_factory=list, description="JSON list of fault rules")
+    watch_window: int = Field(
+        10_000, ge=1, description="events kept for watches; older resourceVersions get 410"
+    )
+    bookmark_seconds: float = Field(
+        1.0, gt=0, description="wall-clock interval of BOOKMARK events on watches that ask"
+    )
+    kubeconfig: str | None = Field(None, description="write a kubeconfig for this server here")
+
+    _split = field_validator("nodes", "runtime_classes", "allowed_unsafe_sysctls", mode="before")(
+        _split_commas
+    )
+    _json = field_validator("image_profiles", "faults", mode="before")(_parse_json)
+
+    def scaled(self, seconds: float) -> float:
+        return seconds * self.time_scale
+
+
+def build_arg_parser() -> argparse.ArgumentParser:
+    """One flag per SimConfig field, so the CLI cannot drift from the constructor."""
+    parser = argparse.ArgumentParser(
+        prog="python -m kubesim", description="A Kubernetes API emulator."
+    )
+    for name, field in SimConfig.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        help_text = field.description or ""
+        if field.annotation is bool:
+            parser.add_argument(
+                flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text
+            )
+        else:
+            parser.add_argument(flag, dest=name, default=None, help=help_text)
+    return parser
+
+
+def config_from_args(argv: list[str] | None = None) -> SimConfig:
+    args = build_arg_parser().parse_args(argv)
+    given = {name: value for name, value in vars(args).items() if value is not None}
+    return SimConfig.model_validate(given)

@@ -1,0 +1,162 @@
+"""API errors as kube-apiserver words them: a metav1.Status with reason, code, message and details."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+JSON = dict[str, Any]
+
+
+@dataclass
+class Cause:
+    reason: str
+    message: str
+    field: str
+
+    def to_json(self) -> JSON:
+        return {"reason": self.reason, "message": self.message, "field": self.field}
+
+
+@dataclass
+class ApiError(Exception):
+    code: int
+    reason: str
+    message: str
+    details: JSON | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def status(self) -> JSON:
+        body: JSON = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
+        if self.details is not None:
+            body["details"] = self.details
+        return body
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.reason}: {self.message}"
+
+
+def _details(name: str | None, group: str, kind: str, **extra: Any) -> JSON:
+    details: JSON = {}
+    if name:
+        details["name"] = name
+    if group:
+        details["group"] = group
+    if kind:
+        details["kind"] = kind
+    details.update(extra)
+    return details
+
+
+def qualified(resource: str, group: str) -> str:
+    return f"{resource}.{group}" if group else resource
+
+
+def not_found(resource: str, group: str, name: str) -> ApiError:
+    return ApiError(
+        404,
+        "NotFound",
+        f'{qualified(resource, group)} "{name}" not found',
+        _details(name, group, resource),
+    )
+
+
+def already_exists(resource: str, group: str, name: str) -> ApiError:
+    return ApiError(
+        409,
+        "AlreadyExists",
+        f'{qualified(resource, group)} "{name}" already exists',
+        _details(name, group, resource),
+    )
+
+
+def conflict(resource: str, group: str, name: str, why: str) -> ApiError:
+    return ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {qualified(resource, group)} "{name}": {why}',
+        _details(name, group, resource),
+    )
+
+
+STALE_OBJECT = "the object has been modified; please apply your changes to the latest version and try again"
+
+
+def forbidden(resource: str, group: str, name: str, why: str) -> ApiError:
+    target = f'{qualified(resource, group)} "{name}"' if name else qualified(resource, group)
+    return ApiError(
+        403, "Forbidden", f"{target} is forbidden: {why}", _details(name, group, resource)
+    )
+
+
+def invalid(kind: str, group: str, name: str, causes: list[Cause]) -> ApiError:
+    errors = [f"{c.field}: {c.message}" if c.field else c.message for c in causes]
+    summary = errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]"
+    return ApiError(
+        422,
+        "Invalid",
+        f'{qualified(kind, group)} "{name}" is invalid: {summary}',
+        _details(name, group, kind, causes=[c.to_json() for c in causes]),
+    )
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, "BadRequest", message)
+
+
+def method_not_allowed(resource: str, group: str, verb: str) -> ApiError:
+    return ApiError(
+        405,
+        "MethodNotAllowed",
+        f'{verb} is not supported on resources of kind "{qualified(resource, group)}"',
+        _details(None, group, resource),
+    )
+
+
+def unsupported_media_type(content_type: str, accepted: list[str]) -> ApiError:
+    return ApiError(
+        415,
+        "UnsupportedMediaType",
+        f"the body of the request was in an unknown format - accepted media types include: "
+        f"{', '.join(accepted)}",
+        _details(None, "", "", causes=[{"reason": "UnexpectedServerResponse", "message": content_type}]),
+    )
+
+
+def path_not_found() -> ApiError:
+    return ApiError(404, "NotFound", "the server could not find the requested resource", {})
+
+
+def too_many_requests(retry_after: int) -> ApiError:
+    return ApiError(
+        429,
+        "TooManyRequests",
+        "Too many requests, please try again later.",
+        {"retryAfterSeconds": retry_after},
+        {"Retry-After": str(retry_after)},
+    )
+
+
+def internal_error(why: str) -> ApiError:
+    return ApiError(
+        500,
+        "InternalError",
+        f"Internal error occurred: {why}",
+        {"causes": [{"message": why}]},
+    )
+
+
+def service_unavailable(why: str) -> ApiError:
+    return ApiError(503, "ServiceUnavailable", why)
+
+
+def expired(message: str) -> ApiError:
+    return ApiError(410, "Expired", message)

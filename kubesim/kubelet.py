@@ -1,0 +1,492 @@
+"""The nodes' kubelets: sysctl admission, pod sandbox through Multus, image pulls, container
+runs, restarts with back-off, readiness, and graceful termination, on the image profiles' clock."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubesim import multus
+from kubesim.api import Api, type_key
+from kubesim.clock import Ids, timestamp
+from kubesim.config import ImageProfile, SimConfig
+from kubesim.events import EventRecorder
+from kubesim.loop import Loop
+from kubesim.podstatus import set_condition
+from kubesim.resources import PODS
+from kubesim.store import Change
+
+JSON = dict[str, Any]
+COMPONENT = "kubelet"
+NAD_KEY = (multus.NAD_GROUP, multus.NAD_PLURAL)
+
+# the kubelet's safe sysctls (pkg/kubelet/sysctl/safe_sysctls.go)
+SAFE_SYSCTLS = frozenset(
+    {
+        "kernel.shm_rmid_forced",
+        "net.ipv4.ip_local_port_range",
+        "net.ipv4.tcp_syncookies",
+        "net.ipv4.ping_group_range",
+        "net.ipv4.ip_unprivileged_port_start",
+        "net.ipv4.ip_local_reserved_ports",
+        "net.ipv4.tcp_keepalive_time",
+        "net.ipv4.tcp_fin_timeout",
+        "net.ipv4.tcp_keepalive_intvl",
+        "net.ipv4.tcp_keepalive_probes",
+        "net.ipv4.tcp_rmem",
+        "net.ipv4.tcp_wmem",
+    }
+)
+BACKOFF_START, BACKOFF_MAX = 10.0, 300.0
+PULL_RETRY_SECONDS = 1.0
+CRASH_RUN_SECONDS = 1.0
+
+
+def backoff(attempt: int) -> float:
+    return float(min(BACKOFF_START * 2 ** max(attempt - 1, 0), BACKOFF_MAX))
+
+
+def full_image(image: str) -> str:
+    first = image.split("/", 1)[0]
+    if "/" not in image:
+        return f"docker.io/library/{image}"
+    return image if "." in first or ":" in first or first == "localhost" else f"docker.io/{image}"
+
+
+@dataclass
+class ContainerRun:
+    name: str
+    image: str
+    init: bool
+    profile: ImageProfile
+    readiness_delay: float | None  # simulated seconds after start; None: no readiness probe
+    state: str = "waiting"
+    reason: str = "ContainerCreating"
+    message: str = ""
+    exit_code: int = 0
+    started_at: str = ""
+    finished_at: str = ""
+    ready: bool = False
+    restarts: int = 0
+    pull_attempts: int = 0
+    pulled: bool = False
+    last_terminated: JSON | None = None
+    container_id: str = ""
+    epoch: int = 0  # bumped at every start so stale timers do nothing
+
+    @property
+    def field_path(self) -> str:
+        return f"spec.{'initContainers' if self.init else 'containers'}{{{self.name}}}"
+
+    def terminated_state(self) -> JSON:
+        return {
+            "exitCode": self.exit_code,
+            "reason": "Completed" if self.exit_code == 0 else "Error",
+            "startedAt": self.started_at,
+            "finishedAt": self.finished_at,
+            "containerID": self.container_id,
+        }
+
+    def status(self) -> JSON:
+        if self.state == "running":
+            state: JSON = {"running": {"startedAt": self.started_at}}
+        elif self.state == "terminated":
+            state = {"terminated": self.terminated_state()}
+        else:
+            state = {"waiting": {"reason": self.reason, **({"message": self.message} if self.message else {})}}
+        status: JSON = {
+            "name": self.name,
+            "image": self.image,
+            "imageID": f"{full_image(self.image)}@sha256:{hashlib.sha256(self.image.encode()).hexdigest()}"
+            if self.pulled
+            else "",
+            "ready": self.ready,
+            "started": self.state == "running",
+            "restartCount": self.restarts,
+            "state": state,
+            "lastState": {"terminated": self.last_terminated} if self.last_terminated else {},
+        }
+        if self.container_id:
+            status["containerID"] = self.container_id
+        return status
+
+
+@dataclass
+class PodRun:
+    uid: str
+    namespace: str
+    name: str
+    node: str
+    restart_policy: str
+    containers: list[ContainerRun]
+    start_time: str = field(default_factory=timestamp)
+    pod_ip: str = ""
+    sandbox_ready: bool = False
+    network_status: str = ""
+    failure: tuple[str, str] | None = None  # (reason, message) of a rejected pod
+    terminating: bool = False
+    bridges: list[tuple[str, str]] = field(default_factory=list)  # (bridge, network)
+
+    @property
+    def inits(self) -> list[ContainerRun]:
+        return [c for c in self.containers if c.init]
+
+    @property
+    def mains(self) -> list[ContainerRun]:
+        return [c for c in self.containers if not c.init]
+
+    def initialized(self) -> bool:
+        return all(c.state == "terminated" and c.exit_code == 0 for c in self.inits)
+
+    def will_restart(self, container: ContainerRun) -> bool:
+        if container.state != "terminated":
+            return True
+        if self.restart_policy == "Always" and not container.init:
+            return True
+        return self.restart_policy != "Never" and container.exit_code != 0
+
+    def phase(self) -> str:
+        if self.failure:
+            return "Failed"
+        if any(c.init and c.state == "terminated" and c.exit_code and self.restart_policy == "Never" for c in self.containers):
+            return "Failed"
+        mains = self.mains
+        if all(not self.will_restart(c) for c in mains):
+            return "Succeeded" if all(c.exit_code == 0 for c in mains) else "Failed"
+        if self.initialized() and any(c.state == "running" or c.restarts for c in mains):
+            return "Running"
+        return "Pending"
+
+
+class Kubelet:
+    def __init__(self, config: SimConfig, api: Api, events: EventRecorder, loop: Loop, ids: Ids) -> None:
+        self._config = config
+        self._api = api
+        self._events = events
+        self._loop = loop
+        self._ids = ids
+        self._runs: dict[str, PodRun] = {}
+        self._waiting_network: set[str] = set()
+        self._ips: dict[str, set[str]] = {}
+        self._bridges: dict[tuple[str, str], dict[str, str]] = {}  # (node, bridge) -> {pod uid: network}
+
+    def clear(self) -> None:
+        self._runs.clear()
+        self._waiting_network.clear()
+        self._ips.clear()
+        self._bridges.clear()
+
+    # reacting to the API
+
+    def on_change(self, change: Change) -> None:
+        if change.type_key == NAD_KEY:
+            for uid in sorted(self._waiting_network):
+                if uid in self._runs:
+                    self._setup_sandbox(self._runs[uid])
+            return
+        if change.type_key != type_key(PODS):
+            return
+        pod = change.obj
+        uid = pod["metadata"]["uid"]
+        run = self._runs.get(uid)
+        if change.type == "DELETED":
+            if run is not None:
+                self._forget(run)
+        elif run is None and pod["spec"].get("nodeName") and not pod["metadata"].get("deletionTimestamp"):
+            self._admit(pod)
+        elif run is not None and pod["metadata"].get("deletionTimestamp") and not run.terminating:
+            self._terminate(run, pod)
+
+    def _pod(self, run: PodRun) -> JSON | None:
+        pod = self._api.store.get(type_key(PODS), run.namespace, run.name)
+        return pod if pod is not None and pod["metadata"]["uid"] == run.uid else None
+
+    def _profile(self, image: str) -> ImageProfile:
+        for profile in self._config.image_profiles:
+            if fnmatch.fnmatchcase(image, profile.pattern):
+                return profile
+        return ImageProfile(pattern="*")
+
+    def _event(self, run: PodRun, kind: str, reason: str, message: str, container: ContainerRun | None = None) -> None:
+        pod = self._pod(run)
+        if pod is not None:
+            self._events.record(pod, kind, reason, message, COMPONENT, run.node, container.field_path if container else "")
+
+    def _later(self, seconds: float, run: PodRun, container: ContainerRun | None, action: Any) -> None:
+        """Run `action` after simulated `seconds` unless the pod or that container run has moved on."""
+        epoch = container.epoch if container else 0
+
+        def fire() -> None:
+            if self._runs.get(run.uid) is run and not run.terminating and (container is None or container.epoch == epoch):
+                action()
+
+        self._loop.call_later(self._config.scaled(seconds), fire)
+
+    # admission and sandbox
+
+    def _admit(self, pod: JSON) -> None:
+        meta, spec = pod["metadata"], pod["spec"]
+        containers = []
+        for group, init in (("initContainers", True), ("containers", False)):
+            for c in spec.get(group) or []:
+                probe = c.get("readinessProbe")
+                delay = None if probe is None or init else float(probe.get("initialDelaySeconds", 0)) + self._config.probe_seconds
+                containers.append(ContainerRun(c["name"], c["image"], init, self._profile(c["image"]), delay))
+        for c in containers:
+            if not c.init and any(i for i in containers if i.init):
+                c.reason = "PodInitializing"
+        run = PodRun(meta["uid"], meta["namespace"], meta["name"], spec["nodeName"], spec.get("restartPolicy", "Always"), containers)
+        self._runs[run.uid] = run
+        forbidden = self._forbidden_sysctl(spec)
+        if forbidden:
+            run.failure = ("SysctlForbidden", f"Pod was rejected: forbidden sysctl: {forbidden}")
+            self._event(run, "Warning", "SysctlForbidden", f"forbidden sysctl: {forbidden}")
+            self._sync(run)
+            return
+        self._sync(run)
+        self._setup_sandbox(run)
+
+    def _forbidden_sysctl(self, spec: JSON) -> str:
+        for sysctl in (spec.get("securityContext") or {}).get("sysctls") or []:
+            name = sysctl.get("name", "")
+            if name in SAFE_SYSCTLS:
+                continue
+            if any(fnmatch.fnmatchcase(name, allowed) for allowed in self._config.allowed_unsafe_sysctls):
+                continue
+            return f'"{name}" not allowlisted'
+        return ""
+
+    def _setup_sandbox(self, run: PodRun) -> None:
+        pod = self._pod(run)
+        if pod is None or run.sandbox_ready:
+            self._waiting_network.discard(run.uid)
+            return
+        annotation = (pod["metadata"].get("annotations") or {}).get(multus.NETWORKS_ANNOTATION, "")
+        attachments: list[multus.Attachment] = []
+        if self._config.multus and annotation:
+            try:
+                attachments = multus.attach(annotation, run.namespace, self._definition)
+            except multus.SandboxError as exc:
+                self._waiting_network.add(run.uid)
+                sandbox = self._ids.hex(64)
+                self._event(
+                    run, "Warning", "FailedCreatePodSandBox",
+                    f'Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox "{sandbox}": '
+                    f'plugin type="multus" name="multus-cni-network" failed (add): Multus: [{run.namespace}/{run.name}/{run.uid}]: '
+                    f"error loading k8s delegates k8s args: TryLoadPodDelegates: error in getting k8s network for pod: {exc}",
+                )
+                return
+        self._waiting_network.discard(run.uid)
+        run.pod_ip = self._allocate_ip(run.node)
+        run.sandbox_ready = True
+        if self._config.multus:
+            run.network_status = multus.network_status(run.pod_ip, self._ids.mac, attachments)
+            self._event(run, "Normal", "AddedInterface", f"Add eth0 [{run.pod_ip}/24] from {multus.DEFAULT_NETWORK}")
+            for attachment in attachments:
+                ips = ",".join(attachment.ips)
+                self._event(run, "Normal", "AddedInterface", f"Add {attachment.selection.interface} [{ips}] from {attachment.network}")
+            self._check_bridges(run, attachments)
+        self._sync(run)
+        self._start_next(run)
+
+    def _definition(self, namespace: str, name: str) -> JSON | None:
+        return self._api.store.get(NAD_KEY, namespace, name)
+
+    def _allocate_ip(self, node: str) -> str:
+        index = self._config.nodes.index(node) if node in self._config.nodes else 0
+        used = self._ips.setdefault(node, set())
+        for host in ipaddress.ip_network(f"10.244.{index}.0/24").hosts():
+            ip = str(host)
+            if not ip.endswith(".1") and ip not in used:
+                used.add(ip)
+                return ip
+        raise RuntimeError(f"node {node} has no pod IPs left")
+
+    def _host_ip(self, node: str) -> str:
+        index = self._config.nodes.index(node) if node in self._config.nodes else 0
+        return f"172.18.0.{index + 2}"
+
+    def _check_bridges(self, run: PodRun, attachments: list[multus.Attachment]) -> None:
+        """Bridges are node-local: definitions of two namespaces naming one bridge join segments."""
+        for attachment in attachments:
+            for bridge in attachment.bridges:
+                users = self._bridges.setdefault((run.node, bridge), {})
+                others = sorted({net for net in users.values() if net.split("/")[0] != attachment.selection.namespace})
+                if others:
+                    self._event(
+                        run, "Warning", "BridgeShared",
+                        f'bridge "{bridge}" on node {run.node} is also used by network-attachment-definition '
+                        f"{', '.join(others)}: {attachment.network} and it share one layer-2 segment",
+                    )
+                users[run.uid] = attachment.network
+                run.bridges.append((bridge, attachment.network))
+
+    # containers
+
+    def _start_next(self, run: PodRun) -> None:
+        pending_init = next((c for c in run.inits if not (c.state == "terminated" and c.exit_code == 0)), None)
+        if pending_init is not None:
+            if pending_init.state == "waiting" and pending_init.epoch == 0:
+                self._pull(run, pending_init)
+            return
+        for container in run.mains:
+            if container.epoch == 0 and container.pull_attempts == 0:
+                self._pull(run, container)
+
+    def _pull(self, run: PodRun, c: ContainerRun) -> None:
+        c.pull_attempts += 1
+        c.reason = "ContainerCreating"
+        self._event(run, "Normal", "Pulling", f'Pulling image "{c.image}"', c)
+        boot = c.profile.boot_seconds + self._ids.uniform(0, c.profile.jitter_seconds)
+        self._later(boot, run, c, lambda: self._pulled(run, c, boot))
+        self._sync(run)
+
+    def _pulled(self, run: PodRun, c: ContainerRun, took: float) -> None:
+        if c.profile.outcome == "pull-error":
+            reference = full_image(c.image)
+            why = (
+                f'failed to pull and unpack image "{reference}": failed to resolve reference '
+                f'"{reference}": {reference}: not found'
+            )
+            c.reason, c.message = "ErrImagePull", why
+            self._event(run, "Warning", "Failed", f'Failed to pull image "{c.image}": {why}', c)
+            self._event(run, "Warning", "Failed", "Error: ErrImagePull", c)
+            self._sync(run)
+            self._later(PULL_RETRY_SECONDS, run, c, lambda: self._pull_backoff(run, c))
+            return
+        c.pulled = True
+        self._event(run, "Normal", "Pulled", f'Successfully pulled image "{c.image}" in {took:.3f}s', c)
+        self._run(run, c)
+
+    def _pull_backoff(self, run: PodRun, c: ContainerRun) -> None:
+        c.reason, c.message = "ImagePullBackOff", f'Back-off pulling image "{c.image}"'
+        self._event(run, "Normal", "BackOff", f'Back-off pulling image "{c.image}"', c)
+        self._event(run, "Warning", "Failed", "Error: ImagePullBackOff", c)
+        self._sync(run)
+        self._later(backoff(c.pull_attempts), run, c, lambda: self._pull(run, c))
+
+    def _run(self, run: PodRun, c: ContainerRun) -> None:
+        c.epoch += 1
+        c.state, c.reason, c.message = "running", "", ""
+        c.started_at = timestamp()
+        c.container_id = f"containerd://{self._ids.hex(64)}"
+        c.ready = c.readiness_delay is None and not c.init
+        self._event(run, "Normal", "Created", f"Created container: {c.name}", c)
+        self._event(run, "Normal", "Started", f"Started container {c.name}", c)
+        if c.readiness_delay is not None:
+            if c.profile.outcome == "never-ready":
+                self._later(c.readiness_delay, run, c, lambda: self._event(
+                    run, "Warning", "Unhealthy", "Readiness probe failed: connection refused", c))
+            else:
+                self._later(c.readiness_delay, run, c, lambda: self._became_ready(run, c))
+        seconds = c.profile.run_seconds
+        if seconds is None and (c.init or run.restart_policy != "Always"):
+            seconds = self._config.completion_seconds
+        if seconds is None and c.profile.outcome == "crash":
+            seconds = CRASH_RUN_SECONDS
+        if seconds is not None:
+            code = 1 if c.profile.outcome == "crash" else 0
+            self._later(seconds, run, c, lambda: self._exited(run, c, code))
+        self._sync(run)
+
+    def _became_ready(self, run: PodRun, c: ContainerRun) -> None:
+        if c.state == "running":
+            c.ready = True
+            self._sync(run)
+
+    def _exited(self, run: PodRun, c: ContainerRun, code: int) -> None:
+        c.state, c.exit_code, c.finished_at = "terminated", code, timestamp()
+        c.ready = False
+        if run.will_restart(c):
+            c.restarts += 1
+            c.last_terminated = c.terminated_state()
+            delay = backoff(c.restarts)
+            c.epoch += 1
+            c.state, c.reason = "waiting", "CrashLoopBackOff"
+            c.message = f"back-off {int(delay)}s restarting failed container={c.name} pod={run.name}_{run.namespace}({run.uid})"
+            self._event(run, "Warning", "BackOff", f"Back-off restarting failed container {c.name} in pod {run.name}_{run.namespace}({run.uid})", c)
+            self._later(delay, run, c, lambda: self._run(run, c))
+        elif c.init and code == 0:
+            self._start_next(run)
+        self._sync(run)
+
+    # termination
+
+    def _terminate(self, run: PodRun, pod: JSON) -> None:
+        run.terminating = True
+        for c in run.containers:
+            if c.state == "running":
+                self._events.record(pod, "Normal", "Killing", f"Stopping container {c.name}", COMPONENT, run.node, c.field_path)
+        grace = pod["metadata"].get("deletionGracePeriodSeconds") or 0
+        delay = self._config.scaled(min(self._config.termination_seconds, grace))
+        self._loop.call_later(delay, lambda: self._finish_termination(run))
+
+    def _finish_termination(self, run: PodRun) -> None:
+        """The kubelet's final word: containers stopped, then the pod object goes (grace 0)."""
+        for c in run.containers:
+            if c.state == "running":
+                c.state, c.exit_code, c.finished_at, c.ready = "terminated", 0, timestamp(), False
+        with self._api.store.lock:
+            if self._pod(run) is None:
+                return
+
+            def change(pod: JSON) -> None:
+                self._render(run, pod)
+                pod["metadata"]["deletionGracePeriodSeconds"] = 0
+
+            self._api.mutate(PODS, run.namespace, run.name, change)
+
+    def _forget(self, run: PodRun) -> None:
+        self._runs.pop(run.uid, None)
+        self._waiting_network.discard(run.uid)
+        self._ips.get(run.node, set()).discard(run.pod_ip)
+        for bridge, _ in run.bridges:
+            self._bridges.get((run.node, bridge), {}).pop(run.uid, None)
+
+    # status
+
+    def _sync(self, run: PodRun) -> None:
+        with self._api.store.lock:
+            if self._pod(run) is not None:
+                self._api.mutate(PODS, run.namespace, run.name, lambda pod: self._render(run, pod))
+
+    def _render(self, run: PodRun, pod: JSON) -> None:
+        status = pod.setdefault("status", {})
+        phase = run.phase()
+        status["phase"] = phase
+        status["hostIP"] = self._host_ip(run.node)
+        status["hostIPs"] = [{"ip": status["hostIP"]}]
+        status["startTime"] = run.start_time
+        status["observedGeneration"] = pod["metadata"].get("generation", 1)
+        if run.failure:
+            status["reason"], status["message"] = run.failure
+            return
+        if run.pod_ip:
+            status["podIP"] = run.pod_ip
+            status["podIPs"] = [{"ip": run.pod_ip}]
+        if run.network_status:
+            annotations = pod["metadata"].setdefault("annotations", {})
+            annotations[multus.STATUS_ANNOTATION] = run.network_status
+        if run.inits:
+            status["initContainerStatuses"] = [c.status() for c in run.inits]
+        status["containerStatuses"] = [c.status() for c in run.mains]
+        set_condition(pod, {"type": "PodReadyToStartContainers", "status": str(run.sandbox_ready)})
+        incomplete = [c.name for c in run.inits if not (c.state == "terminated" and c.exit_code == 0)]
+        set_condition(pod, _condition("Initialized", not incomplete, "ContainersNotInitialized", "containers with incomplete status", incomplete))
+        unready = [c.name for c in run.mains if not c.ready]
+        completed = phase in ("Succeeded", "Failed")
+        reason = "PodCompleted" if completed else "ContainersNotReady"
+        set_condition(pod, _condition("ContainersReady", not unready, reason, "containers with unready status", unready))
+        set_condition(pod, _condition("Ready", not unready, reason, "containers with unready status", unready))
+
+
+def _condition(kind: str, ok: bool, reason: str, label: str, names: list[str]) -> JSON:
+    if ok:
+        return {"type": kind, "status": "True"}
+    condition = {"type": kind, "status": "False", "reason": reason}
+    if reason != "PodCompleted":
+        condition["message"] = f"{label}: [{' '.join(names)}]"
+    return condition

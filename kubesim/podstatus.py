@@ -1,0 +1,26 @@
+"""Pod conditions, shared by the scheduler and the kubelet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubesim.clock import timestamp
+
+JSON = dict[str, Any]
+
+
+def set_condition(pod: JSON, condition: JSON) -> None:
+    """Set a pod condition, keeping lastTransitionTime while its status does not change."""
+    status = pod.setdefault("status", {})
+    conditions = status.setdefault("conditions", [])
+    for index, existing in enumerate(conditions):
+        if existing["type"] == condition["type"]:
+            unchanged = existing.get("status") == condition["status"]
+            since = existing.get("lastTransitionTime") if unchanged else None
+            conditions[index] = {**condition, "lastProbeTime": None, "lastTransitionTime": since or timestamp()}
+            return
+    conditions.append({**condition, "lastProbeTime": None, "lastTransitionTime": timestamp()})
+
+
+def condition_of(pod: JSON, kind: str) -> JSON | None:
+    return next((c for c in (pod.get("status") or {}).get("conditions") or [] if c["type"] == kind), None)

@@ -1,0 +1,68 @@
+"""Turns a request path and method into the verb, resource type and object it addresses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kubesim import errors
+from kubesim.resources import Registry, ResourceType
+
+SUBRESOURCES = ("status", "finalize")
+
+
+@dataclass(frozen=True)
+class Route:
+    verb: str
+    rt: ResourceType
+    namespace: str | None  # None: cluster-scoped, or across all namespaces
+    name: str = ""
+    subresource: str = ""
+
+    @property
+    def resource(self) -> str:
+        return f"{self.rt.plural}/{self.subresource}" if self.subresource else self.rt.plural
+
+
+def group_version_of(segments: list[str]) -> tuple[str, str, list[str]] | None:
+    """(group, version, rest) for /api/v1/... and /apis/<group>/<version>/..."""
+    if len(segments) >= 2 and segments[0] == "api":
+        return "", segments[1], segments[2:]
+    if len(segments) >= 3 and segments[0] == "apis":
+        return segments[1], segments[2], segments[3:]
+    return None
+
+
+def _verb(method: str, has_name: bool, watch: bool) -> str | None:
+    if method == "GET":
+        return "watch" if watch else ("get" if has_name else "list")
+    if has_name:
+        return {"PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method)
+    return {"POST": "create", "DELETE": "deletecollection"}.get(method)
+
+
+def resolve(registry: Registry, method: str, segments: list[str], watch: bool) -> Route | None:
+    """The Route of a resource URL; None when the path names no resource (a discovery path)."""
+    found = group_version_of(segments)
+    if found is None or not found[2]:
+        return None
+    group, version, rest = found
+    namespace: str | None = None
+    if rest[0] == "namespaces" and len(rest) >= 3 and rest[2] not in SUBRESOURCES:
+        namespace, rest = rest[1], rest[2:]
+    plural, name = rest[0], (rest[1] if len(rest) > 1 else "")
+    subresource = rest[2] if len(rest) > 2 else ""
+    rt = registry.lookup(group, version, plural)
+    if rt is None or len(rest) > 3 or (namespace is not None and not rt.namespaced):
+        raise errors.path_not_found()
+    if subresource and (subresource != "status" or not rt.status_subresource) and not (
+        subresource == "finalize" and rt.plural == "namespaces"
+    ):
+        raise errors.path_not_found()
+    if rt.namespaced and name and namespace is None:
+        raise errors.path_not_found()
+    verb = _verb(method, bool(name), watch and not name)
+    if verb is None or (subresource and verb not in ("get", "update", "patch")):
+        raise errors.method_not_allowed(rt.plural, rt.group, method.lower())
+    if verb == "create" and rt.namespaced and namespace is None:
+        raise errors.method_not_allowed(rt.plural, rt.group, "create")
+    return Route(verb, rt, namespace, name, subresource)

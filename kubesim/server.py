@@ -1,0 +1,311 @@
+"""The HTTP/1.1 front end: keep-alive, TCP_NODELAY, JSON bodies, chunked watch streams."""
+
+from __future__ import annotations
+
+import json
+import queue
+import socket
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from kubesim import errors, routing, tables
+from kubesim.api import DeleteOptions, type_key
+from kubesim.selectors import (
+    FieldSelector,
+    LabelSelector,
+    fields_match,
+    labels_match,
+    parse_field_selector,
+    parse_label_selector,
+)
+from kubesim.store import CLOSED, Change
+
+if TYPE_CHECKING:
+    from kubesim.cluster import Cluster
+
+JSON = dict[str, Any]
+DEFAULT_WATCH_SECONDS = 1800  # the apiserver picks 30-60 minutes when the client sets none
+
+
+def dumps(body: Any) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+class SimHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], cluster: Cluster) -> None:
+        self.cluster = cluster
+        super().__init__(address, Handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = super().get_request()
+        # without it, Nagle plus delayed ACKs cost ~40 ms per keep-alive request
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock, address
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: SimHTTPServer
+    server_version = "kubesim"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: a busy test run would drown in access logs."""
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = lambda self: self._handle()  # noqa: E731
+
+    # plumbing
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _json_body(self, raw: bytes) -> Any:
+        if not raw:
+            return {}
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise errors.bad_request(f"couldn't get version/kind; json parse error: {exc}") from exc
+
+    def _send(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        payload = body if isinstance(body, bytes) else dumps(body)
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json" if not isinstance(body, bytes) else "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Cache-Control", "no-cache, private")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    # dispatch
+
+    def _handle(self) -> None:
+        cluster = self.server.cluster
+        url = urlsplit(self.path)
+        query = {key: values[0] for key, values in parse_qs(url.query).items()}
+        segments = [s for s in url.path.split("/") if s]
+        path = "/" + "/".join(segments)  # the client asks for /version/
+        raw = self._read_body()
+        if segments[:1] == ["_sim"]:
+            self._admin(segments[1:], raw)
+            return
+        verb, resource = "get", path
+        try:
+            route = routing.resolve(cluster.registry, self.command, segments, query.get("watch") in ("1", "true"))
+            if route is not None:
+                verb, resource = route.verb, route.resource
+        except errors.ApiError as exc:
+            route = None
+            self._finish(verb, resource, exc)
+            return
+        decision = cluster.faults.decide(verb, resource)
+        delay = cluster.config.api_latency + decision.latency
+        if delay:
+            time.sleep(delay)
+        if decision.drop:
+            cluster.stats.record(verb, resource, "dropped")
+            self._drop()
+            return
+        if decision.error is not None:
+            self._finish(verb, resource, decision.error)
+            return
+        try:
+            if route is None:
+                self._nonresource(path, segments)
+            elif route.verb == "watch":
+                self._watch(route, query)
+            else:
+                code, body, headers = self._resource(route, query, raw)
+                if tables.wants_table(self.headers.get("Accept", "")) and route.verb in ("get", "list"):
+                    body = tables.to_table(route.rt, body)
+                self._send(code, body, headers)
+                cluster.stats.record(verb, resource, code)
+            return
+        except errors.ApiError as exc:
+            self._finish(verb, resource, exc)
+
+    def _finish(self, verb: str, resource: str, error: errors.ApiError) -> None:
+        self._send(error.code, error.status(), error.headers)
+        self.server.cluster.stats.record(verb, resource, error.code)
+
+    def _nonresource(self, path: str, segments: list[str]) -> None:
+        cluster = self.server.cluster
+        if path in ("/healthz", "/livez", "/readyz"):
+            self._send(200, b"ok")
+            cluster.stats.record("get", path, 200)
+            return
+        body = cluster.discovery(path, segments)
+        if body is None:
+            self._send(404, b"404 page not found\n")
+            cluster.stats.record("get", path, 404)
+            return
+        self._send(200, body)
+        cluster.stats.record("get", path, 200)
+
+    def _resource(self, route: routing.Route, query: dict[str, str], raw: bytes) -> tuple[int, Any, dict[str, str]]:
+        api = self.server.cluster.api
+        rt, ns, name = route.rt, route.namespace or "", route.name
+        dry_run = query.get("dryRun") == "All"
+        if route.verb == "get":
+            return 200, api.get(rt, ns, name), {}
+        if route.verb == "list":
+            labels, fields = self._selectors(route, query)
+            body = api.list(rt, route.namespace, labels, fields, int(query.get("limit") or 0), query.get("continue", ""))
+            return 200, body, {}
+        if route.verb == "create":
+            return 201, api.create(rt, ns, self._json_body(raw), dry_run), {}
+        if route.verb == "update":
+            return 200, api.replace(rt, ns, name, self._json_body(raw), route.subresource, dry_run), {}
+        if route.verb == "patch":
+            content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+            patched = api.patch(rt, ns, name, content_type, self._json_body(raw), route.subresource, dry_run)
+            return 200, patched, {}
+        options = DeleteOptions.from_json(self._json_body(raw), query)
+        if route.verb == "delete":
+            result = api.delete(rt, ns, name, options)
+            warn = {"Warning": ", ".join(f'299 - "{w}"' for w in result.warnings)} if result.warnings else {}
+            return result.code, result.body, warn
+        labels, fields = self._selectors(route, query)
+        return 200, api.delete_collection(rt, route.namespace, labels, fields, options), {}
+
+    @staticmethod
+    def _selectors(route: routing.Route, query: dict[str, str]) -> tuple[LabelSelector, FieldSelector]:
+        return (
+            parse_label_selector(query.get("labelSelector")),
+            parse_field_selector(query.get("fieldSelector"), route.rt.plural),
+        )
+
+    # watch
+
+    def _watch(self, route: routing.Route, query: dict[str, str]) -> None:
+        cluster = self.server.cluster
+        labels, fields = self._selectors(route, query)
+        store = cluster.store
+        since_text = query.get("resourceVersion") or ""
+        timeout = float(query.get("timeoutSeconds") or DEFAULT_WATCH_SECONDS)
+        bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
+        initial: list[JSON] = []
+        try:
+            since = int(since_text) if since_text not in ("", "0") else None
+        except ValueError as exc:
+            raise errors.bad_request(f'invalid resource version "{since_text}"') from exc
+        expired: errors.ApiError | None = None
+        with store.lock:
+            try:
+                watcher = store.watch(type_key(route.rt), route.namespace, since)
+            except errors.ApiError as exc:
+                expired, watcher = exc, store.watch(type_key(route.rt), route.namespace, None)
+            if since is None and expired is None:
+                initial = cluster.api.select(route.rt, route.namespace, labels, fields)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+        cluster.stats.record("watch", route.resource, 200)
+        try:
+            if expired is not None:
+                # the apiserver reports a compacted resourceVersion inside the stream
+                self._chunk({"type": "ERROR", "object": expired.status()})
+                return
+            for obj in initial:
+                self._chunk({"type": "ADDED", "object": obj})
+            self._pump(route, watcher.queue, labels, fields, timeout, bookmarks)
+        except OSError:
+            self.close_connection = True
+            return
+        finally:
+            store.unwatch(watcher)
+        self._end_chunks()
+
+    def _pump(
+        self,
+        route: routing.Route,
+        events: queue.SimpleQueue[Change | None],
+        labels: LabelSelector,
+        fields: FieldSelector,
+        timeout: float,
+        bookmarks: bool,
+    ) -> None:
+        cluster = self.server.cluster
+        deadline = time.monotonic() + timeout
+        interval = cluster.config.bookmark_seconds
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                change = events.get(timeout=min(left, interval))
+            except queue.Empty:
+                if bookmarks:
+                    meta = {"resourceVersion": str(cluster.store.resource_version)}
+                    self._chunk({"type": "BOOKMARK", "object": {"kind": route.rt.kind, "apiVersion": route.rt.api_version, "metadata": meta}})
+                continue
+            if change is CLOSED or cluster.stopping:
+                break
+            event_type = _visible_type(change, labels, fields)
+            if event_type:
+                self._chunk({"type": event_type, "object": change.obj})
+
+    def _chunk(self, event: JSON) -> None:
+        data = dumps(event) + b"\n"
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def _end_chunks(self) -> None:
+        try:
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True
+
+    # admin
+
+    def _admin(self, segments: list[str], raw: bytes) -> None:
+        cluster = self.server.cluster
+        what, method = segments[0] if segments else "", self.command
+        try:
+            if what == "stats" and method == "GET":
+                self._send(200, cluster.stats_snapshot())
+            elif what == "faults" and method == "GET":
+                self._send(200, {"rules": [r.model_dump() for r in cluster.faults.rules]})
+            elif what == "faults" and method in ("PUT", "POST", "DELETE"):
+                body = self._json_body(raw) if method != "DELETE" else {"rules": []}
+                rules = body.get("rules", []) if isinstance(body, dict) else body
+                cluster.set_faults(rules)
+                self._send(200, {"rules": [r.model_dump() for r in cluster.faults.rules]})
+            elif what == "reset" and method == "POST":
+                cluster.reset()
+                self._send(200, {"status": "reset"})
+            else:
+                self._send(404, b"404 page not found\n")
+        except (ValueError, errors.ApiError) as exc:
+            self._send(400, {"error": str(exc)})
+
+
+def _visible_type(change: Change, labels: LabelSelector, fields: FieldSelector) -> str | None:
+    """What a filtered watch sees: objects entering or leaving the selection appear or vanish."""
+    def matches(obj: JSON | None) -> bool:
+        return obj is not None and labels_match(labels, obj["metadata"].get("labels")) and fields_match(fields, obj)
+
+    now = matches(change.obj)
+    if change.type == "MODIFIED":
+        before = matches(change.old)
+        if now and before:
+            return "MODIFIED"
+        return "ADDED" if now else ("DELETED" if before else None)
+    return change.type if now else None

@@ -1,0 +1,469 @@
+"""Per-kind rules the apiserver applies around storage: defaults, extra validation, update rules.
+
+Named after the apiserver's registry strategies (PrepareForCreate, Validate, PrepareForUpdate,
+ValidateUpdate); only the parts a client can observe are modelled.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import ipaddress
+from typing import Any
+
+from kubesim import validation as v
+from kubesim.errors import Cause
+from kubesim.resources import ResourceType
+
+JSON = dict[str, Any]
+
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+SERVICE_RANGE = ipaddress.ip_network("10.96.0.0/12")
+NODE_PORTS = range(30000, 32768)
+MAX_PORT = 65535
+
+
+def _spec_of(obj: JSON) -> JSON:
+    """Everything but metadata and status: what bumps metadata.generation when it changes."""
+    return {k: val for k, val in obj.items() if k not in ("metadata", "status", "kind", "apiVersion")}
+
+
+class Strategy:
+    def prepare_for_create(self, obj: JSON) -> None:
+        """Defaults set by the apiserver before validation."""
+
+    def validate(self, obj: JSON) -> list[Cause]:
+        return []
+
+    def allocate(self, obj: JSON, existing: list[JSON]) -> list[Cause]:
+        """Runs under the store lock just before a create is stored (IPs, ports, selectors)."""
+        return []
+
+    def prepare_for_update(self, new: JSON, old: JSON) -> None:
+        """Main-resource updates keep the stored status."""
+        if "status" in old:
+            new["status"] = copy.deepcopy(old["status"])
+        else:
+            new.pop("status", None)
+
+    def validate_update(self, new: JSON, old: JSON) -> list[Cause]:
+        return []
+
+    def spec_changed(self, new: JSON, old: JSON) -> bool:
+        return _spec_of(new) != _spec_of(old)
+
+
+def prepare_status_update(new: JSON, old: JSON) -> None:
+    """The /status subresource changes status and nothing else."""
+    status = new.get("status")
+    new.clear()
+    new.update(copy.deepcopy(old))
+    if status is None:
+        new.pop("status", None)
+    else:
+        new["status"] = status
+
+
+# Pods
+
+
+def _pull_policy(image: str) -> str:
+    tail = image.rsplit("/", 1)[-1]
+    if "@" in tail:
+        return "IfNotPresent"
+    return "Always" if ":" not in tail or tail.endswith(":latest") else "IfNotPresent"
+
+
+_PROBE_DEFAULTS = {"timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
+
+
+def default_pod_spec(spec: JSON) -> None:
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("securityContext", {})
+    for container in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+        if not isinstance(container, dict):
+            continue
+        if isinstance(container.get("image"), str):
+            container.setdefault("imagePullPolicy", _pull_policy(container["image"]))
+        container.setdefault("terminationMessagePath", "/dev/termination-log")
+        container.setdefault("terminationMessagePolicy", "File")
+        container.setdefault("resources", {})
+        for port in container.get("ports") or []:
+            if isinstance(port, dict):
+                port.setdefault("protocol", "TCP")
+        for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+            if isinstance(container.get(probe), dict):
+                for key, default in _PROBE_DEFAULTS.items():
+                    container[probe].setdefault(key, default)
+
+
+def validate_pod_spec(spec: Any, path: str, restart_policies: tuple[str, ...]) -> list[Cause]:
+    if not isinstance(spec, dict):
+        return [v.required(path)]
+    causes: list[Cause] = []
+    containers = spec.get("containers")
+    if not containers:
+        causes.append(v.required(f"{path}.containers"))
+    seen: set[str] = set()
+    for group in ("initContainers", "containers"):
+        for index, container in enumerate(spec.get(group) or []):
+            if not isinstance(container, dict):
+                continue
+            where = f"{path}.{group}[{index}]"
+            name = container.get("name")
+            if isinstance(name, str):
+                causes += v.dns1123_label(f"{where}.name", name)
+                if name in seen:
+                    causes.append(Cause("FieldValueDuplicate", f'Duplicate value: "{name}"', f"{where}.name"))
+                seen.add(name)
+            if not container.get("image"):
+                causes.append(v.required(f"{where}.image"))
+            for pindex, port in enumerate(container.get("ports") or []):
+                number = port.get("containerPort") if isinstance(port, dict) else None
+                if isinstance(number, int) and not 0 < number <= MAX_PORT:
+                    causes.append(
+                        v.invalid(f"{where}.ports[{pindex}].containerPort", number, "must be between 1 and 65535, inclusive")
+                    )
+    policy = spec.get("restartPolicy")
+    if policy not in restart_policies:
+        causes.append(v.not_supported(f"{path}.restartPolicy", policy, restart_policies))
+    if isinstance(spec.get("nodeSelector"), dict):
+        causes += v.labels(f"{path}.nodeSelector", spec["nodeSelector"])
+    runtime_class = spec.get("runtimeClassName")
+    if isinstance(runtime_class, str):
+        causes += v.dns1123_subdomain(f"{path}.runtimeClassName", runtime_class)
+    return causes
+
+
+# fields of a pod's spec that an update may change (validation.ValidatePodUpdate)
+_MUTABLE_POD_SPEC = ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds")
+
+
+def _pod_spec_without_mutable(spec: JSON) -> JSON:
+    spec = {k: val for k, val in spec.items() if k not in _MUTABLE_POD_SPEC}
+    for group in ("containers", "initContainers"):
+        if group in spec:
+            spec[group] = [{k: val for k, val in c.items() if k != "image"} for c in spec[group]]
+    return spec
+
+
+class PodStrategy(Strategy):
+    def prepare_for_create(self, obj: JSON) -> None:
+        spec = obj.setdefault("spec", {})
+        if isinstance(spec, dict):
+            default_pod_spec(spec)
+            spec.setdefault("enableServiceLinks", True)
+            spec.setdefault("priority", 0)
+            spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+            spec.setdefault("serviceAccountName", "default")
+            spec.setdefault("serviceAccount", spec["serviceAccountName"])
+            tolerations = spec.setdefault("tolerations", [])
+            if isinstance(tolerations, list):
+                known = {t.get("key") for t in tolerations if isinstance(t, dict)}
+                for taint in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
+                    if taint not in known:
+                        tolerations.append(
+                            {"key": taint, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
+                        )
+        obj["status"] = {"phase": "Pending", "qosClass": _qos_class(spec)}
+
+    def validate(self, obj: JSON) -> list[Cause]:
+        return validate_pod_spec(obj.get("spec"), "spec", ("Always", "OnFailure", "Never"))
+
+    def validate_update(self, new: JSON, old: JSON) -> list[Cause]:
+        if _pod_spec_without_mutable(new["spec"]) != _pod_spec_without_mutable(old["spec"]):
+            return [
+                v.forbidden(
+                    "spec",
+                    "pod updates may not change fields other than `spec.containers[*].image`,"
+                    "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,"
+                    "`spec.tolerations` (only additions to existing tolerations),"
+                    "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was "
+                    "previously negative)",
+                )
+            ]
+        return []
+
+
+def _qos_class(spec: Any) -> str:
+    containers = spec.get("containers") if isinstance(spec, dict) else None
+    resources = [c.get("resources") or {} for c in containers or [] if isinstance(c, dict)]
+    if not any(r.get("requests") or r.get("limits") for r in resources):
+        return "BestEffort"
+    guaranteed = all(
+        r.get("limits") and all(r["limits"].get(k) for k in ("cpu", "memory"))
+        and (not r.get("requests") or r["requests"] == r["limits"])
+        for r in resources
+    )
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+# Services
+
+
+class ServiceStrategy(Strategy):
+    def prepare_for_create(self, obj: JSON) -> None:
+        spec = obj.setdefault("spec", {})
+        if not isinstance(spec, dict):
+            return
+        spec.setdefault("type", "ClusterIP")
+        spec.setdefault("sessionAffinity", "None")
+        if spec["type"] != "ExternalName":
+            spec.setdefault("internalTrafficPolicy", "Cluster")
+            spec.setdefault("ipFamilies", ["IPv4"])
+            spec.setdefault("ipFamilyPolicy", "SingleStack")
+        for port in spec.get("ports") or []:
+            if isinstance(port, dict):
+                port.setdefault("protocol", "TCP")
+                if "port" in port:
+                    port.setdefault("targetPort", port["port"])
+        obj["status"] = {"loadBalancer": {}}
+
+    def validate(self, obj: JSON) -> list[Cause]:
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return [v.required("spec")]
+        causes: list[Cause] = []
+        ports = spec.get("ports") or []
+        headless = spec.get("clusterIP") == "None"
+        if not ports and not headless and spec.get("type") != "ExternalName":
+            causes.append(v.required("spec.ports"))
+        names: set[str] = set()
+        for index, port in enumerate(ports):
+            if not isinstance(port, dict):
+                continue
+            where = f"spec.ports[{index}]"
+            name = port.get("name")
+            if len(ports) > 1 and not name:
+                causes.append(v.required(f"{where}.name"))
+            if isinstance(name, str) and name:
+                if name in names:
+                    causes.append(Cause("FieldValueDuplicate", f'Duplicate value: "{name}"', f"{where}.name"))
+                names.add(name)
+                causes += v.dns1123_label(f"{where}.name", name)
+            number = port.get("port")
+            if isinstance(number, int) and not 0 < number <= MAX_PORT:
+                causes.append(v.invalid(f"{where}.port", number, "must be between 1 and 65535, inclusive"))
+        if isinstance(spec.get("selector"), dict):
+            causes += v.labels("spec.selector", spec["selector"])
+        cluster_ip = spec.get("clusterIP")
+        if isinstance(cluster_ip, str) and cluster_ip not in ("", "None"):
+            try:
+                ipaddress.ip_address(cluster_ip)
+            except ValueError:
+                causes.append(v.invalid("spec.clusterIPs[0]", cluster_ip, "must be a valid IP address"))
+        return causes
+
+    def allocate(self, obj: JSON, existing: list[JSON]) -> list[Cause]:
+        spec = obj["spec"]
+        if spec["type"] == "ExternalName":
+            return []
+        used = {s["spec"].get("clusterIP") for s in existing}
+        wanted = spec.get("clusterIP")
+        if wanted and wanted != "None":
+            if ipaddress.ip_address(wanted) not in SERVICE_RANGE:
+                return [v.invalid("spec.clusterIPs", [wanted], f"failed to allocate IP {wanted}: "
+                                  "the provided IP is not in the valid range")]
+            if wanted in used:
+                return [v.invalid("spec.clusterIPs", [wanted], f"failed to allocate IP {wanted}: "
+                                  "provided IP is already allocated")]
+        elif not wanted:
+            # 10.96.0.1 belongs to default/kubernetes
+            wanted = next(str(ip) for ip in SERVICE_RANGE.hosts() if str(ip) not in used)
+        spec["clusterIP"] = wanted
+        spec["clusterIPs"] = [wanted]
+        if spec["type"] in ("NodePort", "LoadBalancer"):
+            taken = {p.get("nodePort") for s in existing for p in s["spec"].get("ports") or []}
+            free = (port for port in NODE_PORTS if port not in taken)
+            for port in spec.get("ports") or []:
+                if not port.get("nodePort"):
+                    port["nodePort"] = next(free)
+        return []
+
+    def prepare_for_update(self, new: JSON, old: JSON) -> None:
+        super().prepare_for_update(new, old)
+        # like the apiserver's patchAllocatedValues: an update that omits them keeps them
+        spec, old_spec = new.get("spec"), old["spec"]
+        if isinstance(spec, dict):
+            for key in ("clusterIP", "clusterIPs"):
+                if not spec.get(key) and old_spec.get(key):
+                    spec[key] = old_spec[key]
+
+    def validate_update(self, new: JSON, old: JSON) -> list[Cause]:
+        if new["spec"].get("clusterIP") != old["spec"].get("clusterIP"):
+            return [v.invalid("spec.clusterIPs[0]", new["spec"].get("clusterIP"), "may not change once set")]
+        return []
+
+
+# Namespaces
+
+
+class NamespaceStrategy(Strategy):
+    def prepare_for_create(self, obj: JSON) -> None:
+        spec = obj.setdefault("spec", {})
+        if isinstance(spec, dict):
+            spec["finalizers"] = ["kubernetes"]
+        obj["status"] = {"phase": "Active"}
+        self._label(obj)
+
+    @staticmethod
+    def _label(obj: JSON) -> None:
+        meta = obj["metadata"]
+        if isinstance(meta.get("name"), str):
+            labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
+            meta["labels"] = {**labels, NAMESPACE_NAME_LABEL: meta["name"]}
+
+    def prepare_for_update(self, new: JSON, old: JSON) -> None:
+        super().prepare_for_update(new, old)
+        new["spec"] = copy.deepcopy(old.get("spec", {}))  # spec.finalizers change via /finalize only
+        self._label(new)
+
+
+# Jobs
+
+JOB_CONTROLLER_UID = "batch.kubernetes.io/controller-uid"
+JOB_NAME = "batch.kubernetes.io/job-name"
+
+
+class JobStrategy(Strategy):
+    def prepare_for_create(self, obj: JSON) -> None:
+        spec = obj.setdefault("spec", {})
+        if not isinstance(spec, dict):
+            return
+        spec.setdefault("parallelism", 1)
+        spec.setdefault("completions", 1)
+        spec.setdefault("backoffLimit", 6)
+        spec.setdefault("completionMode", "NonIndexed")
+        spec.setdefault("suspend", False)
+        spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
+        template = spec.get("template")
+        if isinstance(template, dict) and isinstance(template.get("spec"), dict):
+            default_pod_spec(template["spec"])
+        obj["status"] = {}
+
+    def validate(self, obj: JSON) -> list[Cause]:
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return [v.required("spec")]
+        template = spec.get("template")
+        if not isinstance(template, dict):
+            return [v.required("spec.template")]
+        causes = validate_pod_spec(template.get("spec"), "spec.template.spec", ("OnFailure", "Never"))
+        if isinstance((template.get("metadata") or {}).get("labels"), dict):
+            causes += v.labels("spec.template.metadata.labels", template["metadata"]["labels"])
+        return causes
+
+    def allocate(self, obj: JSON, existing: list[JSON]) -> list[Cause]:
+        uid, name = obj["metadata"]["uid"], obj["metadata"]["name"]
+        ids = {JOB_CONTROLLER_UID: uid, JOB_NAME: name, "controller-uid": uid, "job-name": name}
+        spec = obj["spec"]
+        spec.setdefault("selector", {"matchLabels": {JOB_CONTROLLER_UID: uid}})
+        template_meta = spec["template"].setdefault("metadata", {})
+        template_meta["labels"] = {**(template_meta.get("labels") or {}), **ids}
+        return []
+
+    def validate_update(self, new: JSON, old: JSON) -> list[Cause]:
+        causes = []
+        for key in ("template", "selector", "completions", "completionMode"):
+            if new["spec"].get(key) != old["spec"].get(key):
+                causes.append(v.invalid(f"spec.{key}", new["spec"].get(key), "field is immutable"))
+        return causes
+
+
+# NetworkPolicies
+
+
+class NetworkPolicyStrategy(Strategy):
+    def prepare_for_create(self, obj: JSON) -> None:
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return
+        if "policyTypes" not in spec:
+            spec["policyTypes"] = ["Ingress"] + (["Egress"] if spec.get("egress") else [])
+        for direction in ("ingress", "egress"):
+            for rule in spec.get(direction) or []:
+                for port in (rule or {}).get("ports") or []:
+                    if isinstance(port, dict):
+                        port.setdefault("protocol", "TCP")
+
+
+# Secrets
+
+
+class SecretStrategy(Strategy):
+    def prepare_for_create(self, obj: JSON) -> None:
+        obj.setdefault("type", "Opaque")
+        self._fold_string_data(obj)
+
+    @staticmethod
+    def _fold_string_data(obj: JSON) -> None:
+        """stringData is write-only: the apiserver folds it into data, base64-encoded."""
+        string_data = obj.pop("stringData", None)
+        if isinstance(string_data, dict):
+            data = obj.get("data") if isinstance(obj.get("data"), dict) else {}
+            for key, value in string_data.items():
+                data[key] = base64.b64encode(str(value).encode()).decode()
+            obj["data"] = data
+
+    def prepare_for_update(self, new: JSON, old: JSON) -> None:
+        self._fold_string_data(new)
+
+
+# CustomResourceDefinitions
+
+CRD_CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
+
+
+class CrdStrategy(Strategy):
+    def prepare_for_create(self, obj: JSON) -> None:
+        spec = obj.get("spec")
+        obj["status"] = {}
+        if not isinstance(spec, dict) or not isinstance(spec.get("names"), dict):
+            return
+        names = dict(spec["names"])
+        names.setdefault("singular", str(names.get("kind", "")).lower())
+        names.setdefault("listKind", f"{names.get('kind', '')}List")
+        spec["names"] = names
+        finalizers = obj["metadata"].setdefault("finalizers", [])
+        if CRD_CLEANUP_FINALIZER not in finalizers:
+            finalizers.append(CRD_CLEANUP_FINALIZER)
+        obj["status"] = {
+            "acceptedNames": names,
+            "conditions": [
+                _condition("NamesAccepted", "NoConflicts", "no conflicts found"),
+                _condition("Established", "InitialNamesAccepted", "the initial names have been accepted"),
+            ],
+            "storedVersions": [ver["name"] for ver in spec.get("versions") or [] if ver.get("storage")],
+        }
+
+    def validate(self, obj: JSON) -> list[Cause]:
+        spec = obj.get("spec") or {}
+        names = spec.get("names") or {}
+        expected = f"{names.get('plural')}.{spec.get('group')}"
+        name = obj["metadata"].get("name")
+        if name != expected:
+            return [v.invalid("metadata.name", name, 'must be spec.names.plural+"."+spec.group')]
+        return []
+
+
+def _condition(kind: str, reason: str, message: str) -> JSON:
+    return {"type": kind, "status": "True", "reason": reason, "message": message}
+
+
+_STRATEGIES: dict[tuple[str, str], Strategy] = {
+    ("", "pods"): PodStrategy(),
+    ("", "services"): ServiceStrategy(),
+    ("", "namespaces"): NamespaceStrategy(),
+    ("", "secrets"): SecretStrategy(),
+    ("batch", "jobs"): JobStrategy(),
+    ("networking.k8s.io", "networkpolicies"): NetworkPolicyStrategy(),
+    ("apiextensions.k8s.io", "customresourcedefinitions"): CrdStrategy(),
+}
+_DEFAULT = Strategy()
+
+
+def strategy_for(rt: ResourceType) -> Strategy:
+    return _STRATEGIES.get((rt.group, rt.plural), _DEFAULT)

@@ -1,0 +1,288 @@
+"""Checks every incoming object: upstream JSON schemas (strict) and the apiserver's name rules."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import jsonschema
+from referencing import Registry, Resource
+
+from kubesim import schemas
+from kubesim.errors import Cause
+from kubesim.resources import NameRule, ResourceType
+
+JSON = dict[str, Any]
+
+OBJECT_META_REF = "/api/_definitions.json#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+
+# messages as k8s.io/apimachinery/pkg/util/validation words them
+_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS1123_LABEL = re.compile(f"^{_LABEL_FMT}$")
+_DNS1123_SUBDOMAIN = re.compile(rf"^{_LABEL_FMT}(\.{_LABEL_FMT})*$")
+_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+DNS1123_LABEL_MSG = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
+    "must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used "
+    "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+)
+DNS1123_SUBDOMAIN_MSG = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
+    "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
+    "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+DNS1035_LABEL_MSG = (
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+    "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', "
+    "regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+)
+QUALIFIED_NAME_MSG = (
+    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
+    "with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
+    "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+)
+LABEL_VALUE_MSG = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "
+    "'.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  "
+    "or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+)
+ANNOTATIONS_MAX_BYTES = 256 * 1024
+
+
+def show(value: Any) -> str:
+    """A value as the apiserver quotes it in 'Invalid value: ...'."""
+    if isinstance(value, dict):
+        return '"object"'
+    if isinstance(value, list):
+        return '"array"'
+    return json.dumps(value)
+
+
+def invalid(field: str, value: Any, detail: str) -> Cause:
+    return Cause("FieldValueInvalid", f"Invalid value: {show(value)}: {detail}", field)
+
+
+def required(field: str, detail: str = "") -> Cause:
+    return Cause("FieldValueRequired", "Required value" + (f": {detail}" if detail else ""), field)
+
+
+def forbidden(field: str, detail: str) -> Cause:
+    return Cause("FieldValueForbidden", f"Forbidden: {detail}", field)
+
+
+def not_supported(field: str, value: Any, supported: Iterable[Any]) -> Cause:
+    listed = ", ".join(json.dumps(s) for s in supported)
+    return Cause(
+        "FieldValueNotSupported", f"Unsupported value: {show(value)}: supported values: {listed}", field
+    )
+
+
+def _length_and_format(
+    field: str, value: str, limit: int, pattern: re.Pattern[str], message: str
+) -> list[Cause]:
+    causes = []
+    if len(value) > limit:
+        causes.append(invalid(field, value, f"must be no more than {limit} characters"))
+    if not pattern.match(value):
+        causes.append(invalid(field, value, message))
+    return causes
+
+
+def dns1123_label(field: str, value: str) -> list[Cause]:
+    return _length_and_format(field, value, 63, _DNS1123_LABEL, DNS1123_LABEL_MSG)
+
+
+def dns1123_subdomain(field: str, value: str) -> list[Cause]:
+    return _length_and_format(field, value, 253, _DNS1123_SUBDOMAIN, DNS1123_SUBDOMAIN_MSG)
+
+
+def dns1035_label(field: str, value: str) -> list[Cause]:
+    return _length_and_format(field, value, 63, _DNS1035_LABEL, DNS1035_LABEL_MSG)
+
+
+NAME_CHECKS = {
+    NameRule.LABEL: dns1123_label,
+    NameRule.SUBDOMAIN: dns1123_subdomain,
+    NameRule.DNS1035: dns1035_label,
+}
+
+
+def qualified_name(field: str, key: str) -> list[Cause]:
+    """A label or annotation key: an optional DNS-subdomain prefix and a name part."""
+    prefix, _, name = key.rpartition("/")
+    causes = []
+    if "/" in prefix:
+        return [invalid(field, key, "a qualified name " + QUALIFIED_NAME_MSG.replace("name part ", "", 1))]
+    if prefix or key.startswith("/"):
+        if not prefix:
+            causes.append(invalid(field, key, "prefix part must be non-empty"))
+        elif len(prefix) > 253 or not _DNS1123_SUBDOMAIN.match(prefix):
+            causes.append(invalid(field, key, "prefix part " + DNS1123_SUBDOMAIN_MSG))
+    if not name:
+        causes.append(invalid(field, key, "name part must be non-empty"))
+    else:
+        if len(name) > 63:
+            causes.append(invalid(field, key, "name part must be no more than 63 characters"))
+        if not _QUALIFIED_NAME.match(name):
+            causes.append(invalid(field, key, QUALIFIED_NAME_MSG))
+    return causes
+
+
+def labels(field: str, values: Mapping[str, Any]) -> list[Cause]:
+    causes = []
+    for key, value in values.items():
+        causes += qualified_name(field, key)
+        if not isinstance(value, str):
+            continue  # the schema reports the type
+        if len(value) > 63:
+            causes.append(invalid(field, value, "must be no more than 63 characters"))
+        if not _LABEL_VALUE.match(value):
+            causes.append(invalid(field, value, LABEL_VALUE_MSG))
+    return causes
+
+
+def object_meta(rt: ResourceType, meta: JSON) -> list[Cause]:
+    name = meta.get("name")
+    causes = []
+    if not name:
+        causes.append(required("metadata.name", "name or generateName is required"))
+    elif isinstance(name, str):
+        causes += NAME_CHECKS[rt.name_rule]("metadata.name", name)
+    if rt.namespaced and not meta.get("namespace"):
+        causes.append(required("metadata.namespace"))
+    if isinstance(meta.get("labels"), dict):
+        causes += labels("metadata.labels", meta["labels"])
+    annotations = meta.get("annotations")
+    if isinstance(annotations, dict):
+        for key in annotations:
+            causes += qualified_name("metadata.annotations", key)
+        size = sum(len(k) + len(str(v)) for k, v in annotations.items())
+        if size > ANNOTATIONS_MAX_BYTES:
+            causes.append(
+                Cause(
+                    "FieldValueTooLong",
+                    f"Too long: may not be more than {ANNOTATIONS_MAX_BYTES} bytes",
+                    "metadata.annotations",
+                )
+            )
+    return causes
+
+
+# JSON schema validation
+
+
+def field_path(path: Iterable[str | int]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _join(base: str, name: str) -> str:
+    return f"{base}.{name}" if base else name
+
+
+def _causes_of(error: jsonschema.ValidationError) -> list[Cause]:
+    path = field_path(error.absolute_path)
+    instance = error.instance
+    if error.validator == "additionalProperties" and isinstance(instance, dict):
+        known = error.schema.get("properties", {})
+        return [
+            invalid(_join(path, extra), instance[extra], f'unknown field "{extra}"')
+            for extra in instance
+            if extra not in known
+        ]
+    if error.validator == "required" and isinstance(instance, dict):
+        missing = [name for name in error.validator_value if name not in instance]
+        return [required(_join(path, name)) for name in missing]
+    if error.validator == "enum":
+        return [not_supported(path, instance, error.validator_value)]
+    if error.validator == "type":
+        wanted = [t for t in _as_list(error.validator_value) if t != "null"]
+        return [
+            Cause(
+                "FieldValueTypeInvalid",
+                f"Invalid value: {show(instance)}: must be of type {' or '.join(wanted)}",
+                path,
+            )
+        ]
+    if error.validator in ("oneOf", "anyOf"):
+        return [
+            Cause(
+                "FieldValueTypeInvalid",
+                f"Invalid value: {show(instance)}: must be an integer or a string",
+                path,
+            )
+        ]
+    return [invalid(path, instance, error.message)]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _strict_crd_schema(schema: JSON) -> JSON:
+    """An openAPIV3Schema made strict the way fieldValidation=Strict treats it."""
+    out: JSON = {}
+    for key, value in schema.items():
+        if key == "properties":
+            out[key] = {name: _strict_crd_schema(sub) for name, sub in value.items()}
+        elif key in ("items", "additionalProperties", "not") and isinstance(value, dict):
+            out[key] = _strict_crd_schema(value)
+        elif key in ("allOf", "anyOf", "oneOf"):
+            out[key] = [_strict_crd_schema(sub) for sub in value]
+        elif not key.startswith("x-kubernetes-") and key not in ("nullable", "type"):
+            out[key] = value
+    if "type" in schema:
+        out["type"] = [schema["type"], "null"] if schema.get("nullable") else schema["type"]
+    if schema.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if (
+        schema.get("type") == "object"
+        and "properties" in schema
+        and "additionalProperties" not in schema
+        and not schema.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        out["additionalProperties"] = False
+    return out
+
+
+class SchemaValidators:
+    """One compiled validator per resource type; built once since loading schemas is slow."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # value: (the CRD schema it was built from, or None for built-ins; the validator)
+        self._validators: dict[tuple[str, str], tuple[JSON | None, jsonschema.protocols.Validator]] = {}
+        definitions = schemas.definitions_document()
+        self._registry: Registry[Any] = Resource.from_contents(definitions) @ Registry()
+
+    def validator_for(self, rt: ResourceType) -> jsonschema.protocols.Validator:
+        key = (rt.api_version, rt.kind)
+        found = self._validators.get(key)
+        if found is not None and found[0] is rt.crd_schema:
+            return found[1]
+        with self._lock:
+            if rt.crd_schema is not None:
+                schema = _strict_crd_schema(rt.crd_schema)
+                schema.setdefault("properties", {})["metadata"] = {"$ref": OBJECT_META_REF}
+                schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+            else:
+                schema = schemas.kind_schema(rt)
+            registry = Resource.from_contents(schema) @ self._registry
+            validator = jsonschema.Draft202012Validator(schema, registry=registry)
+            self._validators[key] = (rt.crd_schema, validator)
+            return validator
+
+    def check(self, rt: ResourceType, obj: JSON) -> list[Cause]:
+        causes = []
+        for error in self.validator_for(rt).iter_errors(obj):
+            causes += _causes_of(error)
+        return causes
