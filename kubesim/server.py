@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import queue
 import socket
+import sys
 import time
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from kubesim.cluster import Cluster
 
 JSON = dict[str, Any]
+PROTOBUF = "application/vnd.kubernetes.protobuf"
 DEFAULT_WATCH_SECONDS = 1800  # the apiserver picks 30-60 minutes when the client sets none
 
 
@@ -68,6 +71,9 @@ class Handler(BaseHTTPRequestHandler):
     def _json_body(self, raw: bytes) -> Any:
         if not raw:
             return {}
+        content_type = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
+        if content_type == PROTOBUF:
+            raise errors.unsupported_media_type(content_type, ["application/json"])
         try:
             return json.loads(raw)
         except ValueError as exc:
@@ -137,6 +143,10 @@ class Handler(BaseHTTPRequestHandler):
             return
         except errors.ApiError as exc:
             self._finish(verb, resource, exc)
+        except Exception as exc:  # noqa: BLE001
+            # a kubesim bug: answer as the apiserver does for a panic, and say where on stderr
+            traceback.print_exc(file=sys.stderr)
+            self._finish(verb, resource, errors.internal_error(repr(exc)))
 
     def _finish(self, verb: str, resource: str, error: errors.ApiError) -> None:
         self._send(error.code, error.status(), error.headers)
@@ -221,16 +231,15 @@ class Handler(BaseHTTPRequestHandler):
             if expired is not None:
                 # the apiserver reports a compacted resourceVersion inside the stream
                 self._chunk({"type": "ERROR", "object": expired.status()})
-                return
-            for obj in initial:
-                self._chunk({"type": "ADDED", "object": obj})
-            self._pump(route, watcher.queue, labels, fields, timeout, bookmarks)
+            else:
+                for obj in initial:
+                    self._chunk({"type": "ADDED", "object": obj})
+                self._pump(route, watcher.queue, labels, fields, timeout, bookmarks)
+            self._chunk_end()
         except OSError:
-            self.close_connection = True
-            return
+            self.close_connection = True  # the client went away
         finally:
             store.unwatch(watcher)
-        self._end_chunks()
 
     def _pump(
         self,
@@ -266,12 +275,9 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
 
-    def _end_chunks(self) -> None:
-        try:
-            self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
-        except OSError:
-            self.close_connection = True
+    def _chunk_end(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
 
     # admin
 

@@ -37,8 +37,11 @@ class KubeSim:
         self.config = SimConfig.model_validate({**base, **overrides})
         self.cluster = Cluster(self.config)
         self._server = SimHTTPServer((self.config.host, self.config.port), self.cluster)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="kubesim-http", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name="kubesim-http", daemon=True)
         self._running = False
+
+    def _serve(self) -> None:
+        self._server.serve_forever(poll_interval=0.05)  # shutdown() waits up to one poll
 
     @property
     def port(self) -> int:

@@ -274,6 +274,8 @@ class SchemaValidators:
                 schema = _strict_crd_schema(rt.crd_schema)
                 schema.setdefault("properties", {})["metadata"] = {"$ref": OBJECT_META_REF}
                 schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+                # a base URI under which "/api/_definitions.json" resolves to the upstream definitions
+                schema["$id"] = f"https://kubernetes.io/crd/{rt.group}/{rt.version}/{rt.plural}"
             else:
                 schema = schemas.kind_schema(rt)
             registry = Resource.from_contents(schema) @ self._registry

@@ -1,0 +1,209 @@
+"""The verbs over real HTTP: status codes, metadata, selectors, patches, errors."""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes import client
+
+from kubesim import KubeSim
+from tests.kubesim.conftest import Raw, error_body, namespace, pod_body
+
+
+def test_create_answers_201_and_sets_metadata(raw: Raw) -> None:
+    status, body, _ = raw.request("POST", "/api/v1/namespaces", {"metadata": {"name": "lesson-1"}})
+    assert status == 201
+    meta = body["metadata"]
+    assert meta["uid"] and meta["creationTimestamp"].endswith("Z")
+    assert int(meta["resourceVersion"]) > 0
+    assert body["status"]["phase"] == "Active"
+    assert body["spec"]["finalizers"] == ["kubernetes"]
+
+
+def test_resource_versions_grow_across_kinds(core: client.CoreV1Api) -> None:
+    first = namespace(core, "a")
+    second = core.create_namespaced_config_map("a", {"metadata": {"name": "cm"}, "data": {"k": "v"}})
+    assert int(second.metadata.resource_version) > int(first.metadata.resource_version)
+
+
+def test_get_replace_and_stale_update_conflict(core: client.CoreV1Api) -> None:
+    namespace(core, "a")
+    created = core.create_namespaced_config_map("a", {"metadata": {"name": "cm"}, "data": {"k": "v"}})
+    current = core.read_namespaced_config_map("cm", "a")
+    current.data = {"k": "w"}
+    updated = core.replace_namespaced_config_map("cm", "a", current)
+    assert updated.data == {"k": "w"}
+    created.data = {"k": "x"}  # still carries the first resourceVersion
+    with pytest.raises(client.ApiException) as caught:
+        core.replace_namespaced_config_map("cm", "a", created)
+    body = error_body(caught.value)
+    assert caught.value.status == 409
+    assert body["reason"] == "Conflict"
+    assert body["message"] == (
+        'Operation cannot be fulfilled on configmaps "cm": the object has been modified; '
+        "please apply your changes to the latest version and try again"
+    )
+    assert body["details"] == {"name": "cm", "kind": "configmaps"}
+
+
+def test_already_exists_and_not_found(core: client.CoreV1Api) -> None:
+    namespace(core, "a")
+    with pytest.raises(client.ApiException) as caught:
+        namespace(core, "a")
+    assert caught.value.status == 409
+    assert error_body(caught.value)["reason"] == "AlreadyExists"
+    assert error_body(caught.value)["message"] == 'namespaces "a" already exists'
+    with pytest.raises(client.ApiException) as caught:
+        core.read_namespaced_pod("nope", "a")
+    assert caught.value.status == 404
+    assert error_body(caught.value)["message"] == 'pods "nope" not found'
+
+
+def test_create_in_missing_namespace_is_namespace_not_found(core: client.CoreV1Api) -> None:
+    with pytest.raises(client.ApiException) as caught:
+        core.create_namespaced_pod("ghost", pod_body("p"))
+    body = error_body(caught.value)
+    assert (caught.value.status, body["reason"]) == (404, "NotFound")
+    assert body["details"] == {"name": "ghost", "kind": "namespaces"}
+
+
+def test_generate_name(core: client.CoreV1Api) -> None:
+    namespace(core, "a")
+    pod = core.create_namespaced_pod("a", {"metadata": {"generateName": "vqfx-"}, "spec": pod_body("x")["spec"]})
+    assert pod.metadata.name.startswith("vqfx-") and len(pod.metadata.name) == len("vqfx-") + 5
+
+
+def test_method_not_allowed(raw: Raw) -> None:
+    status, body, _ = raw.request("POST", "/api/v1/namespaces/default/pods/x", pod_body("x"))
+    assert status == 405
+    assert body["reason"] == "MethodNotAllowed"
+
+
+def test_body_kind_must_match_the_url(raw: Raw) -> None:
+    status, body, _ = raw.request("POST", "/api/v1/namespaces/default/configmaps", {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}})
+    assert status == 400
+    assert body["reason"] == "BadRequest"
+
+
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        ("tier=web", ["a"]),
+        ("tier==web", ["a"]),
+        ("tier!=web", ["b", "c"]),
+        ("tier in (web,db)", ["a", "b"]),
+        ("tier notin (web,db)", ["c"]),
+        ("tier", ["a", "b"]),
+        ("!tier", ["c"]),
+        ("tier=db,lesson=1", ["b"]),
+    ],
+)
+def test_label_selectors(core: client.CoreV1Api, selector: str, expected: list[str]) -> None:
+    namespace(core, "a")
+    for name, labels in (("a", {"tier": "web"}), ("b", {"tier": "db", "lesson": "1"}), ("c", {"lesson": "2"})):
+        core.create_namespaced_config_map("a", {"metadata": {"name": name, "labels": labels}})
+    found = core.list_namespaced_config_map("a", label_selector=selector)
+    assert [cm.metadata.name for cm in found.items] == expected
+
+
+def test_malformed_label_selector_is_bad_request(core: client.CoreV1Api) -> None:
+    with pytest.raises(client.ApiException) as caught:
+        core.list_namespaced_config_map("default", label_selector="tier in web")
+    assert caught.value.status == 400
+
+
+def test_field_selectors(core: client.CoreV1Api) -> None:
+    namespace(core, "a")
+    namespace(core, "b")
+    core.create_namespaced_pod("a", pod_body("p1"))
+    core.create_namespaced_pod("b", pod_body("p2"))
+    assert [p.metadata.name for p in core.list_pod_for_all_namespaces(field_selector="metadata.namespace=b").items] == ["p2"]
+    assert [p.metadata.name for p in core.list_pod_for_all_namespaces(field_selector="metadata.name!=p2").items] == ["p1"]
+    pending_or_running = core.list_pod_for_all_namespaces(field_selector="status.phase!=Failed").items
+    assert len(pending_or_running) == 2
+    with pytest.raises(client.ApiException) as caught:
+        core.list_pod_for_all_namespaces(field_selector="spec.image=x")
+    assert caught.value.status == 400
+    assert "field label not supported" in error_body(caught.value)["message"]
+
+
+def test_list_pages_with_limit_and_continue(core: client.CoreV1Api) -> None:
+    namespace(core, "a")
+    for index in range(5):
+        core.create_namespaced_config_map("a", {"metadata": {"name": f"cm-{index}"}})
+    first = core.list_namespaced_config_map("a", limit=2)
+    assert [c.metadata.name for c in first.items] == ["cm-0", "cm-1"]
+    assert first.metadata.remaining_item_count == 3
+    rest = core.list_namespaced_config_map("a", limit=10, _continue=first.metadata._continue)
+    assert [c.metadata.name for c in rest.items] == ["cm-2", "cm-3", "cm-4"]
+
+
+def test_merge_json_and_strategic_patches(core: client.CoreV1Api, raw: Raw) -> None:
+    namespace(core, "a")
+    core.create_namespaced_config_map("a", {"metadata": {"name": "cm", "labels": {"x": "1", "y": "2"}}, "data": {"k": "v"}})
+    path = "/api/v1/namespaces/a/configmaps/cm"
+    status, body, _ = raw.request("PATCH", path, {"metadata": {"labels": {"x": None, "z": "3"}}}, "application/merge-patch+json")
+    assert status == 200
+    assert body["metadata"]["labels"] == {"y": "2", "z": "3"}
+    status, body, _ = raw.request("PATCH", path, [{"op": "add", "path": "/metadata/annotations", "value": {"a": "b"}}], "application/json-patch+json")
+    assert status == 200 and body["metadata"]["annotations"] == {"a": "b"}
+    status, body, _ = raw.request("PATCH", path, {"metadata": {"annotations": {"c": "d"}}}, "application/strategic-merge-patch+json")
+    assert status == 200 and body["metadata"]["annotations"] == {"a": "b", "c": "d"}
+    status, body, _ = raw.request("PATCH", path, [{"op": "test", "path": "/data/k", "value": "nope"}], "application/json-patch+json")
+    assert status == 422
+
+
+def test_strategic_merge_merges_containers_by_name(core: client.CoreV1Api) -> None:
+    namespace(core, "a")
+    body = pod_body("p")
+    body["spec"]["containers"].append({"name": "side", "image": "busybox:1"})
+    core.create_namespaced_pod("a", body)
+    patched = core.patch_namespaced_pod(
+        "p", "a", {"spec": {"$setElementOrder/containers": [{"name": "main"}, {"name": "side"}], "containers": [{"name": "side", "image": "busybox:2"}]}}
+    )
+    assert [(c.name, c.image) for c in patched.spec.containers] == [("main", "nginx:1.25"), ("side", "busybox:2")]
+
+
+def test_status_subresource_changes_only_status(core: client.CoreV1Api, raw: Raw) -> None:
+    namespace(core, "a")
+    core.create_namespaced_service("a", {"metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}})
+    path = "/api/v1/namespaces/a/services/web/status"
+    patch = {"metadata": {"labels": {"ignored": "yes"}}, "status": {"loadBalancer": {"ingress": [{"ip": "1.2.3.4"}]}}}
+    status, body, _ = raw.request("PATCH", path, patch, "application/merge-patch+json")
+    assert status == 200
+    assert body["status"]["loadBalancer"]["ingress"] == [{"ip": "1.2.3.4"}]
+    assert "labels" not in body["metadata"]
+    # and the main resource ignores status
+    svc = core.read_namespaced_service("web", "a")
+    svc.status = client.V1ServiceStatus(load_balancer=client.V1LoadBalancerStatus(ingress=[]))
+    assert core.replace_namespaced_service("web", "a", svc).status.load_balancer.ingress[0].ip == "1.2.3.4"
+
+
+def test_generation_follows_spec_changes(sim: KubeSim) -> None:
+    net = client.NetworkingV1Api(client.ApiClient(client.Configuration(host=sim.url)))
+    policy = {"metadata": {"name": "np"}, "spec": {"podSelector": {}}}
+    created = net.create_namespaced_network_policy("default", policy)
+    assert created.metadata.generation == 1
+    relabelled = net.patch_namespaced_network_policy("np", "default", {"metadata": {"labels": {"a": "b"}}})
+    assert relabelled.metadata.generation == 1
+    changed = net.patch_namespaced_network_policy("np", "default", {"spec": {"policyTypes": ["Ingress", "Egress"]}})
+    assert changed.metadata.generation == 2
+
+
+def test_deletecollection_by_label(core: client.CoreV1Api) -> None:
+    namespace(core, "a")
+    for name, tier in (("a", "web"), ("b", "web"), ("c", "db")):
+        core.create_namespaced_config_map("a", {"metadata": {"name": name, "labels": {"tier": tier}}})
+    core.delete_collection_namespaced_config_map("a", label_selector="tier=web")
+    assert [c.metadata.name for c in core.list_namespaced_config_map("a").items] == ["c"]
+
+
+def test_secret_string_data_is_folded_into_data(core: client.CoreV1Api) -> None:
+    secret = core.create_namespaced_secret("default", {"metadata": {"name": "s"}, "stringData": {"password": "lab"}})
+    assert secret.data == {"password": "bGFi"}
+    assert secret.type == "Opaque"
+
+
+def test_dry_run_stores_nothing(raw: Raw, core: client.CoreV1Api) -> None:
+    status, _, _ = raw.request("POST", "/api/v1/namespaces/default/configmaps?dryRun=All", {"metadata": {"name": "dry"}})
+    assert status == 201
+    assert core.list_namespaced_config_map("default").items == []

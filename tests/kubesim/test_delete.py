@@ -1,0 +1,139 @@
+"""Deletion as the apiserver does it: preconditions, grace periods, propagation, namespaces."""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes import client
+
+from kubesim import KubeSim
+from tests.kubesim.conftest import Raw, error_body, namespace, pod_body, wait_for
+
+
+def gone(read: object, *args: str) -> bool:
+    try:
+        read(*args)  # type: ignore[operator]
+    except client.ApiException as exc:
+        return exc.status == 404
+    return False
+
+
+def test_uid_precondition(core: client.CoreV1Api) -> None:
+    ns = namespace(core, "lesson")
+    with pytest.raises(client.ApiException) as caught:
+        core.delete_namespace("lesson", body=client.V1DeleteOptions(preconditions=client.V1Preconditions(uid="0000")))
+    body = error_body(caught.value)
+    assert (caught.value.status, body["reason"]) == (409, "Conflict")
+    assert body["message"] == (
+        f'Operation cannot be fulfilled on namespaces "lesson": Precondition failed: '
+        f"UID in precondition: 0000, UID in object meta: {ns.metadata.uid}"
+    )
+    core.delete_namespace("lesson", body=client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=ns.metadata.uid)))
+
+
+def test_resource_version_precondition(core: client.CoreV1Api) -> None:
+    cm = core.create_namespaced_config_map("default", {"metadata": {"name": "cm"}})
+    core.patch_namespaced_config_map("cm", "default", {"data": {"a": "b"}})
+    with pytest.raises(client.ApiException) as caught:
+        core.delete_namespaced_config_map(
+            "cm", "default", body=client.V1DeleteOptions(preconditions=client.V1Preconditions(resource_version=cm.metadata.resource_version))
+        )
+    assert caught.value.status == 409
+    assert "Precondition failed: ResourceVersion in precondition" in error_body(caught.value)["message"]
+
+
+def test_plain_delete_answers_a_success_status(raw: Raw, core: client.CoreV1Api) -> None:
+    cm = core.create_namespaced_config_map("default", {"metadata": {"name": "cm"}})
+    status, body, _ = raw.request("DELETE", "/api/v1/namespaces/default/configmaps/cm")
+    assert status == 200
+    assert body["kind"] == "Status" and body["status"] == "Success"
+    assert body["details"] == {"name": "cm", "kind": "configmaps", "uid": cm.metadata.uid}
+
+
+def test_pod_deletion_is_graceful(core: client.CoreV1Api, raw: Raw) -> None:
+    namespace(core, "a")
+    core.create_namespaced_pod("a", pod_body("p"))
+    wait_for(lambda: core.read_namespaced_pod("p", "a").status.phase == "Running", what="running")
+    status, body, _ = raw.request("DELETE", "/api/v1/namespaces/a/pods/p", {"gracePeriodSeconds": 30})
+    assert status == 200
+    assert body["kind"] == "Pod"
+    assert body["metadata"]["deletionTimestamp"]
+    assert body["metadata"]["deletionGracePeriodSeconds"] == 30
+    assert core.read_namespaced_pod("p", "a").metadata.deletion_timestamp is not None
+    wait_for(lambda: gone(core.read_namespaced_pod, "p", "a"), what="pod gone")
+
+
+def test_grace_period_zero_is_immediate(core: client.CoreV1Api) -> None:
+    namespace(core, "a")
+    core.create_namespaced_pod("a", pod_body("p"))
+    wait_for(lambda: core.read_namespaced_pod("p", "a").spec.node_name, what="bound")
+    core.delete_namespaced_pod("p", "a", grace_period_seconds=0)
+    assert gone(core.read_namespaced_pod, "p", "a")
+
+
+def owned_config_map(core: client.CoreV1Api, owner: client.V1ConfigMap, name: str) -> None:
+    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": owner.metadata.name, "uid": owner.metadata.uid, "blockOwnerDeletion": True}
+    core.create_namespaced_config_map("default", {"metadata": {"name": name, "ownerReferences": [ref]}})
+
+
+def test_background_propagation_removes_dependents(core: client.CoreV1Api) -> None:
+    owner = core.create_namespaced_config_map("default", {"metadata": {"name": "owner"}})
+    owned_config_map(core, owner, "child")
+    core.delete_namespaced_config_map("owner", "default", propagation_policy="Background")
+    wait_for(lambda: gone(core.read_namespaced_config_map, "child", "default"), what="child collected")
+
+
+def test_orphan_propagation_keeps_dependents(core: client.CoreV1Api) -> None:
+    owner = core.create_namespaced_config_map("default", {"metadata": {"name": "owner"}})
+    owned_config_map(core, owner, "child")
+    core.delete_namespaced_config_map("owner", "default", propagation_policy="Orphan")
+    wait_for(lambda: gone(core.read_namespaced_config_map, "owner", "default"), what="owner gone")
+    assert core.read_namespaced_config_map("child", "default").metadata.owner_references is None
+
+
+def test_foreground_propagation_waits_for_dependents(core: client.CoreV1Api, raw: Raw) -> None:
+    owner = core.create_namespaced_config_map("default", {"metadata": {"name": "owner"}})
+    owned_config_map(core, owner, "child")
+    status, body, _ = raw.request("DELETE", "/api/v1/namespaces/default/configmaps/owner", {"propagationPolicy": "Foreground"})
+    assert status == 200
+    assert body["metadata"]["finalizers"] == ["foregroundDeletion"]
+    wait_for(lambda: gone(core.read_namespaced_config_map, "owner", "default"), what="owner gone")
+    assert gone(core.read_namespaced_config_map, "child", "default")
+
+
+def test_bad_propagation_policy(raw: Raw, core: client.CoreV1Api) -> None:
+    core.create_namespaced_config_map("default", {"metadata": {"name": "cm"}})
+    status, _, _ = raw.request("DELETE", "/api/v1/namespaces/default/configmaps/cm", {"propagationPolicy": "Sideways"})
+    assert status == 422
+
+
+def test_namespace_lifecycle(sim: KubeSim, core: client.CoreV1Api, raw: Raw) -> None:
+    namespace(core, "lesson")
+    core.create_namespaced_pod("lesson", pod_body("p"))
+    core.create_namespaced_config_map("lesson", {"metadata": {"name": "cm"}})
+    wait_for(lambda: core.read_namespaced_pod("p", "lesson").status.phase == "Running", what="running")
+    status, body, _ = raw.request("DELETE", "/api/v1/namespaces/lesson")
+    assert status == 200
+    assert body["status"]["phase"] == "Terminating" and body["metadata"]["deletionTimestamp"]
+    with pytest.raises(client.ApiException) as caught:
+        core.create_namespaced_config_map("lesson", {"metadata": {"name": "late"}})
+    forbidden = error_body(caught.value)
+    assert (caught.value.status, forbidden["reason"]) == (403, "Forbidden")
+    assert forbidden["message"] == (
+        'configmaps "late" is forbidden: unable to create new content in namespace lesson because it is being terminated'
+    )
+    wait_for(lambda: gone(core.read_namespace, "lesson"), what="namespace gone")
+    assert core.list_namespaced_pod("lesson").items == []
+
+
+def test_namespace_name_label_is_kept(core: client.CoreV1Api) -> None:
+    namespace(core, "lesson")
+    patched = core.patch_namespace("lesson", {"metadata": {"labels": {"kubernetes.io/metadata.name": "other", "team": "a"}}})
+    assert patched.metadata.labels == {"kubernetes.io/metadata.name": "lesson", "team": "a"}
+
+
+def test_deleting_a_job_orphans_its_pods_unless_told(sim: KubeSim, raw: Raw) -> None:
+    job = {"metadata": {"name": "cfg"}, "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "x"}]}}}}
+    raw.request("POST", "/apis/batch/v1/namespaces/default/jobs", job)
+    status, _, headers = raw.request("DELETE", "/apis/batch/v1/namespaces/default/jobs/cfg")
+    assert status == 200
+    assert "child pods are preserved by default" in headers["Warning"]
