@@ -1,0 +1,85 @@
+"""Reading pod status: which endpoints are ready, and which will never be.
+
+Pure functions over pod dicts as the API returns them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# Container states that do not heal by waiting: the lesson fails at once with the reason,
+# instead of sitting out its whole provisioning deadline.
+FATAL_WAITING_REASONS = frozenset(
+    {
+        "ImagePullBackOff",
+        "ErrImageNeverPull",
+        "InvalidImageName",
+        "CrashLoopBackOff",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ready: frozenset[str]
+    total: int
+    problem: str | None = None
+
+    @property
+    def healthy(self) -> int:
+        return len(self.ready)
+
+    @property
+    def complete(self) -> bool:
+        return self.healthy == self.total
+
+
+def _condition(pod: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
+    for condition in pod.get("status", {}).get("conditions") or []:
+        if condition.get("type") == kind:
+            return condition  # type: ignore[no-any-return]
+    return None
+
+
+def is_ready(pod: Mapping[str, Any]) -> bool:
+    condition = _condition(pod, "Ready")
+    return (
+        condition is not None
+        and condition.get("status") == "True"
+        and pod.get("metadata", {}).get("deletionTimestamp") is None
+    )
+
+
+def fatal_problem(pod: Mapping[str, Any]) -> str | None:
+    """Why this pod will never become ready on its own, or None."""
+    name = pod.get("metadata", {}).get("name")
+    status = pod.get("status", {})
+    if status.get("phase") == "Failed":
+        why = status.get("reason") or "Failed"
+        return f"pod {name} failed: {why}: {status.get('message') or 'no message'}"
+    for container in status.get("containerStatuses") or []:
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in FATAL_WAITING_REASONS:
+            message = waiting.get("message") or "no message"
+            return f"pod {name}: {waiting['reason']}: {message}"
+    return None
+
+
+def assess(pods: Iterable[Mapping[str, Any]], endpoints: Iterable[str]) -> Readiness:
+    """How far the lesson's endpoints are: only pods named after its endpoints count."""
+    expected = set(endpoints)
+    ready: set[str] = set()
+    problem = None
+    for pod in pods:
+        name = pod.get("metadata", {}).get("name")
+        if name not in expected:
+            continue
+        if is_ready(pod):
+            ready.add(name)
+        elif problem is None:
+            problem = fatal_problem(pod)
+    return Readiness(frozenset(ready), len(expected), problem)
