@@ -1,0 +1,117 @@
+"""Garbage collection, run by Celery beat.
+
+Two beat entries, because their costs differ:
+
+- ``lessonq.gc`` (Redis only, cheap at any size): tear down lessons idle past their TTL, fail
+  and tear down lessons stuck past their provisioning deadline, and resume lessons whose tasks
+  went quiet (a killed worker, a message lost with a Redis restart). Each is one range query on
+  an index, so the cost follows the number of lessons due, not the number alive.
+- ``lessonq.gc.orphans`` (one Kubernetes list): delete namespaces that carry this instance's
+  labels but have no live lesson. Namespaces without this instance's labels are never touched.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from celery import shared_task
+
+from scheduler.dispatch import StepPayload
+from scheduler.naming import INSTANCE, MANAGED
+from scheduler.state import PROVISIONING_STATES, LessonState, StepStatus
+from tasks.kube import is_terminating, owner_of
+from tasks.provision import LessonTask
+from tasks.runtime import Runtime, runtime
+
+log = logging.getLogger("lessonq.gc")
+
+GC_TASK = "lessonq.gc"
+ORPHANS_TASK = "lessonq.gc.orphans"
+
+
+@dataclass(frozen=True)
+class Collected:
+    expired: list[str]
+    overdue: list[str]
+    resumed: list[str]
+
+
+def expire_idle(rt: Runtime, now: float) -> list[str]:
+    started = rt.registry.begin_teardown(rt.registry.due(rt.registry.expiry_key, now))
+    rt.dispatcher.teardowns(started)
+    return started
+
+
+def fail_overdue(rt: Runtime, now: float) -> list[str]:
+    overdue = rt.registry.due(rt.registry.deadline_key, now)
+    failed = [
+        lesson_id
+        for lesson_id in overdue
+        if rt.registry.fail(lesson_id, "provisioning did not finish before its deadline")
+    ]
+    rt.dispatcher.teardowns(rt.registry.begin_teardown(failed))
+    return failed
+
+
+def resume_stalled(rt: Runtime, now: float) -> list[str]:
+    """Send again the tasks of lessons that made no progress for the stall timeout."""
+    stalled = rt.registry.due(rt.registry.heartbeat_key, now - rt.settings.stall_timeout)
+    resumed = []
+    for lesson_id in stalled:
+        record = rt.registry.get(lesson_id)
+        if record is None:
+            continue
+        payload = StepPayload.of(record)
+        if record.state in PROVISIONING_STATES:
+            pending = [
+                step for step, rec in record.steps.items() if rec.status is not StepStatus.DONE
+            ]
+            rt.dispatcher.steps(pending, payload)
+        elif record.state is LessonState.TEARING_DOWN:
+            rt.dispatcher.teardown(payload)
+        else:
+            continue
+        resumed.append(lesson_id)
+    rt.registry.touch(resumed)
+    return resumed
+
+
+def collect(rt: Runtime, now: float) -> Collected:
+    return Collected(
+        expired=expire_idle(rt, now),
+        overdue=fail_overdue(rt, now),
+        resumed=resume_stalled(rt, now),
+    )
+
+
+def collect_orphans(rt: Runtime) -> list[str]:
+    """Delete this instance's namespaces that no live lesson owns; return their names."""
+    selector = f"{MANAGED}=true,{INSTANCE}={rt.settings.instance_id}"
+    namespaces = [ns for ns in rt.kube.list_namespaces(selector) if not is_terminating(ns)]
+    owners = {ns["metadata"]["name"]: owner_of(ns) or "" for ns in namespaces}
+    states = rt.registry.states(owner for owner in owners.values() if owner)
+    deleted = []
+    for ns in namespaces:
+        name = ns["metadata"]["name"]
+        if states.get(owners[name]) in (None, LessonState.GONE):
+            rt.kube.delete_namespace(name, ns["metadata"]["uid"])
+            deleted.append(name)
+    return deleted
+
+
+@shared_task(name=GC_TASK, base=LessonTask)  # type: ignore[untyped-decorator]
+def gc() -> None:
+    result = collect(runtime(), time.time())
+    if result.expired or result.overdue or result.resumed:
+        log.info(
+            "gc: expired %s, overdue %s, resumed %s", result.expired, result.overdue, result.resumed
+        )
+
+
+@shared_task(name=ORPHANS_TASK, base=LessonTask)  # type: ignore[untyped-decorator]
+def gc_orphans() -> None:
+    deleted = collect_orphans(runtime())
+    if deleted:
+        log.info("gc: deleted orphan namespaces %s", deleted)

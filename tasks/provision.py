@@ -1,0 +1,165 @@
+"""The provisioning tasks: one Celery task per step, all run the same way.
+
+Running a step: mark it started (or stop, if the lesson is no longer provisioning), run its
+body, then either start the steps it unblocks, retry it with backoff (transient errors, within
+the lesson's provisioning deadline), run it again later (readiness), or fail the lesson with the
+API's message (permanent errors). Delivery is at least once (acks_late); every step is
+idempotent, so a redelivered or resumed step simply finds its work done.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import Any
+
+from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from redis.exceptions import RedisError
+
+from scheduler.dispatch import StepPayload
+from scheduler.steps import Step
+from tasks.kube import PermanentError, TransientError
+from tasks.runtime import Runtime, runtime
+from tasks.steps import BODIES, Again, Done, StepBody, StepContext, Stop
+
+log = logging.getLogger("lessonq.provision")
+
+BACKOFF_BASE = 0.25
+
+
+class LessonTask(Task):  # type: ignore[misc]
+    """At-least-once delivery: acknowledged only once the work is done or handed on."""
+
+    acks_late = True
+    reject_on_worker_lost = True
+    ignore_result = True
+    max_retries = None
+
+
+def backoff(attempt: int, *, cap: float, retry_after: float | None = None) -> float:
+    """Exponential backoff with equal jitter; never sooner than the server's Retry-After."""
+    delay = min(cap, BACKOFF_BASE * 2.0**attempt)
+    delay = delay / 2 + random.uniform(0, delay / 2)
+    return max(delay, retry_after or 0.0)
+
+
+def describe(payload: StepPayload, step: str) -> dict[str, Any]:
+    return {
+        "lesson_id": payload.lesson_id,
+        "lesson": payload.lesson,
+        "session_id": payload.session_id,
+        "namespace": payload.namespace,
+        "step": step,
+    }
+
+
+def log_step(payload: StepPayload, step: str, outcome: str, started: float, **extra: Any) -> None:
+    fields = {
+        **describe(payload, step),
+        "outcome": outcome,
+        "duration_s": round(time.monotonic() - started, 3),
+        **extra,
+    }
+    log.info(
+        "lesson %(lesson_id)s (%(lesson)s, session %(session_id)s, namespace %(namespace)s) "
+        "step %(step)s: %(outcome)s in %(duration_s)ss",
+        fields,
+        extra={"lessonq": fields},
+    )
+
+
+def run_step(task: LessonTask, step: Step, body: StepBody, payload: StepPayload) -> None:
+    rt = runtime()
+    started = time.monotonic()
+    record = rt.registry.start_step(payload.lesson_id, step)
+    if record is None:
+        log_step(payload, step, "skipped: lesson no longer provisioning", started)
+        return
+    if time.time() >= record.deadline:
+        _fail(rt, payload, step, "provisioning did not finish before its deadline", started)
+        return
+    context = StepContext(
+        plan=rt.registry.plan(payload.lesson_id),
+        payload=payload,
+        deadline=record.deadline,
+        kube=rt.kube,
+        registry=rt.registry,
+        settings=rt.settings,
+    )
+    try:
+        outcome = body(context)
+    except TransientError as error:
+        countdown = _retry_countdown(rt, payload, step, error, record.deadline, started)
+        if countdown is None:
+            return
+        raise task.retry(
+            countdown=countdown,
+            kwargs=payload.model_copy(update={"attempt": payload.attempt + 1}).kwargs(),
+        ) from None
+    except PermanentError as error:
+        _fail(rt, payload, step, error.message, started)
+        return
+    except (RedisError, SoftTimeLimitExceeded):
+        # No verdict on the lesson: the task fails, and GC resumes the lesson once it stalls.
+        raise
+    except Exception as error:
+        log.exception("step %s of lesson %s raised", step, payload.lesson_id)
+        _fail(rt, payload, step, f"internal error: {error!r}", started)
+        return
+    if isinstance(outcome, Again):
+        rt.registry.report_progress(payload.lesson_id)
+        update = {"attempt": 0, "ready_since": outcome.ready_since}
+        raise task.retry(
+            countdown=outcome.countdown, kwargs=payload.model_copy(update=update).kwargs()
+        )
+    if isinstance(outcome, Stop):
+        log_step(payload, step, "stopped: lesson is being torn down", started)
+        return
+    assert isinstance(outcome, Done)
+    following = rt.registry.complete_step(payload.lesson_id, step)
+    fresh = payload.model_copy(update={"attempt": 0, "ready_since": None})
+    rt.dispatcher.steps(following, fresh)
+    log_step(payload, step, "done", started, next=[s.value for s in following])
+
+
+def _retry_countdown(
+    rt: Runtime,
+    payload: StepPayload,
+    step: Step,
+    error: TransientError,
+    deadline: float,
+    started: float,
+) -> float | None:
+    """Seconds until the retry, or None when the deadline comes first (the lesson fails)."""
+    countdown = backoff(
+        payload.attempt, cap=rt.settings.retry_backoff_max, retry_after=error.retry_after
+    )
+    if time.time() + countdown >= deadline:
+        message = f"step {step} did not succeed before the provisioning deadline: {error.message}"
+        _fail(rt, payload, step, message, started)
+        return None
+    rt.registry.report_progress(payload.lesson_id)
+    log_step(payload, step, f"retrying in {countdown:.2f}s", started, error=error.message)
+    return countdown
+
+
+def _fail(rt: Runtime, payload: StepPayload, step: Step, message: str, started: float) -> None:
+    # A lesson torn down while this step ran makes its errors moot: fail only a live one.
+    if rt.registry.fail(payload.lesson_id, f"{step}: {message}"):
+        log_step(payload, step, "failed", started, error=message)
+    else:
+        log_step(payload, step, "stopped: lesson is being torn down", started)
+
+
+def _register(step: Step, body: StepBody) -> Task:
+    @shared_task(name=step.task_name, base=LessonTask, bind=True)  # type: ignore[untyped-decorator]
+    def provision_step(self: LessonTask, **kwargs: Any) -> None:
+        run_step(self, step, body, StepPayload.model_validate(kwargs))
+
+    provision_step.__doc__ = f"Provisioning step: {step}."
+    return provision_step
+
+
+PROVISION_TASKS: dict[Step, Task] = {step: _register(step, body) for step, body in BODIES.items()}
