@@ -408,8 +408,9 @@ class LessonRegistry:
 
     def touch(self, lesson_ids: Iterable[str]) -> None:
         """Push back the heartbeat of lessons that were just resumed, so they are resumed once."""
-        now = time.time()
-        self._redis.zadd(self.heartbeat_key, dict.fromkeys(lesson_ids, now), xx=True)
+        beats = dict.fromkeys(lesson_ids, time.time())
+        if beats:
+            self._redis.zadd(self.heartbeat_key, beats, xx=True)
 
     def _transact(self, apply: Callable[[Pipeline], T], *keys: str) -> T:
         run = cast(Callable[[Pipeline], None], apply)
