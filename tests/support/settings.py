@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from tests.support.processes import REPO
+REPO = Path(__file__).resolve().parents[2]
 
 # Fast clocks for tests: short watches, backoffs and stall detection; the provisioning deadline
 # stays generous so a loaded CI machine does not fail lessons.

@@ -1,0 +1,97 @@
+"""End to end: each example lesson provisioned by a real worker on kubesim, then torn down."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scheduler.naming import ENDPOINT, INSTANCE, LESSON, LESSON_ID, MANAGED
+from scheduler.state import LessonRecord, LessonState
+from scheduler.steps import Step
+from tasks.manifests import NETWORKS_ANNOTATION, all_manifests
+from tests.support.kube import ClusterView
+from tests.support.settings import REPO
+from tests.support.stack import Stack
+
+EXAMPLES = sorted(path.name for path in (REPO / "examples/curriculum/lessons").iterdir())
+
+
+def assert_matches_manifests(view: ClusterView, record: LessonRecord, stack: Stack) -> None:
+    plan = stack.client().registry.plan(record.id)
+    nodes = set()
+    for manifest in all_manifests(plan):
+        meta = manifest["metadata"]
+        live = view.get(manifest["kind"], meta.get("namespace", ""), meta["name"])
+        assert meta["labels"].items() <= live["metadata"]["labels"].items()
+        assert live["metadata"]["labels"][LESSON_ID] == record.id
+        kind = manifest["kind"]
+        if kind == "Pod":
+            nodes.add(live["spec"]["nodeName"])
+            ready = {c["type"]: c["status"] for c in live["status"]["conditions"]}["Ready"]
+            assert ready == "True", live["status"]
+            wanted = manifest["metadata"].get("annotations", {}).get(NETWORKS_ANNOTATION)
+            annotations = live["metadata"].get("annotations") or {}
+            assert annotations.get(NETWORKS_ANNOTATION) == wanted
+            if wanted is not None:
+                status = json.loads(annotations["k8s.v1.cni.cncf.io/network-status"])
+                interfaces = {entry.get("interface") for entry in status}
+                assert {a["interface"] for a in json.loads(wanted)} <= interfaces
+        elif kind == "Namespace":
+            assert live["metadata"]["labels"]["kubernetes.io/metadata.name"] == meta["name"]
+        elif kind in ("NetworkPolicy", "NetworkAttachmentDefinition"):
+            assert live["spec"] == manifest["spec"]
+        elif kind == "Service":
+            assert [p["port"] for p in live["spec"].get("ports") or []] == [
+                p["port"] for p in manifest["spec"].get("ports") or []
+            ]
+    # Bridges are node-local: every endpoint of the lesson must share one node.
+    assert len(nodes) == 1, nodes
+
+
+@pytest.mark.parametrize("slug", EXAMPLES)
+def test_example_lesson_reaches_ready_then_teardown_leaves_nothing(
+    stack: Stack, session_id: str, slug: str
+) -> None:
+    client = stack.client()
+    view = ClusterView(stack.sim.url)
+    created = client.create(slug, session_id)
+    assert created.state is LessonState.QUEUED
+    progress: list[tuple[str, str | None, int]] = []
+    ready = client.wait(
+        created.id,
+        timeout=60,
+        on_progress=lambda r: progress.append((r.state.value, r.current_step, r.healthy)),
+    )
+    assert ready.state is LessonState.READY, ready.error
+    assert ready.healthy == ready.total > 0
+    assert all(ready.step_done(step) for step in Step)
+    assert ready.namespace_uid == view.namespace(ready.namespace)["metadata"]["uid"]
+    assert progress[-1] == ("READY", None, ready.total)
+    assert_matches_manifests(view, ready, stack)
+    labels = view.namespace(ready.namespace)["metadata"]["labels"]
+    assert labels[MANAGED] == "true" and labels[INSTANCE] == "test" and labels[LESSON] == slug
+
+    client.teardown(created.id)
+    gone = client.wait(created.id, timeout=30)
+    assert gone.state is LessonState.GONE
+    assert view.namespace(ready.namespace) is None
+    assert view.namespaces(f"{LESSON_ID}={created.id}") == []
+    assert created.id not in {r.id for r in client.list()}
+
+
+def test_pods_carry_endpoint_labels_and_resolve_by_service_name(
+    stack: Stack, session_id: str
+) -> None:
+    client = stack.client()
+    view = ClusterView(stack.sim.url)
+    record = client.wait(client.create("linux-basics", session_id).id, timeout=60)
+    assert record.state is LessonState.READY, record.error
+    plan = client.registry.plan(record.id)
+    for endpoint in plan.endpoints:
+        pod = view.get("Pod", record.namespace, endpoint.name)
+        service = view.get("Service", record.namespace, endpoint.name)
+        assert pod["metadata"]["labels"][ENDPOINT] == endpoint.name
+        assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    client.teardown(record.id)
+    assert client.wait(record.id, timeout=30).state is LessonState.GONE
