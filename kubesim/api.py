@@ -1,4 +1,4 @@
-"""The verbs of the API (create, get, list, replace, patch, delete, deletecollection) over the store.
+"""The API verbs (create, get, list, replace, patch, delete, deletecollection) over the store.
 
 The HTTP layer and the simulated controllers both go through here; controllers use `mutate`,
 which skips validation as a trusted component would.
@@ -7,7 +7,6 @@ which skips validation as a trusted component would.
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import time
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from kubesim.patching import PatchError, json_patch, merge_patch, strategic_merg
 from kubesim.resources import NAMESPACES, PODS, RUNTIME_CLASSES, Registry, ResourceType
 from kubesim.schemas import kind_schema
 from kubesim.selectors import EVERYTHING, FieldSelector, LabelSelector, fields_match, labels_match
-from kubesim.store import Store, TypeKey
+from kubesim.store import Store, TypeKey, clone
 from kubesim.strategies import prepare_status_update, strategy_for
 from kubesim.validation import SchemaValidators, object_meta
 
@@ -57,10 +56,17 @@ class DeleteOptions:
         propagation = body.get("propagationPolicy", query.get("propagationPolicy"))
         if propagation not in (None, "Orphan", "Background", "Foreground"):
             raise errors.invalid(
-                "DeleteOptions", "", "",
-                [errors.Cause("FieldValueNotSupported",
-                              f'Unsupported value: "{propagation}": supported values: '
-                              '"Foreground", "Background", "Orphan", "nil"', "propagationPolicy")],
+                "DeleteOptions",
+                "",
+                "",
+                [
+                    errors.Cause(
+                        "FieldValueNotSupported",
+                        f'Unsupported value: "{propagation}": supported values: '
+                        '"Foreground", "Background", "Orphan", "nil"',
+                        "propagationPolicy",
+                    )
+                ],
             )
         orphan = body.get("orphanDependents", query.get("orphanDependents"))
         dry_run = body.get("dryRun") or ([query["dryRun"]] if "dryRun" in query else [])
@@ -81,7 +87,9 @@ class DeleteResult:
 
 
 class Api:
-    def __init__(self, store: Store, registry: Registry, validators: SchemaValidators, ids: Ids) -> None:
+    def __init__(
+        self, store: Store, registry: Registry, validators: SchemaValidators, ids: Ids
+    ) -> None:
         self.store = store
         self.registry = registry
         self.validators = validators
@@ -113,7 +121,7 @@ class Api:
         chosen.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
         return chosen
 
-    def list(
+    def list_objects(
         self,
         rt: ResourceType,
         namespace: str | None,
@@ -130,7 +138,11 @@ class Api:
                 after = tuple(json.loads(base64.b64decode(continue_token))["start"])
             except (ValueError, KeyError, TypeError) as exc:
                 raise errors.bad_request(f"continue key is not valid: {exc}") from exc
-            items = [o for o in items if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > after]
+            items = [
+                o
+                for o in items
+                if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > after
+            ]
         if limit and len(items) > limit:
             last = items[limit - 1]["metadata"]
             token = {"rv": rv, "start": [last.get("namespace", ""), last["name"]]}
@@ -139,7 +151,12 @@ class Api:
             items = items[:limit]
         if not rt.custom:  # typed lists carry no per-item apiVersion/kind
             items = [{k: v for k, v in o.items() if k not in ("apiVersion", "kind")} for o in items]
-        return {"kind": f"{rt.kind}List", "apiVersion": rt.api_version, "metadata": meta, "items": items}
+        return {
+            "kind": f"{rt.kind}List",
+            "apiVersion": rt.api_version,
+            "metadata": meta,
+            "items": items,
+        }
 
     # writes
 
@@ -151,7 +168,8 @@ class Api:
             if given not in (None, "", expected):
                 what = "API version" if key == "apiVersion" else "kind"
                 raise errors.bad_request(
-                    f"the {what} in the data ({given}) does not match the expected {what} ({expected})"
+                    f"the {what} in the data ({given}) does not match the expected {what} "
+                    f"({expected})"
                 )
         body["apiVersion"], body["kind"] = rt.api_version, rt.kind
         meta = body.get("metadata")
@@ -162,7 +180,8 @@ class Api:
         if rt.namespaced:
             if meta.get("namespace") not in (None, "", namespace):
                 raise errors.bad_request(
-                    "the namespace of the provided object does not match the namespace sent on the request"
+                    "the namespace of the provided object does not match the namespace sent "
+                    "on the request"
                 )
             meta["namespace"] = namespace
         else:
@@ -183,27 +202,41 @@ class Api:
                 raise errors.not_found("namespaces", "", namespace)
             if ns["metadata"].get("deletionTimestamp"):
                 error = errors.forbidden(
-                    rt.plural, rt.group, name,
-                    f"unable to create new content in namespace {namespace} because it is being terminated",
+                    rt.plural,
+                    rt.group,
+                    name,
+                    f"unable to create new content in namespace {namespace} "
+                    "because it is being terminated",
                 )
                 assert error.details is not None
                 error.details["causes"] = [
-                    {"reason": "NamespaceTerminating", "message": f"namespace {namespace} is being terminated",
-                     "field": "metadata.namespace"}
+                    {
+                        "reason": "NamespaceTerminating",
+                        "message": f"namespace {namespace} is being terminated",
+                        "field": "metadata.namespace",
+                    }
                 ]
                 raise error
         if rt is PODS:
             runtime_class = (obj.get("spec") or {}).get("runtimeClassName")
-            if runtime_class and self.store.get(type_key(RUNTIME_CLASSES), "", runtime_class) is None:
+            if (
+                runtime_class
+                and self.store.get(type_key(RUNTIME_CLASSES), "", runtime_class) is None
+            ):
                 raise errors.forbidden(
-                    rt.plural, rt.group, name, f'pod rejected: RuntimeClass "{runtime_class}" not found'
+                    rt.plural,
+                    rt.group,
+                    name,
+                    f'pod rejected: RuntimeClass "{runtime_class}" not found',
                 )
 
     def create(self, rt: ResourceType, namespace: str, body: Any, dry_run: bool = False) -> JSON:
         obj = self._check_body(rt, namespace, body)
         meta = obj["metadata"]
         if meta.get("resourceVersion"):
-            raise errors.internal_error("resourceVersion should not be set on objects to be created")
+            raise errors.internal_error(
+                "resourceVersion should not be set on objects to be created"
+            )
         strategy = strategy_for(rt)
         with self.store.lock:
             self._admit_create(rt, namespace, obj)
@@ -268,7 +301,7 @@ class Api:
                 raise errors.ApiError(422, "Invalid", str(exc)) from exc
             if not isinstance(patched, dict):
                 raise errors.ApiError(422, "Invalid", "the patch removed the whole object")
-            return self._check_body(rt, namespace, copy.deepcopy(patched))
+            return self._check_body(rt, namespace, clone(patched))
 
         return self._update(rt, namespace, name, apply, subresource, dry_run)
 
@@ -292,21 +325,36 @@ class Api:
             meta = new["metadata"]
             if meta.get("name") != name:
                 raise errors.bad_request(
-                    f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})"
+                    f"the name of the object ({meta.get('name')}) does not match the name on "
+                    f"the URL ({name})"
                 )
             given_rv = meta.get("resourceVersion")
             if given_rv and given_rv != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(rt.plural, rt.group, name, errors.STALE_OBJECT)
             if meta.get("uid") not in (None, "", old["metadata"]["uid"]):
                 raise errors.invalid(
-                    rt.kind, rt.group, name,
-                    [errors.Cause("FieldValueInvalid", f'Invalid value: "{meta["uid"]}": field is immutable', "metadata.uid")],
+                    rt.kind,
+                    rt.group,
+                    name,
+                    [
+                        errors.Cause(
+                            "FieldValueInvalid",
+                            f'Invalid value: "{meta["uid"]}": field is immutable',
+                            "metadata.uid",
+                        )
+                    ],
                 )
             if subresource == "status":
                 prepare_status_update(new, old)
             else:
                 strategy.prepare_for_update(new, old)
-                for system in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
+                for system in (
+                    "uid",
+                    "creationTimestamp",
+                    "deletionTimestamp",
+                    "deletionGracePeriodSeconds",
+                    "generation",
+                ):
                     if system in old["metadata"]:
                         meta[system] = old["metadata"][system]
                     else:
@@ -334,19 +382,23 @@ class Api:
             return self.store.remove(type_key(rt), new).obj
         return self.store.put(type_key(rt), new).obj
 
-    def mutate(self, rt: ResourceType, namespace: str, name: str, change: Callable[[JSON], None]) -> JSON | None:
+    def mutate(
+        self, rt: ResourceType, namespace: str, name: str, change: Callable[[JSON], None]
+    ) -> JSON | None:
         """A trusted read-modify-write for controllers; None when the object is gone."""
         with self.store.lock:
             old = self.store.get(type_key(rt), namespace, name)
             if old is None:
                 return None
-            new = copy.deepcopy(old)
+            new = clone(old)
             change(new)
             return self.write(rt, old, new)
 
     # deletion
 
-    def delete(self, rt: ResourceType, namespace: str, name: str, options: DeleteOptions) -> DeleteResult:
+    def delete(
+        self, rt: ResourceType, namespace: str, name: str, options: DeleteOptions
+    ) -> DeleteResult:
         key = type_key(rt)
         ns = namespace if rt.namespaced else ""
         warnings = []
@@ -367,13 +419,25 @@ class Api:
             if meta.get("deletionTimestamp"):
                 # already going: only a shorter grace period changes anything
                 current = meta.get("deletionGracePeriodSeconds")
-                if grace is not None and current is not None and grace < current and not options.dry_run:
+                if (
+                    grace is not None
+                    and current is not None
+                    and grace < current
+                    and not options.dry_run
+                ):
                     return DeleteResult(200, self._mark_deleting(rt, obj, grace, None), warnings)
                 return DeleteResult(accepted, obj, warnings)
             if options.dry_run:
                 return DeleteResult(200, obj, warnings)
-            if grace or meta.get("finalizers") or propagation in ("Orphan", "Foreground") or rt is NAMESPACES:
-                return DeleteResult(accepted, self._mark_deleting(rt, obj, grace, propagation), warnings)
+            if (
+                grace
+                or meta.get("finalizers")
+                or propagation in ("Orphan", "Foreground")
+                or rt is NAMESPACES
+            ):
+                return DeleteResult(
+                    accepted, self._mark_deleting(rt, obj, grace, propagation), warnings
+                )
             final = self.store.remove(key, obj).obj
         if rt.returns_deleted_object:
             return DeleteResult(200, final, warnings)
@@ -381,10 +445,20 @@ class Api:
 
     @staticmethod
     def success_status(rt: ResourceType, obj: JSON) -> JSON:
-        details: JSON = {"name": obj["metadata"]["name"], "kind": rt.plural, "uid": obj["metadata"]["uid"]}
+        details: JSON = {
+            "name": obj["metadata"]["name"],
+            "kind": rt.plural,
+            "uid": obj["metadata"]["uid"],
+        }
         if rt.group:
             details["group"] = rt.group
-        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
+        return {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "details": details,
+        }
 
     @staticmethod
     def _check_preconditions(rt: ResourceType, obj: JSON, preconditions: JSON) -> None:
@@ -393,13 +467,18 @@ class Api:
         uid = preconditions.get("uid")
         if uid and uid != meta["uid"]:
             raise errors.conflict(
-                rt.plural, rt.group, name,
-                f"Precondition failed: UID in precondition: {uid}, UID in object meta: {meta['uid']}",
+                rt.plural,
+                rt.group,
+                name,
+                f"Precondition failed: UID in precondition: {uid}, "
+                f"UID in object meta: {meta['uid']}",
             )
         rv = preconditions.get("resourceVersion")
         if rv and rv != meta["resourceVersion"]:
             raise errors.conflict(
-                rt.plural, rt.group, name,
+                rt.plural,
+                rt.group,
+                name,
                 f"Precondition failed: ResourceVersion in precondition: {rv}, "
                 f"ResourceVersion in object meta: {meta['resourceVersion']}",
             )
@@ -411,13 +490,23 @@ class Api:
             return None
         if not obj["spec"].get("nodeName") or obj["status"].get("phase") in ("Succeeded", "Failed"):
             return 0
-        grace = requested if requested is not None else obj["spec"].get("terminationGracePeriodSeconds", 30)
+        grace = (
+            requested
+            if requested is not None
+            else obj["spec"].get("terminationGracePeriodSeconds", 30)
+        )
         return max(int(grace), 0)
 
-    def _mark_deleting(self, rt: ResourceType, obj: JSON, grace: int | None, propagation: str | None) -> JSON:
-        new = copy.deepcopy(obj)
+    def _mark_deleting(
+        self, rt: ResourceType, obj: JSON, grace: int | None, propagation: str | None
+    ) -> JSON:
+        new = clone(obj)
         meta = new["metadata"]
-        finalizers = [f for f in meta.get("finalizers") or [] if f not in (ORPHAN_FINALIZER, FOREGROUND_FINALIZER)]
+        finalizers = [
+            f
+            for f in meta.get("finalizers") or []
+            if f not in (ORPHAN_FINALIZER, FOREGROUND_FINALIZER)
+        ]
         if propagation == "Orphan":
             finalizers.append(ORPHAN_FINALIZER)
         elif propagation == "Foreground":

@@ -11,10 +11,20 @@ from datetime import UTC, datetime
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # the apiserver's generateName alphabet
 
 
+_last: tuple[int, str] = (-1, "")
+
+
 def timestamp(at: float | None = None) -> str:
     """RFC 3339 with second precision, as metav1.Time serialises."""
-    moment = datetime.fromtimestamp(time.time() if at is None else at, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    global _last
+    second = int(time.time() if at is None else at)
+    cached = _last
+    if cached[0] != second:  # formatting is costly and most stamps share their second
+        cached = _last = (
+            second,
+            datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+    return cached[1]
 
 
 def parse_timestamp(text: str) -> float:

@@ -16,11 +16,11 @@ from kubesim.faults import Faults
 from kubesim.gc import GarbageCollector
 from kubesim.jobs import JobController
 from kubesim.kubelet import Kubelet
-from kubesim.loop import Loop
+from kubesim.loop import Controller, Loop
 from kubesim.namespaces import NamespaceController
 from kubesim.openapi import OpenApi
 from kubesim.resources import CRDS, NAMESPACES, NODES, RUNTIME_CLASSES, SERVICES, Registry
-from kubesim.scheduler import Scheduler, node_labels
+from kubesim.scheduler import MAX_PODS, Scheduler, node_labels
 from kubesim.schemas import SCHEMA_VERSION
 from kubesim.stats import Stats
 from kubesim.store import Store
@@ -62,7 +62,7 @@ class Cluster:
         self.loop = Loop()
         self.events = EventRecorder(self.api)
         self.crds = CrdController(self.api, self.registry)
-        self.controllers = [
+        self.controllers: list[Controller] = [
             Scheduler(self.api, self.events, config.nodes),
             Kubelet(config, self.api, self.events, self.loop, self.ids),
             JobController(config, self.api, self.events, self.loop),
@@ -110,21 +110,34 @@ class Cluster:
         for node in self.config.nodes:
             self.api.create(NODES, "", self._node(node))
         for handler in self.config.runtime_classes:
-            self.api.create(RUNTIME_CLASSES, "", {"metadata": {"name": handler}, "handler": handler})
+            self.api.create(
+                RUNTIME_CLASSES, "", {"metadata": {"name": handler}, "handler": handler}
+            )
         if self.config.multus:
             self.api.create(CRDS, "", copy.deepcopy(multus.MULTUS_CRD))
         self.api.create(
             SERVICES,
             "default",
             {
-                "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
-                "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "targetPort": 6443}]},
+                "metadata": {
+                    "name": "kubernetes",
+                    "labels": {"component": "apiserver", "provider": "kubernetes"},
+                },
+                "spec": {
+                    "clusterIP": "10.96.0.1",
+                    "ports": [{"name": "https", "port": 443, "targetPort": 6443}],
+                },
             },
         )
 
     def _node(self, name: str) -> JSON:
         index = self.config.nodes.index(name)
-        resources = {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"}
+        resources = {
+            "cpu": "8",
+            "memory": "32Gi",
+            "pods": str(MAX_PODS),
+            "ephemeral-storage": "100Gi",
+        }
         version = version_info()["gitVersion"]
         return {
             "metadata": {"name": name, "labels": node_labels(name)},
@@ -132,9 +145,17 @@ class Cluster:
             "status": {
                 "capacity": resources,
                 "allocatable": resources,
-                "addresses": [{"type": "InternalIP", "address": f"172.18.0.{index + 2}"}, {"type": "Hostname", "address": name}],
+                "addresses": [
+                    {"type": "InternalIP", "address": f"172.18.0.{index + 2}"},
+                    {"type": "Hostname", "address": name},
+                ],
                 "conditions": [
-                    {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status"}
+                    {
+                        "type": "Ready",
+                        "status": "True",
+                        "reason": "KubeletReady",
+                        "message": "kubelet is posting ready status",
+                    }
                 ],
                 "nodeInfo": {
                     "machineID": self.ids.hex(32),

@@ -1,4 +1,4 @@
-"""The one description of a simulated cluster: constructor arguments and CLI flags both come from it."""
+"""The one description of a simulated cluster: constructor arguments and CLI flags come from it."""
 
 from __future__ import annotations
 

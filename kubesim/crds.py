@@ -18,15 +18,21 @@ class CrdController:
         self._registry = registry
 
     def register(self, change: Change) -> None:
-        """Store listener (under the store lock): serve a CRD's resources as soon as it is stored."""
+        """Store listener (under the store lock): serve a CRD's resources once it is stored."""
         if change.type_key != type_key(CRDS):
             return
         name = change.obj["metadata"]["name"]
-        self._registry.set_custom(name, [] if change.type == "DELETED" else custom_types_of(change.obj))
+        self._registry.set_custom(
+            name, [] if change.type == "DELETED" else custom_types_of(change.obj)
+        )
 
     def on_change(self, change: Change) -> None:
         meta = change.obj["metadata"]
-        if change.type_key != type_key(CRDS) or change.type == "DELETED" or not meta.get("deletionTimestamp"):
+        if (
+            change.type_key != type_key(CRDS)
+            or change.type == "DELETED"
+            or not meta.get("deletionTimestamp")
+        ):
             return
         if CRD_CLEANUP_FINALIZER not in (meta.get("finalizers") or []):
             return
@@ -37,6 +43,8 @@ class CrdController:
                     store.remove(type_key(rt), obj)
 
             def drop(crd: JSON) -> None:
-                crd["metadata"]["finalizers"] = [f for f in crd["metadata"]["finalizers"] if f != CRD_CLEANUP_FINALIZER]
+                crd["metadata"]["finalizers"] = [
+                    f for f in crd["metadata"]["finalizers"] if f != CRD_CLEANUP_FINALIZER
+                ]
 
             self._api.mutate(CRDS, "", meta["name"], drop)

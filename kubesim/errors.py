@@ -1,4 +1,4 @@
-"""API errors as kube-apiserver words them: a metav1.Status with reason, code, message and details."""
+"""API errors as kube-apiserver words them: a metav1.Status with reason, code, message, details."""
 
 from __future__ import annotations
 
@@ -60,41 +60,34 @@ def qualified(resource: str, group: str) -> str:
     return f"{resource}.{group}" if group else resource
 
 
+def _about(code: int, reason: str, message: str, resource: str, group: str, name: str) -> ApiError:
+    """An error about one object; its details name the resource (plural), as the apiserver's do."""
+    return ApiError(code, reason, message, _details(name, group, resource))
+
+
 def not_found(resource: str, group: str, name: str) -> ApiError:
-    return ApiError(
-        404,
-        "NotFound",
-        f'{qualified(resource, group)} "{name}" not found',
-        _details(name, group, resource),
-    )
+    message = f'{qualified(resource, group)} "{name}" not found'
+    return _about(404, "NotFound", message, resource, group, name)
 
 
 def already_exists(resource: str, group: str, name: str) -> ApiError:
-    return ApiError(
-        409,
-        "AlreadyExists",
-        f'{qualified(resource, group)} "{name}" already exists',
-        _details(name, group, resource),
-    )
+    message = f'{qualified(resource, group)} "{name}" already exists'
+    return _about(409, "AlreadyExists", message, resource, group, name)
 
 
 def conflict(resource: str, group: str, name: str, why: str) -> ApiError:
-    return ApiError(
-        409,
-        "Conflict",
-        f'Operation cannot be fulfilled on {qualified(resource, group)} "{name}": {why}',
-        _details(name, group, resource),
-    )
+    message = f'Operation cannot be fulfilled on {qualified(resource, group)} "{name}": {why}'
+    return _about(409, "Conflict", message, resource, group, name)
 
 
-STALE_OBJECT = "the object has been modified; please apply your changes to the latest version and try again"
+STALE_OBJECT = (
+    "the object has been modified; please apply your changes to the latest version and try again"
+)
 
 
 def forbidden(resource: str, group: str, name: str, why: str) -> ApiError:
     target = f'{qualified(resource, group)} "{name}"' if name else qualified(resource, group)
-    return ApiError(
-        403, "Forbidden", f"{target} is forbidden: {why}", _details(name, group, resource)
-    )
+    return _about(403, "Forbidden", f"{target} is forbidden: {why}", resource, group, name)
 
 
 def invalid(kind: str, group: str, name: str, causes: list[Cause]) -> ApiError:
@@ -127,7 +120,9 @@ def unsupported_media_type(content_type: str, accepted: list[str]) -> ApiError:
         "UnsupportedMediaType",
         f"the body of the request was in an unknown format - accepted media types include: "
         f"{', '.join(accepted)}",
-        _details(None, "", "", causes=[{"reason": "UnexpectedServerResponse", "message": content_type}]),
+        _details(
+            None, "", "", causes=[{"reason": "UnexpectedServerResponse", "message": content_type}]
+        ),
     )
 
 

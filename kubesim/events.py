@@ -1,4 +1,4 @@
-"""Records core/v1 Events about objects, aggregated the way the kubelet's recorder counts repeats."""
+"""Records core/v1 Events about objects, counting repeats as the kubelet's recorder does."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ class EventRecorder:
     def __init__(self, api: Api) -> None:
         self._api = api
         self._lock = threading.Lock()
-        self._seen: dict[tuple[str, str, str, str], str] = {}  # (uid, reason, message, component) -> name
+        self._seen: dict[
+            tuple[str, str, str, str], str
+        ] = {}  # (uid, reason, message, component) -> name
 
     def clear(self) -> None:
         with self._lock:
@@ -44,6 +46,7 @@ class EventRecorder:
             with self._lock:
                 existing = self._seen.get(key)
             if existing is not None:
+
                 def bump(event: JSON) -> None:
                     event["count"] = event.get("count", 1) + 1
                     event["lastTimestamp"] = now

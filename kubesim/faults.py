@@ -43,7 +43,11 @@ class Faults:
         if not rules:
             return NO_FAULT
         rule = next(
-            (r for r in rules if fnmatch.fnmatchcase(verb, r.verb) and fnmatch.fnmatchcase(resource, r.resource)),
+            (
+                r
+                for r in rules
+                if fnmatch.fnmatchcase(verb, r.verb) and fnmatch.fnmatchcase(resource, r.resource)
+            ),
             None,
         )
         if rule is None:

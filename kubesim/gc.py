@@ -33,7 +33,9 @@ class GarbageCollector:
     def on_change(self, change: Change) -> None:
         meta = change.obj["metadata"]
         where: Dependent = (change.type_key, meta.get("namespace", ""), meta["name"])
-        for uid in _owner_uids(change.old) - _owner_uids(change.obj if change.type != "DELETED" else None):
+        for uid in _owner_uids(change.old) - _owner_uids(
+            change.obj if change.type != "DELETED" else None
+        ):
             self._dependents.get(uid, set()).discard(where)
         if change.type == "DELETED":
             self._owners.pop(meta["uid"], None)
@@ -76,7 +78,11 @@ class GarbageCollector:
                 continue
 
             def drop_ref(obj: JSON) -> None:
-                refs = [r for r in obj["metadata"].get("ownerReferences") or [] if r.get("uid") != owner_uid]
+                refs = [
+                    r
+                    for r in obj["metadata"].get("ownerReferences") or []
+                    if r.get("uid") != owner_uid
+                ]
                 if refs:
                     obj["metadata"]["ownerReferences"] = refs
                 else:

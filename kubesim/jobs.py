@@ -40,7 +40,9 @@ class JobController:
         self._api = api
         self._events = events
         self._loop = loop
-        self._replacing: set[str] = set()  # job uids with a replacement pod waiting out its back-off
+        self._replacing: set[str] = (
+            set()
+        )  # job uids with a replacement pod waiting out its back-off
 
     def clear(self) -> None:
         self._replacing.clear()
@@ -65,9 +67,25 @@ class JobController:
         spec = job["spec"]
         phases = [p["status"].get("phase") for p in pods]
         succeeded, failed = phases.count("Succeeded"), phases.count("Failed")
-        active = [p for p in pods if p["status"].get("phase") not in ("Succeeded", "Failed") and not p["metadata"].get("deletionTimestamp")]
-        restarts = sum(c.get("restartCount", 0) for p in active for c in p["status"].get("containerStatuses") or [])
-        ready = sum(1 for p in active if any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions") or []))
+        active = [
+            p
+            for p in pods
+            if p["status"].get("phase") not in ("Succeeded", "Failed")
+            and not p["metadata"].get("deletionTimestamp")
+        ]
+        restarts = sum(
+            c.get("restartCount", 0)
+            for p in active
+            for c in p["status"].get("containerStatuses") or []
+        )
+        ready = sum(
+            1
+            for p in active
+            if any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in p["status"].get("conditions") or []
+            )
+        )
         status: JSON = {
             "active": len(active) or None,
             "succeeded": succeeded or None,
@@ -79,12 +97,34 @@ class JobController:
         }
         completions = spec.get("completions") or 1
         if succeeded >= completions:
-            self._finish(job, status, active, "Complete", "SuccessCriteriaMet", "CompletionsReached", "Reached expected number of succeeded pods")
+            self._finish(
+                job,
+                status,
+                active,
+                "Complete",
+                "SuccessCriteriaMet",
+                "CompletionsReached",
+                "Reached expected number of succeeded pods",
+            )
             self._events.record(job, "Normal", "Completed", "Job completed", COMPONENT)
             return
         if failed + restarts > spec.get("backoffLimit", 6):
-            self._finish(job, status, active, "Failed", "FailureTarget", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
-            self._events.record(job, "Warning", "BackoffLimitExceeded", "Job has reached the specified backoff limit", COMPONENT)
+            self._finish(
+                job,
+                status,
+                active,
+                "Failed",
+                "FailureTarget",
+                "BackoffLimitExceeded",
+                "Job has reached the specified backoff limit",
+            )
+            self._events.record(
+                job,
+                "Warning",
+                "BackoffLimitExceeded",
+                "Job has reached the specified backoff limit",
+                COMPONENT,
+            )
             return
         self._write_status(job, status)
         wanted = min(spec.get("parallelism", 1), completions - succeeded) - len(active)
@@ -113,7 +153,14 @@ class JobController:
                     "labels": dict((template.get("metadata") or {}).get("labels") or {}),
                     "annotations": dict((template.get("metadata") or {}).get("annotations") or {}),
                     "ownerReferences": [
-                        {"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": uid, "controller": True, "blockOwnerDeletion": True}
+                        {
+                            "apiVersion": "batch/v1",
+                            "kind": "Job",
+                            "name": name,
+                            "uid": uid,
+                            "controller": True,
+                            "blockOwnerDeletion": True,
+                        }
                     ],
                 },
                 "spec": copy.deepcopy(template["spec"]),
@@ -121,15 +168,46 @@ class JobController:
             try:
                 created = self._api.create(PODS, namespace, pod)
             except errors.ApiError as exc:
-                self._events.record(job, "Warning", "FailedCreate", f"Error creating: {exc.message}", COMPONENT)
+                self._events.record(
+                    job, "Warning", "FailedCreate", f"Error creating: {exc.message}", COMPONENT
+                )
                 return
-            self._events.record(job, "Normal", "SuccessfulCreate", f"Created pod: {created['metadata']['name']}", COMPONENT)
+            self._events.record(
+                job,
+                "Normal",
+                "SuccessfulCreate",
+                f"Created pod: {created['metadata']['name']}",
+                COMPONENT,
+            )
 
-    def _finish(self, job: JSON, status: JSON, active: list[JSON], outcome: str, target: str, reason: str, message: str) -> None:
+    def _finish(
+        self,
+        job: JSON,
+        status: JSON,
+        active: list[JSON],
+        outcome: str,
+        target: str,
+        reason: str,
+        message: str,
+    ) -> None:
         now = timestamp()
         status["conditions"] = [
-            {"type": target, "status": "True", "reason": reason, "message": message, "lastProbeTime": now, "lastTransitionTime": now},
-            {"type": outcome, "status": "True", "reason": reason, "message": message, "lastProbeTime": now, "lastTransitionTime": now},
+            {
+                "type": target,
+                "status": "True",
+                "reason": reason,
+                "message": message,
+                "lastProbeTime": now,
+                "lastTransitionTime": now,
+            },
+            {
+                "type": outcome,
+                "status": "True",
+                "reason": reason,
+                "message": message,
+                "lastProbeTime": now,
+                "lastTransitionTime": now,
+            },
         ]
         status["active"] = None
         if outcome == "Complete":
@@ -137,7 +215,9 @@ class JobController:
         self._write_status(job, status)
         for pod in active:
             try:
-                self._api.delete(PODS, pod["metadata"]["namespace"], pod["metadata"]["name"], DeleteOptions())
+                self._api.delete(
+                    PODS, pod["metadata"]["namespace"], pod["metadata"]["name"], DeleteOptions()
+                )
             except errors.ApiError:
                 continue  # already gone
 

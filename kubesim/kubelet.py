@@ -81,6 +81,9 @@ class ContainerRun:
     def field_path(self) -> str:
         return f"spec.{'initContainers' if self.init else 'containers'}{{{self.name}}}"
 
+    def image_id(self) -> str:
+        return f"{full_image(self.image)}@sha256:{hashlib.sha256(self.image.encode()).hexdigest()}"
+
     def terminated_state(self) -> JSON:
         return {
             "exitCode": self.exit_code,
@@ -96,13 +99,16 @@ class ContainerRun:
         elif self.state == "terminated":
             state = {"terminated": self.terminated_state()}
         else:
-            state = {"waiting": {"reason": self.reason, **({"message": self.message} if self.message else {})}}
+            state = {
+                "waiting": {
+                    "reason": self.reason,
+                    **({"message": self.message} if self.message else {}),
+                }
+            }
         status: JSON = {
             "name": self.name,
             "image": self.image,
-            "imageID": f"{full_image(self.image)}@sha256:{hashlib.sha256(self.image.encode()).hexdigest()}"
-            if self.pulled
-            else "",
+            "imageID": self.image_id() if self.pulled else "",
             "ready": self.ready,
             "started": self.state == "running",
             "restartCount": self.restarts,
@@ -151,7 +157,10 @@ class PodRun:
     def phase(self) -> str:
         if self.failure:
             return "Failed"
-        if any(c.init and c.state == "terminated" and c.exit_code and self.restart_policy == "Never" for c in self.containers):
+        if any(
+            c.init and c.state == "terminated" and c.exit_code and self.restart_policy == "Never"
+            for c in self.containers
+        ):
             return "Failed"
         mains = self.mains
         if all(not self.will_restart(c) for c in mains):
@@ -162,7 +171,9 @@ class PodRun:
 
 
 class Kubelet:
-    def __init__(self, config: SimConfig, api: Api, events: EventRecorder, loop: Loop, ids: Ids) -> None:
+    def __init__(
+        self, config: SimConfig, api: Api, events: EventRecorder, loop: Loop, ids: Ids
+    ) -> None:
         self._config = config
         self._api = api
         self._events = events
@@ -171,7 +182,9 @@ class Kubelet:
         self._runs: dict[str, PodRun] = {}
         self._waiting_network: set[str] = set()
         self._ips: dict[str, set[str]] = {}
-        self._bridges: dict[tuple[str, str], dict[str, str]] = {}  # (node, bridge) -> {pod uid: network}
+        self._bridges: dict[
+            tuple[str, str], dict[str, str]
+        ] = {}  # (node, bridge) -> {pod uid: network}
 
     def clear(self) -> None:
         self._runs.clear()
@@ -195,7 +208,11 @@ class Kubelet:
         if change.type == "DELETED":
             if run is not None:
                 self._forget(run)
-        elif run is None and pod["spec"].get("nodeName") and not pod["metadata"].get("deletionTimestamp"):
+        elif (
+            run is None
+            and pod["spec"].get("nodeName")
+            and not pod["metadata"].get("deletionTimestamp")
+        ):
             self._admit(pod)
         elif run is not None and pod["metadata"].get("deletionTimestamp") and not run.terminating:
             self._terminate(run, pod)
@@ -210,17 +227,32 @@ class Kubelet:
                 return profile
         return ImageProfile(pattern="*")
 
-    def _event(self, run: PodRun, kind: str, reason: str, message: str, container: ContainerRun | None = None) -> None:
+    def _event(
+        self,
+        run: PodRun,
+        kind: str,
+        reason: str,
+        message: str,
+        container: ContainerRun | None = None,
+        component: str = COMPONENT,
+    ) -> None:
         pod = self._pod(run)
         if pod is not None:
-            self._events.record(pod, kind, reason, message, COMPONENT, run.node, container.field_path if container else "")
+            field_path = container.field_path if container else ""
+            self._events.record(pod, kind, reason, message, component, run.node, field_path)
 
-    def _later(self, seconds: float, run: PodRun, container: ContainerRun | None, action: Any) -> None:
-        """Run `action` after simulated `seconds` unless the pod or that container run has moved on."""
+    def _later(
+        self, seconds: float, run: PodRun, container: ContainerRun | None, action: Any
+    ) -> None:
+        """Run `action` after simulated `seconds` unless the pod or that container has moved on."""
         epoch = container.epoch if container else 0
 
         def fire() -> None:
-            if self._runs.get(run.uid) is run and not run.terminating and (container is None or container.epoch == epoch):
+            if (
+                self._runs.get(run.uid) is run
+                and not run.terminating
+                and (container is None or container.epoch == epoch)
+            ):
                 action()
 
         self._loop.call_later(self._config.scaled(seconds), fire)
@@ -233,12 +265,25 @@ class Kubelet:
         for group, init in (("initContainers", True), ("containers", False)):
             for c in spec.get(group) or []:
                 probe = c.get("readinessProbe")
-                delay = None if probe is None or init else float(probe.get("initialDelaySeconds", 0)) + self._config.probe_seconds
-                containers.append(ContainerRun(c["name"], c["image"], init, self._profile(c["image"]), delay))
+                delay = (
+                    None
+                    if probe is None or init
+                    else float(probe.get("initialDelaySeconds", 0)) + self._config.probe_seconds
+                )
+                containers.append(
+                    ContainerRun(c["name"], c["image"], init, self._profile(c["image"]), delay)
+                )
         for c in containers:
             if not c.init and any(i for i in containers if i.init):
                 c.reason = "PodInitializing"
-        run = PodRun(meta["uid"], meta["namespace"], meta["name"], spec["nodeName"], spec.get("restartPolicy", "Always"), containers)
+        run = PodRun(
+            meta["uid"],
+            meta["namespace"],
+            meta["name"],
+            spec["nodeName"],
+            spec.get("restartPolicy", "Always"),
+            containers,
+        )
         self._runs[run.uid] = run
         forbidden = self._forbidden_sysctl(spec)
         if forbidden:
@@ -246,7 +291,6 @@ class Kubelet:
             self._event(run, "Warning", "SysctlForbidden", f"forbidden sysctl: {forbidden}")
             self._sync(run)
             return
-        self._sync(run)
         self._setup_sandbox(run)
 
     def _forbidden_sysctl(self, spec: JSON) -> str:
@@ -254,7 +298,10 @@ class Kubelet:
             name = sysctl.get("name", "")
             if name in SAFE_SYSCTLS:
                 continue
-            if any(fnmatch.fnmatchcase(name, allowed) for allowed in self._config.allowed_unsafe_sysctls):
+            if any(
+                fnmatch.fnmatchcase(name, allowed)
+                for allowed in self._config.allowed_unsafe_sysctls
+            ):
                 continue
             return f'"{name}" not allowlisted'
         return ""
@@ -273,24 +320,33 @@ class Kubelet:
                 self._waiting_network.add(run.uid)
                 sandbox = self._ids.hex(64)
                 self._event(
-                    run, "Warning", "FailedCreatePodSandBox",
-                    f'Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox "{sandbox}": '
-                    f'plugin type="multus" name="multus-cni-network" failed (add): Multus: [{run.namespace}/{run.name}/{run.uid}]: '
-                    f"error loading k8s delegates k8s args: TryLoadPodDelegates: error in getting k8s network for pod: {exc}",
+                    run,
+                    "Warning",
+                    "FailedCreatePodSandBox",
+                    "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to "
+                    f'setup network for sandbox "{sandbox}": plugin type="multus" '
+                    'name="multus-cni-network" failed (add): Multus: '
+                    f"[{run.namespace}/{run.name}/{run.uid}]: error loading k8s delegates k8s "
+                    "args: TryLoadPodDelegates: error in getting k8s network for pod: "
+                    f"{exc}",
                 )
+                self._sync(run)
                 return
         self._waiting_network.discard(run.uid)
         run.pod_ip = self._allocate_ip(run.node)
         run.sandbox_ready = True
         if self._config.multus:
             run.network_status = multus.network_status(run.pod_ip, self._ids.mac, attachments)
-            self._event(run, "Normal", "AddedInterface", f"Add eth0 [{run.pod_ip}/24] from {multus.DEFAULT_NETWORK}")
+            added = [f"Add eth0 [{run.pod_ip}/24] from {multus.DEFAULT_NETWORK}"]
             for attachment in attachments:
                 ips = ",".join(attachment.ips)
-                self._event(run, "Normal", "AddedInterface", f"Add {attachment.selection.interface} [{ips}] from {attachment.network}")
+                added.append(
+                    f"Add {attachment.selection.interface} [{ips}] from {attachment.network}"
+                )
+            for message in added:
+                self._event(run, "Normal", "AddedInterface", message, component="multus")
             self._check_bridges(run, attachments)
-        self._sync(run)
-        self._start_next(run)
+        self._start_next(run)  # syncs the status as the first pull starts
 
     def _definition(self, namespace: str, name: str) -> JSON | None:
         return self._api.store.get(NAD_KEY, namespace, name)
@@ -314,12 +370,21 @@ class Kubelet:
         for attachment in attachments:
             for bridge in attachment.bridges:
                 users = self._bridges.setdefault((run.node, bridge), {})
-                others = sorted({net for net in users.values() if net.split("/")[0] != attachment.selection.namespace})
+                others = sorted(
+                    {
+                        net
+                        for net in users.values()
+                        if net.split("/")[0] != attachment.selection.namespace
+                    }
+                )
                 if others:
                     self._event(
-                        run, "Warning", "BridgeShared",
-                        f'bridge "{bridge}" on node {run.node} is also used by network-attachment-definition '
-                        f"{', '.join(others)}: {attachment.network} and it share one layer-2 segment",
+                        run,
+                        "Warning",
+                        "BridgeShared",
+                        f'bridge "{bridge}" on node {run.node} is also used by '
+                        f"network-attachment-definition {', '.join(others)}: "
+                        f"{attachment.network} and it share one layer-2 segment",
                     )
                 users[run.uid] = attachment.network
                 run.bridges.append((bridge, attachment.network))
@@ -327,7 +392,9 @@ class Kubelet:
     # containers
 
     def _start_next(self, run: PodRun) -> None:
-        pending_init = next((c for c in run.inits if not (c.state == "terminated" and c.exit_code == 0)), None)
+        pending_init = next(
+            (c for c in run.inits if not (c.state == "terminated" and c.exit_code == 0)), None
+        )
         if pending_init is not None:
             if pending_init.state == "waiting" and pending_init.epoch == 0:
                 self._pull(run, pending_init)
@@ -358,7 +425,9 @@ class Kubelet:
             self._later(PULL_RETRY_SECONDS, run, c, lambda: self._pull_backoff(run, c))
             return
         c.pulled = True
-        self._event(run, "Normal", "Pulled", f'Successfully pulled image "{c.image}" in {took:.3f}s', c)
+        self._event(
+            run, "Normal", "Pulled", f'Successfully pulled image "{c.image}" in {took:.3f}s', c
+        )
         self._run(run, c)
 
     def _pull_backoff(self, run: PodRun, c: ContainerRun) -> None:
@@ -378,8 +447,14 @@ class Kubelet:
         self._event(run, "Normal", "Started", f"Started container {c.name}", c)
         if c.readiness_delay is not None:
             if c.profile.outcome == "never-ready":
-                self._later(c.readiness_delay, run, c, lambda: self._event(
-                    run, "Warning", "Unhealthy", "Readiness probe failed: connection refused", c))
+                self._later(
+                    c.readiness_delay,
+                    run,
+                    c,
+                    lambda: self._event(
+                        run, "Warning", "Unhealthy", "Readiness probe failed: connection refused", c
+                    ),
+                )
             else:
                 self._later(c.readiness_delay, run, c, lambda: self._became_ready(run, c))
         seconds = c.profile.run_seconds
@@ -406,8 +481,15 @@ class Kubelet:
             delay = backoff(c.restarts)
             c.epoch += 1
             c.state, c.reason = "waiting", "CrashLoopBackOff"
-            c.message = f"back-off {int(delay)}s restarting failed container={c.name} pod={run.name}_{run.namespace}({run.uid})"
-            self._event(run, "Warning", "BackOff", f"Back-off restarting failed container {c.name} in pod {run.name}_{run.namespace}({run.uid})", c)
+            pod = f"{run.name}_{run.namespace}({run.uid})"
+            c.message = f"back-off {int(delay)}s restarting failed container={c.name} pod={pod}"
+            self._event(
+                run,
+                "Warning",
+                "BackOff",
+                f"Back-off restarting failed container {c.name} in pod {pod}",
+                c,
+            )
             self._later(delay, run, c, lambda: self._run(run, c))
         elif c.init and code == 0:
             self._start_next(run)
@@ -419,7 +501,15 @@ class Kubelet:
         run.terminating = True
         for c in run.containers:
             if c.state == "running":
-                self._events.record(pod, "Normal", "Killing", f"Stopping container {c.name}", COMPONENT, run.node, c.field_path)
+                self._events.record(
+                    pod,
+                    "Normal",
+                    "Killing",
+                    f"Stopping container {c.name}",
+                    COMPONENT,
+                    run.node,
+                    c.field_path,
+                )
         grace = pod["metadata"].get("deletionGracePeriodSeconds") or 0
         delay = self._config.scaled(min(self._config.termination_seconds, grace))
         self._loop.call_later(delay, lambda: self._finish_termination(run))
@@ -474,13 +564,31 @@ class Kubelet:
             status["initContainerStatuses"] = [c.status() for c in run.inits]
         status["containerStatuses"] = [c.status() for c in run.mains]
         set_condition(pod, {"type": "PodReadyToStartContainers", "status": str(run.sandbox_ready)})
-        incomplete = [c.name for c in run.inits if not (c.state == "terminated" and c.exit_code == 0)]
-        set_condition(pod, _condition("Initialized", not incomplete, "ContainersNotInitialized", "containers with incomplete status", incomplete))
+        incomplete = [
+            c.name for c in run.inits if not (c.state == "terminated" and c.exit_code == 0)
+        ]
+        set_condition(
+            pod,
+            _condition(
+                "Initialized",
+                not incomplete,
+                "ContainersNotInitialized",
+                "containers with incomplete status",
+                incomplete,
+            ),
+        )
         unready = [c.name for c in run.mains if not c.ready]
         completed = phase in ("Succeeded", "Failed")
         reason = "PodCompleted" if completed else "ContainersNotReady"
-        set_condition(pod, _condition("ContainersReady", not unready, reason, "containers with unready status", unready))
-        set_condition(pod, _condition("Ready", not unready, reason, "containers with unready status", unready))
+        set_condition(
+            pod,
+            _condition(
+                "ContainersReady", not unready, reason, "containers with unready status", unready
+            ),
+        )
+        set_condition(
+            pod, _condition("Ready", not unready, reason, "containers with unready status", unready)
+        )
 
 
 def _condition(kind: str, ok: bool, reason: str, label: str, names: list[str]) -> JSON:

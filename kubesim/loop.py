@@ -10,10 +10,20 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from typing import Protocol
 
 from kubesim.store import Change
 
 Handler = Callable[[Change], None]
+
+
+class Controller(Protocol):
+    def on_change(self, change: Change) -> None: ...
+
+    def clear(self) -> None:
+        """Forget all state (on reset)."""
+
+
 _WAKE = None
 
 
@@ -36,7 +46,9 @@ class Loop:
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> None:
         with self._timers_lock:
-            heapq.heappush(self._timers, (time.monotonic() + max(delay, 0.0), next(self._seq), callback))
+            heapq.heappush(
+                self._timers, (time.monotonic() + max(delay, 0.0), next(self._seq), callback)
+            )
         self._inbox.put(_WAKE)
 
     def clear(self) -> None:
@@ -88,5 +100,5 @@ class Loop:
         """A controller bug must not stop the cluster; it is reported and the loop goes on."""
         try:
             function(*args)
-        except Exception:  # noqa: BLE001
+        except Exception:
             traceback.print_exc(file=sys.stderr)

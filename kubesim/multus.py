@@ -18,6 +18,33 @@ DEFAULT_NETWORK = "cbr0"
 IFNAMSIZ = 15  # a Linux interface name holds 15 characters plus the NUL
 DEFAULT_BRIDGE = "cni0"
 
+_NAD_DESCRIPTION = (
+    "NetworkAttachmentDefinition is a CRD schema specified by the Network Plumbing Working Group "
+    "to express the intent for attaching pods to one or more logical or physical networks. More "
+    "information available at: https://github.com/k8snetworkplumbingwg/multi-net-spec"
+)
+_NAD_SCHEMA: JSON = {
+    "description": _NAD_DESCRIPTION,
+    "type": "object",
+    "properties": {
+        "apiVersion": {"type": "string"},
+        "kind": {"type": "string"},
+        "metadata": {"type": "object"},
+        "spec": {
+            "description": "NetworkAttachmentDefinition spec defines the desired state of a "
+            "network attachment",
+            "type": "object",
+            "properties": {
+                "config": {
+                    "description": "NetworkAttachmentDefinition config is a JSON-formatted CNI "
+                    "configuration",
+                    "type": "string",
+                }
+            },
+        },
+    },
+}
+# the CRD as Multus's deployment manifest installs it
 MULTUS_CRD: JSON = {
     "apiVersion": "apiextensions.k8s.io/v1",
     "kind": "CustomResourceDefinition",
@@ -36,32 +63,7 @@ MULTUS_CRD: JSON = {
                 "name": "v1",
                 "served": True,
                 "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "description": "NetworkAttachmentDefinition is a CRD schema specified by the Network "
-                        "Plumbing Working Group to express the intent for attaching pods to one or more "
-                        "logical or physical networks. More information available at: "
-                        "https://github.com/k8snetworkplumbingwg/multi-net-spec",
-                        "type": "object",
-                        "properties": {
-                            "apiVersion": {"type": "string"},
-                            "kind": {"type": "string"},
-                            "metadata": {"type": "object"},
-                            "spec": {
-                                "description": "NetworkAttachmentDefinition spec defines the desired state "
-                                "of a network attachment",
-                                "type": "object",
-                                "properties": {
-                                    "config": {
-                                        "description": "NetworkAttachmentDefinition config is a "
-                                        "JSON-formatted CNI configuration",
-                                        "type": "string",
-                                    }
-                                },
-                            },
-                        },
-                    }
-                },
+                "schema": {"openAPIV3Schema": _NAD_SCHEMA},
             }
         ],
     },
@@ -79,8 +81,8 @@ class MissingDefinition(SandboxError):
 
     def __str__(self) -> str:
         return (
-            "GetNetworkDelegates: failed getting the delegate: getKubernetesDelegate: cannot find a "
-            f"network-attachment-definition ({self.name}) in namespace ({self.namespace}): "
+            "GetNetworkDelegates: failed getting the delegate: getKubernetesDelegate: cannot "
+            f"find a network-attachment-definition ({self.name}) in namespace ({self.namespace}): "
             f'{NAD_PLURAL}.{NAD_GROUP} "{self.name}" not found'
         )
 
@@ -115,8 +117,13 @@ def parse_networks(annotation: str, pod_namespace: str) -> list[Selection]:
         try:
             loaded = json.loads(text)
         except ValueError as exc:
-            raise SandboxError(f"parsePodNetworkAnnotation: failed to parse pod Network Attachment Selection Annotation JSON format: {exc}") from exc
-        if not isinstance(loaded, list) or not all(isinstance(e, dict) and e.get("name") for e in loaded):
+            raise SandboxError(
+                "parsePodNetworkAnnotation: failed to parse pod Network Attachment Selection "
+                f"Annotation JSON format: {exc}"
+            ) from exc
+        if not isinstance(loaded, list) or not all(
+            isinstance(e, dict) and e.get("name") for e in loaded
+        ):
             raise SandboxError("parsePodNetworkAnnotation: each network selection needs a name")
         entries = loaded
     else:
@@ -125,8 +132,12 @@ def parse_networks(annotation: str, pod_namespace: str) -> list[Selection]:
             namespace, _, rest = item.rpartition("/")
             name, _, interface = rest.partition("@")
             if not name or "/" in namespace:
-                raise SandboxError(f"parsePodNetworkObjectName: Invalid network object (failed at '{item}')")
-            entries.append({"name": name, "namespace": namespace or None, "interface": interface or None})
+                raise SandboxError(
+                    f"parsePodNetworkObjectName: Invalid network object (failed at '{item}')"
+                )
+            entries.append(
+                {"name": name, "namespace": namespace or None, "interface": interface or None}
+            )
     selections = []
     for index, entry in enumerate(entries, start=1):
         selections.append(
@@ -153,9 +164,13 @@ def attachment_for(selection: Selection, definition: JSON) -> Attachment:
     try:
         config = json.loads(raw) if raw else None
     except ValueError as exc:
-        raise SandboxError(f"GetNetworkDelegates: cannot parse config of {where}: invalid character: {exc}") from exc
+        raise SandboxError(
+            f"GetNetworkDelegates: cannot parse config of {where}: invalid character: {exc}"
+        ) from exc
     if not isinstance(config, dict):
-        raise SandboxError(f"GetNetworkDelegates: error in getting the CNI config of {where}: config is empty")
+        raise SandboxError(
+            f"GetNetworkDelegates: error in getting the CNI config of {where}: config is empty"
+        )
     if not config.get("cniVersion"):
         raise SandboxError(f"error parsing configuration of {where}: missing 'cniVersion'")
     attachment = Attachment(selection, ips=[ip.split("/")[0] for ip in selection.ips])
@@ -167,13 +182,16 @@ def attachment_for(selection: Selection, definition: JSON) -> Attachment:
             bridge = str(plugin.get("bridge") or DEFAULT_BRIDGE)
             if len(bridge) > IFNAMSIZ:
                 raise SandboxError(
-                    f'plugin type="bridge" name="{config.get("name", "")}" failed (add): failed to create '
+                    f'plugin type="bridge" name="{config.get("name", "")}" failed (add): '
+                    "failed to create "
                     f'bridge "{bridge}": could not add "{bridge}": numerical result out of range'
                 )
             attachment.bridges.append(bridge)
         ipam = plugin.get("ipam") or {}
         if not attachment.ips and ipam.get("type") == "static":
-            attachment.ips = [str(a.get("address", "")).split("/")[0] for a in ipam.get("addresses") or []]
+            attachment.ips = [
+                str(a.get("address", "")).split("/")[0] for a in ipam.get("addresses") or []
+            ]
     return attachment
 
 
@@ -192,7 +210,14 @@ def attach(
 
 def network_status(pod_ip: str, mac: Callable[[], str], attachments: list[Attachment]) -> str:
     entries: list[JSON] = [
-        {"name": DEFAULT_NETWORK, "interface": "eth0", "ips": [pod_ip], "mac": mac(), "default": True, "dns": {}}
+        {
+            "name": DEFAULT_NETWORK,
+            "interface": "eth0",
+            "ips": [pod_ip],
+            "mac": mac(),
+            "default": True,
+            "dns": {},
+        }
     ]
     for attachment in attachments:
         entry: JSON = {"name": attachment.network, "interface": attachment.selection.interface}

@@ -47,7 +47,12 @@ class NamespaceController:
                 if obj["metadata"].get("deletionTimestamp"):
                     continue
                 try:
-                    self._api.delete(rt, namespace, obj["metadata"]["name"], DeleteOptions(propagation="Background"))
+                    self._api.delete(
+                        rt,
+                        namespace,
+                        obj["metadata"]["name"],
+                        DeleteOptions(propagation="Background"),
+                    )
                 except errors.ApiError:
                     continue  # gone meanwhile
 
@@ -59,10 +64,13 @@ class NamespaceController:
         if namespace in self._finalizing or not self._empty(namespace):
             return
         self._finalizing.add(namespace)
-        self._loop.call_later(self._config.scaled(self._config.namespace_delete_seconds), lambda: self._finalize(namespace))
+        self._loop.call_later(
+            self._config.scaled(self._config.namespace_delete_seconds),
+            lambda: self._finalize(namespace),
+        )
 
     def _finalize(self, namespace: str) -> None:
-        """What the controller's /finalize call does: drop spec.finalizers, and the namespace goes."""
+        """The controller's /finalize call: spec.finalizers emptied, the namespace goes."""
         self._finalizing.discard(namespace)
         if not self._empty(namespace):
             return

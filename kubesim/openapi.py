@@ -28,7 +28,7 @@ def _to_openapi(schema: Any) -> Any:
         return [_to_openapi(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {}
+    out: JSON = {}
     for key, value in schema.items():
         if key in ("$schema", "$id"):
             continue
@@ -46,7 +46,7 @@ def _to_openapi(schema: Any) -> Any:
 
 @cache
 def _definition_by_gvk() -> dict[tuple[str, str, str], str]:
-    found = {}
+    found: dict[tuple[str, str, str], str] = {}
     for name, definition in schemas.definitions().items():
         for gvk in definition.get("x-kubernetes-group-version-kind") or []:
             found.setdefault((gvk["group"], gvk["version"], gvk["kind"]), name)
@@ -85,16 +85,25 @@ def _gvk(rt: ResourceType) -> JSON:
 
 
 def _param(name: str, where: str = "query") -> JSON:
-    return {"name": name, "in": where, "schema": {"type": "string"}, **({"required": True} if where == "path" else {})}
+    return {
+        "name": name,
+        "in": where,
+        "schema": {"type": "string"},
+        **({"required": True} if where == "path" else {}),
+    }
 
 
-def _operation(rt: ResourceType, action: str, schema_ref: str, body_types: tuple[str, ...] = ()) -> JSON:
+def _operation(
+    rt: ResourceType, action: str, schema_ref: str, body_types: tuple[str, ...] = ()
+) -> JSON:
     ref = {"$ref": f"#/components/schemas/{schema_ref}"}
     op: JSON = {
         "operationId": f"{action}{rt.kind}",
         "parameters": [_param("dryRun"), _param("fieldManager")]
         + ([_param("fieldValidation")] if action in ("create", "replace", "patch") else []),
-        "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": ref}}}},
+        "responses": {
+            "200": {"description": "OK", "content": {"application/json": {"schema": ref}}}
+        },
         "x-kubernetes-action": action,
         "x-kubernetes-group-version-kind": _gvk(rt),
     }
@@ -164,9 +173,19 @@ class OpenApi:
         key = tuple(sorted(types, key=lambda r: r.plural))
         with self._lock:
             cached = self._cache.get(prefix)
-            if cached is None or cached[0] != key or any(a.crd_schema is not b.crd_schema for a, b in zip(cached[0], key, strict=True)):
+            if (
+                cached is None
+                or cached[0] != key
+                or any(
+                    a.crd_schema is not b.crd_schema for a, b in zip(cached[0], key, strict=True)
+                )
+            ):
                 document = self._build(list(key))
-                digest = hashlib.sha512(json.dumps(document, sort_keys=True).encode()).hexdigest().upper()[:128]
+                digest = (
+                    hashlib.sha512(json.dumps(document, sort_keys=True).encode())
+                    .hexdigest()
+                    .upper()[:128]
+                )
                 cached = (key, document, digest)
                 self._cache[prefix] = cached
             return cached[1], cached[2]

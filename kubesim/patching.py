@@ -160,11 +160,16 @@ def _strip(value: Any) -> Any:
         return {
             k: _strip(v)
             for k, v in value.items()
-            if not (k.startswith("$") and (k in (_DIRECTIVE, _RETAIN) or k.startswith((_ORDER, _DELETE_PRIMITIVES))))
+            if not (
+                k.startswith("$")
+                and (k in (_DIRECTIVE, _RETAIN) or k.startswith((_ORDER, _DELETE_PRIMITIVES)))
+            )
             and v is not None
         }
     if isinstance(value, list):
-        return [_strip(v) for v in value if not (isinstance(v, dict) and v.get(_DIRECTIVE) == "delete")]
+        return [
+            _strip(v) for v in value if not (isinstance(v, dict) and v.get(_DIRECTIVE) == "delete")
+        ]
     return value
 
 
@@ -172,7 +177,9 @@ def _merge_key_of(item: Any, merge_key: str) -> Any:
     return item.get(merge_key) if isinstance(item, dict) else item
 
 
-def _merge_list(original: list[Any], patch: list[Any], merge_key: str | None, items: JSON) -> list[Any]:
+def _merge_list(
+    original: list[Any], patch: list[Any], merge_key: str | None, items: JSON
+) -> list[Any]:
     result = list(original)
     if not merge_key:  # a merged list of primitives: union, keeping order
         for value in patch:
@@ -183,7 +190,9 @@ def _merge_list(original: list[Any], patch: list[Any], merge_key: str | None, it
         if not isinstance(item, dict):
             raise PatchError(f"expected a map with merge key {merge_key!r} in a merging list")
         key = item.get(merge_key)
-        position = next((i for i, o in enumerate(result) if _merge_key_of(o, merge_key) == key), None)
+        position = next(
+            (i for i, o in enumerate(result) if _merge_key_of(o, merge_key) == key), None
+        )
         if item.get(_DIRECTIVE) == "delete":
             result = [o for o in result if _merge_key_of(o, merge_key) != key]
         elif position is None:
@@ -195,9 +204,11 @@ def _merge_list(original: list[Any], patch: list[Any], merge_key: str | None, it
 
 def _reorder(values: list[Any], order: list[Any], merge_key: str | None) -> list[Any]:
     keys = [_merge_key_of(o, merge_key) if merge_key else o for o in order]
+
     def rank(value: Any) -> int:
         key = _merge_key_of(value, merge_key) if merge_key else value
         return keys.index(key) if key in keys else len(keys)
+
     return sorted(values, key=rank)
 
 
@@ -212,7 +223,7 @@ def strategic_merge(original: Any, patch: Any, schema: JSON) -> Any:
         return None
     result = dict(original)
     for key, value in patch.items():
-        if key == _DIRECTIVE or key == _RETAIN or key.startswith((_ORDER, _DELETE_PRIMITIVES)):
+        if key in (_DIRECTIVE, _RETAIN) or key.startswith((_ORDER, _DELETE_PRIMITIVES)):
             continue
         if value is None:
             result.pop(key, None)
@@ -237,10 +248,10 @@ def strategic_merge(original: Any, patch: Any, schema: JSON) -> Any:
             result[key] = value
     for key, value in patch.items():
         if key.startswith(_DELETE_PRIMITIVES):
-            name = key[len(_DELETE_PRIMITIVES):]
+            name = key[len(_DELETE_PRIMITIVES) :]
             result[name] = [v for v in result.get(name) or [] if v not in value]
         elif key.startswith(_ORDER):
-            name = key[len(_ORDER):]
+            name = key[len(_ORDER) :]
             if isinstance(result.get(name), list):
                 merge_key = _field_schema(schema, name).get("x-kubernetes-patch-merge-key")
                 result[name] = _reorder(result[name], value, merge_key)

@@ -17,10 +17,16 @@ def set_condition(pod: JSON, condition: JSON) -> None:
         if existing["type"] == condition["type"]:
             unchanged = existing.get("status") == condition["status"]
             since = existing.get("lastTransitionTime") if unchanged else None
-            conditions[index] = {**condition, "lastProbeTime": None, "lastTransitionTime": since or timestamp()}
+            conditions[index] = {
+                **condition,
+                "lastProbeTime": None,
+                "lastTransitionTime": since or timestamp(),
+            }
             return
     conditions.append({**condition, "lastProbeTime": None, "lastTransitionTime": timestamp()})
 
 
 def condition_of(pod: JSON, kind: str) -> JSON | None:
-    return next((c for c in (pod.get("status") or {}).get("conditions") or [] if c["type"] == kind), None)
+    return next(
+        (c for c in (pod.get("status") or {}).get("conditions") or [] if c["type"] == kind), None
+    )

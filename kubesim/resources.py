@@ -1,4 +1,4 @@
-"""The resource types the server knows (built-in and from CRDs) and the discovery documents for them."""
+"""The resource types the server knows (built-in and from CRDs) and their discovery documents."""
 
 from __future__ import annotations
 
@@ -235,14 +235,20 @@ class Registry:
         return self._by_path.get((group, version, plural))
 
     def by_key(self, group: str, plural: str) -> ResourceType | None:
-        return next((rt for rt in self._by_path.values() if (rt.group, rt.plural) == (group, plural)), None)
+        return next(
+            (rt for rt in self._by_path.values() if (rt.group, rt.plural) == (group, plural)), None
+        )
 
     def all(self) -> list[ResourceType]:
         return list(self._by_path.values())
 
     def by_kind(self, api_version: str, kind: str) -> ResourceType | None:
         return next(
-            (rt for rt in self._by_path.values() if rt.api_version == api_version and rt.kind == kind),
+            (
+                rt
+                for rt in self._by_path.values()
+                if rt.api_version == api_version and rt.kind == kind
+            ),
             None,
         )
 
@@ -286,7 +292,11 @@ class Registry:
         types = [rt for rt in self._by_path.values() if (rt.group, rt.version) == (group, version)]
         if not types:
             return None
-        resources = [entry for rt in sorted(types, key=lambda r: r.plural) for entry in rt.discovery_entries()]
+        resources = [
+            entry
+            for rt in sorted(types, key=lambda r: r.plural)
+            for entry in rt.discovery_entries()
+        ]
         return {
             "kind": "APIResourceList",
             "apiVersion": "v1",

@@ -54,8 +54,10 @@ def resolve(registry: Registry, method: str, segments: list[str], watch: bool) -
     rt = registry.lookup(group, version, plural)
     if rt is None or len(rest) > 3 or (namespace is not None and not rt.namespaced):
         raise errors.path_not_found()
-    if subresource and (subresource != "status" or not rt.status_subresource) and not (
-        subresource == "finalize" and rt.plural == "namespaces"
+    if (
+        subresource
+        and (subresource != "status" or not rt.status_subresource)
+        and not (subresource == "finalize" and rt.plural == "namespaces")
     ):
         raise errors.path_not_found()
     if rt.namespaced and name and namespace is None:

@@ -19,10 +19,16 @@ NODE_SELECTOR_MISMATCH = "node(s) didn't match Pod's node affinity/selector"
 AFFINITY_MISMATCH = "node(s) didn't match pod affinity rules"
 ANTI_AFFINITY_MISMATCH = "node(s) didn't match pod anti-affinity rules"
 EXISTING_ANTI_AFFINITY = "node(s) didn't satisfy existing pods anti-affinity rules"
+TOO_MANY_PODS = "Too many pods"
+MAX_PODS = 110  # the kubelet's default --max-pods, also the nodes' pods capacity
 
 
 def node_labels(name: str) -> dict[str, str]:
-    return {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}
+    return {
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+    }
 
 
 def _required(affinity: JSON | None, kind: str) -> list[JSON]:
@@ -32,7 +38,13 @@ def _required(affinity: JSON | None, kind: str) -> list[JSON]:
 
 def _node_affinity_ok(pod: JSON, labels: dict[str, str]) -> bool:
     spec = pod["spec"]
-    if not labels_match(tuple(Requirement(k, "In", frozenset([v])) for k, v in (spec.get("nodeSelector") or {}).items()), labels):
+    if not labels_match(
+        tuple(
+            Requirement(k, "In", frozenset([v]))
+            for k, v in (spec.get("nodeSelector") or {}).items()
+        ),
+        labels,
+    ):
         return False
     required = ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
         "requiredDuringSchedulingIgnoredDuringExecution"
@@ -40,7 +52,9 @@ def _node_affinity_ok(pod: JSON, labels: dict[str, str]) -> bool:
     if not required:
         return True
     for term in required.get("nodeSelectorTerms") or []:
-        selector = from_label_selector_object({"matchExpressions": term.get("matchExpressions") or []})
+        selector = from_label_selector_object(
+            {"matchExpressions": term.get("matchExpressions") or []}
+        )
         if selector is not None and labels_match(selector, labels):
             return True
     return False
@@ -52,9 +66,29 @@ class Scheduler:
         self._events = events
         self._nodes = nodes
         self._unschedulable: set[tuple[str, str]] = set()
+        # bound pods, kept from the change stream so a decision does not rescan every pod
+        self._placed: dict[tuple[str, str], JSON] = {}
+        self._load: Counter[str] = Counter()
+        self._holders: dict[tuple[str, str], JSON] = {}  # bound pods with required anti-affinity
 
     def clear(self) -> None:
         self._unschedulable.clear()
+        self._placed.clear()
+        self._load.clear()
+        self._holders.clear()
+
+    def _track(self, key: tuple[str, str], pod: JSON | None) -> None:
+        """Record a bound pod (or its removal, with None)."""
+        previous = self._placed.pop(key, None)
+        self._holders.pop(key, None)
+        if previous is not None:
+            self._load[previous["spec"]["nodeName"]] -= 1
+        if pod is None:
+            return
+        self._placed[key] = pod
+        self._load[pod["spec"]["nodeName"]] += 1
+        if _required(pod["spec"].get("affinity"), "podAntiAffinity"):
+            self._holders[key] = pod
 
     def on_change(self, change: Change) -> None:
         if change.type_key != type_key(PODS):
@@ -63,10 +97,13 @@ class Scheduler:
         key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
         if change.type == "DELETED":
             self._unschedulable.discard(key)
-        elif change.type == "ADDED" and not pod["spec"].get("nodeName"):
+            self._track(key, None)
+        elif pod["spec"].get("nodeName"):
+            self._track(key, pod)
+        if change.type == "ADDED" and not pod["spec"].get("nodeName"):
             self._schedule(key)
             return
-        elif change.type == "MODIFIED" and old is not None:
+        if change.type == "MODIFIED" and old is not None:
             bound = pod["spec"].get("nodeName") and not old["spec"].get("nodeName")
             if not bound and pod["metadata"].get("labels") == old["metadata"].get("labels"):
                 return
@@ -77,12 +114,14 @@ class Scheduler:
     def _schedule(self, key: tuple[str, str]) -> None:
         with self._api.store.lock:
             pod = self._api.store.get(type_key(PODS), *key)
-            if pod is None or pod["spec"].get("nodeName") or pod["metadata"].get("deletionTimestamp"):
+            if (
+                pod is None
+                or pod["spec"].get("nodeName")
+                or pod["metadata"].get("deletionTimestamp")
+            ):
                 self._unschedulable.discard(key)
                 return
-            placed = [p for p in self._api.store.list(type_key(PODS)) if p["spec"].get("nodeName")]
-            namespaces = {n["metadata"]["name"]: n["metadata"].get("labels") or {} for n in self._api.store.list(type_key(NAMESPACES))}
-            node, why = self._choose(pod, placed, namespaces)
+            node, why = self._choose(pod)
         if node is None:
             self._unschedulable.add(key)
             self._mark_unschedulable(pod, why)
@@ -90,19 +129,33 @@ class Scheduler:
         self._unschedulable.discard(key)
         self._bind(pod, node)
 
-    def _choose(self, pod: JSON, placed: list[JSON], namespaces: dict[str, dict[str, str]]) -> tuple[str | None, Counter[str]]:
+    def _namespace_labels(self) -> dict[str, dict[str, str]]:
+        return {
+            n["metadata"]["name"]: n["metadata"].get("labels") or {}
+            for n in self._api.store.list(type_key(NAMESPACES))
+        }
+
+    def _choose(self, pod: JSON) -> tuple[str | None, Counter[str]]:
         why: Counter[str] = Counter()
-        load = Counter(p["spec"]["nodeName"] for p in placed)
+        load, holders = self._load, list(self._holders.values())
+        wants_pods = bool(
+            _required(pod["spec"].get("affinity"), "podAffinity")
+            or _required(pod["spec"].get("affinity"), "podAntiAffinity")
+        )
+        placed = list(self._placed.values()) if wants_pods else []
+        namespaces = self._namespace_labels() if holders or wants_pods else {}
         feasible = []
         for node in self._nodes:
             labels = node_labels(node)
-            if not _node_affinity_ok(pod, labels):
+            if load[node] >= MAX_PODS:
+                why[TOO_MANY_PODS] += 1
+            elif not _node_affinity_ok(pod, labels):
                 why[NODE_SELECTOR_MISMATCH] += 1
             elif not self._affinity_ok(pod, node, placed, namespaces):
                 why[AFFINITY_MISMATCH] += 1
             elif not self._anti_affinity_ok(pod, node, placed, namespaces):
                 why[ANTI_AFFINITY_MISMATCH] += 1
-            elif not self._existing_anti_affinity_ok(pod, node, placed, namespaces):
+            elif not self._existing_anti_affinity_ok(pod, node, holders, namespaces):
                 why[EXISTING_ANTI_AFFINITY] += 1
             else:
                 feasible.append(node)
@@ -111,29 +164,42 @@ class Scheduler:
         return min(feasible, key=lambda n: (load[n], self._nodes.index(n))), why
 
     @staticmethod
-    def _term_matches(term: JSON, owner: JSON, other: JSON, namespaces: dict[str, dict[str, str]]) -> bool:
+    def _term_matches(
+        term: JSON, owner: JSON, other: JSON, namespaces: dict[str, dict[str, str]]
+    ) -> bool:
         """Does `other` match an affinity term written in `owner`'s spec?"""
         ns_selector = term.get("namespaceSelector")
         other_ns = other["metadata"]["namespace"]
         if ns_selector is not None:
             selector = from_label_selector_object(ns_selector) or ()
-            in_scope = other_ns in (term.get("namespaces") or []) or labels_match(selector, namespaces.get(other_ns, {}))
+            in_scope = other_ns in (term.get("namespaces") or []) or labels_match(
+                selector, namespaces.get(other_ns, {})
+            )
         else:
             in_scope = other_ns in (term.get("namespaces") or [owner["metadata"]["namespace"]])
-        selector = from_label_selector_object(term.get("labelSelector"))
-        return in_scope and selector is not None and labels_match(selector, other["metadata"].get("labels"))
+        wanted = from_label_selector_object(term.get("labelSelector"))
+        return (
+            in_scope
+            and wanted is not None
+            and labels_match(wanted, other["metadata"].get("labels"))
+        )
 
     @staticmethod
     def _topology(node: str, key: str) -> str | None:
         return node_labels(node).get(key)
 
-    def _affinity_ok(self, pod: JSON, node: str, placed: list[JSON], namespaces: dict[str, dict[str, str]]) -> bool:
+    def _affinity_ok(
+        self, pod: JSON, node: str, placed: list[JSON], namespaces: dict[str, dict[str, str]]
+    ) -> bool:
         for term in _required(pod["spec"].get("affinity"), "podAffinity"):
             domain = self._topology(node, term.get("topologyKey", ""))
             if domain is None:
                 return False
             matching = [p for p in placed if self._term_matches(term, pod, p, namespaces)]
-            if any(self._topology(p["spec"]["nodeName"], term["topologyKey"]) == domain for p in matching):
+            if any(
+                self._topology(p["spec"]["nodeName"], term["topologyKey"]) == domain
+                for p in matching
+            ):
                 continue
             # the first pod of a group may go anywhere if it matches its own term
             if not matching and self._term_matches(term, pod, pod, namespaces):
@@ -141,21 +207,31 @@ class Scheduler:
             return False
         return True
 
-    def _anti_affinity_ok(self, pod: JSON, node: str, placed: list[JSON], namespaces: dict[str, dict[str, str]]) -> bool:
+    def _anti_affinity_ok(
+        self, pod: JSON, node: str, placed: list[JSON], namespaces: dict[str, dict[str, str]]
+    ) -> bool:
         for term in _required(pod["spec"].get("affinity"), "podAntiAffinity"):
             domain = self._topology(node, term.get("topologyKey", ""))
             if domain is None:
                 continue
             for other in placed:
-                if self._topology(other["spec"]["nodeName"], term["topologyKey"]) == domain and self._term_matches(term, pod, other, namespaces):
+                if self._topology(
+                    other["spec"]["nodeName"], term["topologyKey"]
+                ) == domain and self._term_matches(term, pod, other, namespaces):
                     return False
         return True
 
-    def _existing_anti_affinity_ok(self, pod: JSON, node: str, placed: list[JSON], namespaces: dict[str, dict[str, str]]) -> bool:
+    def _existing_anti_affinity_ok(
+        self, pod: JSON, node: str, placed: list[JSON], namespaces: dict[str, dict[str, str]]
+    ) -> bool:
         for other in placed:
             for term in _required(other["spec"].get("affinity"), "podAntiAffinity"):
                 domain = self._topology(node, term.get("topologyKey", ""))
-                if domain is not None and self._topology(other["spec"]["nodeName"], term["topologyKey"]) == domain and self._term_matches(term, other, pod, namespaces):
+                if (
+                    domain is not None
+                    and self._topology(other["spec"]["nodeName"], term["topologyKey"]) == domain
+                    and self._term_matches(term, other, pod, namespaces)
+                ):
                     return False
         return True
 
@@ -166,7 +242,12 @@ class Scheduler:
             f"0/{total} nodes are available: {reasons}. preemption: 0/{total} nodes are available: "
             f"{total} Preemption is not helpful for scheduling."
         )
-        condition = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}
+        condition = {
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": message,
+        }
         previous = condition_of(pod, "PodScheduled")
         if previous is not None and previous.get("message") == message:
             return  # already reported
@@ -183,8 +264,14 @@ class Scheduler:
             set_condition(obj, {"type": "PodScheduled", "status": "True"})
 
         meta = pod["metadata"]
-        if self._api.mutate(PODS, meta["namespace"], meta["name"], change) is not None:
+        bound = self._api.mutate(PODS, meta["namespace"], meta["name"], change)
+        if bound is not None:
+            # known before the binding comes back through the change stream
+            self._track((meta["namespace"], meta["name"]), bound)
             self._events.record(
-                pod, "Normal", "Scheduled", f"Successfully assigned {meta['namespace']}/{meta['name']} to {node}", COMPONENT
+                pod,
+                "Normal",
+                "Scheduled",
+                f"Successfully assigned {meta['namespace']}/{meta['name']} to {node}",
+                COMPONENT,
             )
-

@@ -61,7 +61,10 @@ def parse_label_selector(text: str | None) -> LabelSelector:
     for part in _split_top_level(text):
         found = _REQUIREMENT.match(part)
         if not found:
-            raise bad_request(f"unable to parse requirement: found '{part.strip()}', expected: ',' or 'end of string'")
+            raise bad_request(
+                f"unable to parse requirement: found '{part.strip()}', "
+                "expected: ',' or 'end of string'"
+            )
         key, op, value = found["key"], (found["op"] or "").strip(), found["value"]
         if found["neg"]:
             if op:
@@ -75,7 +78,9 @@ def parse_label_selector(text: str | None) -> LabelSelector:
             values = frozenset(v.strip() for v in value[1:-1].split(",") if v.strip())
             requirements.append(Requirement(key, "In" if op == "in" else "NotIn", values))
         else:
-            requirements.append(Requirement(key, "NotIn" if op == "!=" else "In", frozenset([value or ""])))
+            requirements.append(
+                Requirement(key, "NotIn" if op == "!=" else "In", frozenset([value or ""]))
+            )
     return tuple(requirements)
 
 
@@ -89,7 +94,9 @@ def from_label_selector_object(selector: JSON | None) -> LabelSelector | None:
     ]
     for expression in selector.get("matchExpressions") or []:
         requirements.append(
-            Requirement(expression["key"], expression["operator"], frozenset(expression.get("values") or ()))
+            Requirement(
+                expression["key"], expression["operator"], frozenset(expression.get("values") or ())
+            )
         )
     return tuple(requirements)
 
@@ -100,6 +107,7 @@ def labels_match(selector: LabelSelector, labels: Mapping[str, str] | None) -> b
 
 
 # field selectors
+
 
 def _path(*keys: str) -> Callable[[JSON], str]:
     def get(obj: JSON) -> str:
@@ -115,7 +123,10 @@ def _path(*keys: str) -> Callable[[JSON], str]:
     return get
 
 
-_COMMON = {"metadata.name": _path("metadata", "name"), "metadata.namespace": _path("metadata", "namespace")}
+_COMMON = {
+    "metadata.name": _path("metadata", "name"),
+    "metadata.namespace": _path("metadata", "namespace"),
+}
 
 FIELD_GETTERS: dict[str, dict[str, Callable[[JSON], str]]] = {
     "pods": {
@@ -131,7 +142,15 @@ FIELD_GETTERS: dict[str, dict[str, Callable[[JSON], str]]] = {
     "events": {
         **{
             f"involvedObject.{key}": _path("involvedObject", key)
-            for key in ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")
+            for key in (
+                "kind",
+                "namespace",
+                "name",
+                "uid",
+                "apiVersion",
+                "resourceVersion",
+                "fieldPath",
+            )
         },
         "reason": _path("reason"),
         "reportingComponent": _path("reportingComponent"),
@@ -140,7 +159,9 @@ FIELD_GETTERS: dict[str, dict[str, Callable[[JSON], str]]] = {
     },
     "namespaces": {"status.phase": _path("status", "phase")},
     "secrets": {"type": _path("type")},
-    "nodes": {"spec.unschedulable": lambda node: "true" if node["spec"].get("unschedulable") else "false"},
+    "nodes": {
+        "spec.unschedulable": lambda node: "true" if node["spec"].get("unschedulable") else "false"
+    },
     "jobs": {"status.successful": _path("status", "succeeded")},
 }
 
@@ -166,14 +187,13 @@ def parse_field_selector(text: str | None, plural: str) -> FieldSelector:
     for part in text.split(","):
         if not part.strip():
             continue
-        for op, equal in (("!=", False), ("==", True), ("=", True)):
-            if op in part:
-                key, value = (s.strip() for s in part.split(op, 1))
-                break
-        else:
+        op = next((op for op in ("!=", "==", "=") if op in part), None)
+        if op is None:
             raise bad_request(f"invalid selector: '{text}'; can't understand '{part}'")
+        key, value = (s.strip() for s in part.split(op, 1))
+        equal = op != "!="
         if key not in getters:
-            raise bad_request(f'field label not supported: {key}')
+            raise bad_request(f"field label not supported: {key}")
         requirements.append(FieldRequirement(getters[key], value, equal))
     return tuple(requirements)
 

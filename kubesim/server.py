@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import socket
@@ -56,11 +57,12 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: SimHTTPServer
     server_version = "kubesim"
+    _headers_buffer: list[bytes]  # BaseHTTPRequestHandler's, filled by send_header
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: a busy test run would drown in access logs."""
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = lambda self: self._handle()  # noqa: E731
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = lambda self: self._handle()
 
     # plumbing
 
@@ -71,7 +73,9 @@ class Handler(BaseHTTPRequestHandler):
     def _json_body(self, raw: bytes) -> Any:
         if not raw:
             return {}
-        content_type = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
+        content_type = (
+            (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
+        )
         if content_type == PROTOBUF:
             raise errors.unsupported_media_type(content_type, ["application/json"])
         try:
@@ -82,20 +86,22 @@ class Handler(BaseHTTPRequestHandler):
     def _send(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
         payload = body if isinstance(body, bytes) else dumps(body)
         self.send_response(code)
-        self.send_header("Content-Type", "application/json" if not isinstance(body, bytes) else "text/plain; charset=utf-8")
+        self.send_header(
+            "Content-Type",
+            "application/json" if not isinstance(body, bytes) else "text/plain; charset=utf-8",
+        )
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("Cache-Control", "no-cache, private")
         for name, value in (headers or {}).items():
             self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
+        # headers and body in one write: one syscall, one TCP segment for small answers
+        self._headers_buffer.append(b"\r\n" + payload)
+        self.flush_headers()
 
     def _drop(self) -> None:
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):  # already gone
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     # dispatch
 
@@ -111,7 +117,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         verb, resource = "get", path
         try:
-            route = routing.resolve(cluster.registry, self.command, segments, query.get("watch") in ("1", "true"))
+            route = routing.resolve(
+                cluster.registry, self.command, segments, query.get("watch") in ("1", "true")
+            )
             if route is not None:
                 verb, resource = route.verb, route.resource
         except errors.ApiError as exc:
@@ -136,37 +144,44 @@ class Handler(BaseHTTPRequestHandler):
                 self._watch(route, query)
             else:
                 code, body, headers = self._resource(route, query, raw)
-                if tables.wants_table(self.headers.get("Accept", "")) and route.verb in ("get", "list"):
+                if tables.wants_table(self.headers.get("Accept", "")) and route.verb in (
+                    "get",
+                    "list",
+                ):
                     body = tables.to_table(route.rt, body)
-                self._send(code, body, headers)
-                cluster.stats.record(verb, resource, code)
+                self._answer(verb, resource, code, body, headers)
             return
         except errors.ApiError as exc:
             self._finish(verb, resource, exc)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             # a kubesim bug: answer as the apiserver does for a panic, and say where on stderr
             traceback.print_exc(file=sys.stderr)
             self._finish(verb, resource, errors.internal_error(repr(exc)))
 
+    def _answer(
+        self, verb: str, resource: str, code: int, body: Any, headers: dict[str, str] | None = None
+    ) -> None:
+        """Count, then send: a client that has its answer also sees it in the stats."""
+        self.server.cluster.stats.record(verb, resource, code)
+        self._send(code, body, headers)
+
     def _finish(self, verb: str, resource: str, error: errors.ApiError) -> None:
-        self._send(error.code, error.status(), error.headers)
-        self.server.cluster.stats.record(verb, resource, error.code)
+        self._answer(verb, resource, error.code, error.status(), error.headers)
 
     def _nonresource(self, path: str, segments: list[str]) -> None:
         cluster = self.server.cluster
         if path in ("/healthz", "/livez", "/readyz"):
-            self._send(200, b"ok")
-            cluster.stats.record("get", path, 200)
+            self._answer("get", path, 200, b"ok")
             return
         body = cluster.discovery(path, segments)
         if body is None:
-            self._send(404, b"404 page not found\n")
-            cluster.stats.record("get", path, 404)
+            self._answer("get", path, 404, b"404 page not found\n")
             return
-        self._send(200, body)
-        cluster.stats.record("get", path, 200)
+        self._answer("get", path, 200, body)
 
-    def _resource(self, route: routing.Route, query: dict[str, str], raw: bytes) -> tuple[int, Any, dict[str, str]]:
+    def _resource(
+        self, route: routing.Route, query: dict[str, str], raw: bytes
+    ) -> tuple[int, Any, dict[str, str]]:
         api = self.server.cluster.api
         rt, ns, name = route.rt, route.namespace or "", route.name
         dry_run = query.get("dryRun") == "All"
@@ -174,26 +189,45 @@ class Handler(BaseHTTPRequestHandler):
             return 200, api.get(rt, ns, name), {}
         if route.verb == "list":
             labels, fields = self._selectors(route, query)
-            body = api.list(rt, route.namespace, labels, fields, int(query.get("limit") or 0), query.get("continue", ""))
+            body = api.list_objects(
+                rt,
+                route.namespace,
+                labels,
+                fields,
+                int(query.get("limit") or 0),
+                query.get("continue", ""),
+            )
             return 200, body, {}
         if route.verb == "create":
             return 201, api.create(rt, ns, self._json_body(raw), dry_run), {}
         if route.verb == "update":
-            return 200, api.replace(rt, ns, name, self._json_body(raw), route.subresource, dry_run), {}
+            return (
+                200,
+                api.replace(rt, ns, name, self._json_body(raw), route.subresource, dry_run),
+                {},
+            )
         if route.verb == "patch":
             content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
-            patched = api.patch(rt, ns, name, content_type, self._json_body(raw), route.subresource, dry_run)
+            patched = api.patch(
+                rt, ns, name, content_type, self._json_body(raw), route.subresource, dry_run
+            )
             return 200, patched, {}
         options = DeleteOptions.from_json(self._json_body(raw), query)
         if route.verb == "delete":
             result = api.delete(rt, ns, name, options)
-            warn = {"Warning": ", ".join(f'299 - "{w}"' for w in result.warnings)} if result.warnings else {}
+            warn = (
+                {"Warning": ", ".join(f'299 - "{w}"' for w in result.warnings)}
+                if result.warnings
+                else {}
+            )
             return result.code, result.body, warn
         labels, fields = self._selectors(route, query)
         return 200, api.delete_collection(rt, route.namespace, labels, fields, options), {}
 
     @staticmethod
-    def _selectors(route: routing.Route, query: dict[str, str]) -> tuple[LabelSelector, FieldSelector]:
+    def _selectors(
+        route: routing.Route, query: dict[str, str]
+    ) -> tuple[LabelSelector, FieldSelector]:
         return (
             parse_label_selector(query.get("labelSelector")),
             parse_field_selector(query.get("fieldSelector"), route.rt.plural),
@@ -221,12 +255,12 @@ class Handler(BaseHTTPRequestHandler):
                 expired, watcher = exc, store.watch(type_key(route.rt), route.namespace, None)
             if since is None and expired is None:
                 initial = cluster.api.select(route.rt, route.namespace, labels, fields)
+        cluster.stats.record("watch", route.resource, 200)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("Cache-Control", "no-cache, private")
         self.end_headers()
-        cluster.stats.record("watch", route.resource, 200)
         try:
             if expired is not None:
                 # the apiserver reports a compacted resourceVersion inside the stream
@@ -262,7 +296,16 @@ class Handler(BaseHTTPRequestHandler):
             except queue.Empty:
                 if bookmarks:
                     meta = {"resourceVersion": str(cluster.store.resource_version)}
-                    self._chunk({"type": "BOOKMARK", "object": {"kind": route.rt.kind, "apiVersion": route.rt.api_version, "metadata": meta}})
+                    self._chunk(
+                        {
+                            "type": "BOOKMARK",
+                            "object": {
+                                "kind": route.rt.kind,
+                                "apiVersion": route.rt.api_version,
+                                "metadata": meta,
+                            },
+                        }
+                    )
                 continue
             if change is CLOSED or cluster.stopping:
                 break
@@ -305,8 +348,13 @@ class Handler(BaseHTTPRequestHandler):
 
 def _visible_type(change: Change, labels: LabelSelector, fields: FieldSelector) -> str | None:
     """What a filtered watch sees: objects entering or leaving the selection appear or vanish."""
+
     def matches(obj: JSON | None) -> bool:
-        return obj is not None and labels_match(labels, obj["metadata"].get("labels")) and fields_match(fields, obj)
+        return (
+            obj is not None
+            and labels_match(labels, obj["metadata"].get("labels"))
+            and fields_match(fields, obj)
+        )
 
     now = matches(change.obj)
     if change.type == "MODIFIED":

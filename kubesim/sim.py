@@ -20,7 +20,12 @@ def kubeconfig_for(url: str) -> dict[str, Any]:
         "kind": "Config",
         "clusters": [{"name": "kubesim", "cluster": {"server": url}}],
         "users": [{"name": "kubesim", "user": {}}],
-        "contexts": [{"name": "kubesim", "context": {"cluster": "kubesim", "user": "kubesim", "namespace": "default"}}],
+        "contexts": [
+            {
+                "name": "kubesim",
+                "context": {"cluster": "kubesim", "user": "kubesim", "namespace": "default"},
+            }
+        ],
         "current-context": "kubesim",
         "preferences": {},
     }
@@ -72,7 +77,10 @@ class KubeSim:
         return self.start()
 
     def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
     ) -> None:
         self.stop()
 

@@ -6,6 +6,7 @@ reference and serialise it outside the lock.
 
 from __future__ import annotations
 
+import pickle
 import queue
 import threading
 from collections import deque
@@ -42,6 +43,12 @@ class Watcher:
         return change.type_key == self.type_key and (
             self.namespace is None or change.obj["metadata"].get("namespace") == self.namespace
         )
+
+
+def clone(obj: JSON) -> JSON:
+    """A deep copy of a JSON object; pickling is about three times faster than copy.deepcopy."""
+    copied: JSON = pickle.loads(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL))
+    return copied
 
 
 def key_of(obj: JSON) -> ObjKey:
@@ -85,7 +92,9 @@ class Store:
             self._rv += 1
             obj["metadata"]["resourceVersion"] = str(self._rv)
             objects[key] = obj
-            return self._record(Change(self._rv, "MODIFIED" if old else "ADDED", type_key, obj, old))
+            return self._record(
+                Change(self._rv, "MODIFIED" if old else "ADDED", type_key, obj, old)
+            )
 
     def remove(self, type_key: TypeKey, obj: JSON) -> Change:
         """Drop an object; the DELETED event carries its last state at a new resourceVersion."""

@@ -25,7 +25,9 @@ MAX_PORT = 65535
 
 def _spec_of(obj: JSON) -> JSON:
     """Everything but metadata and status: what bumps metadata.generation when it changes."""
-    return {k: val for k, val in obj.items() if k not in ("metadata", "status", "kind", "apiVersion")}
+    return {
+        k: val for k, val in obj.items() if k not in ("metadata", "status", "kind", "apiVersion")
+    }
 
 
 class Strategy:
@@ -74,7 +76,12 @@ def _pull_policy(image: str) -> str:
     return "Always" if ":" not in tail or tail.endswith(":latest") else "IfNotPresent"
 
 
-_PROBE_DEFAULTS = {"timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
+_PROBE_DEFAULTS = {
+    "timeoutSeconds": 1,
+    "periodSeconds": 10,
+    "successThreshold": 1,
+    "failureThreshold": 3,
+}
 
 
 def default_pod_spec(spec: JSON) -> None:
@@ -117,7 +124,9 @@ def validate_pod_spec(spec: Any, path: str, restart_policies: tuple[str, ...]) -
             if isinstance(name, str):
                 causes += v.dns1123_label(f"{where}.name", name)
                 if name in seen:
-                    causes.append(Cause("FieldValueDuplicate", f'Duplicate value: "{name}"', f"{where}.name"))
+                    causes.append(
+                        Cause("FieldValueDuplicate", f'Duplicate value: "{name}"', f"{where}.name")
+                    )
                 seen.add(name)
             if not container.get("image"):
                 causes.append(v.required(f"{where}.image"))
@@ -125,7 +134,11 @@ def validate_pod_spec(spec: Any, path: str, restart_policies: tuple[str, ...]) -
                 number = port.get("containerPort") if isinstance(port, dict) else None
                 if isinstance(number, int) and not 0 < number <= MAX_PORT:
                     causes.append(
-                        v.invalid(f"{where}.ports[{pindex}].containerPort", number, "must be between 1 and 65535, inclusive")
+                        v.invalid(
+                            f"{where}.ports[{pindex}].containerPort",
+                            number,
+                            "must be between 1 and 65535, inclusive",
+                        )
                     )
     policy = spec.get("restartPolicy")
     if policy not in restart_policies:
@@ -166,7 +179,12 @@ class PodStrategy(Strategy):
                 for taint in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
                     if taint not in known:
                         tolerations.append(
-                            {"key": taint, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
+                            {
+                                "key": taint,
+                                "operator": "Exists",
+                                "effect": "NoExecute",
+                                "tolerationSeconds": 300,
+                            }
                         )
         obj["status"] = {"phase": "Pending", "qosClass": _qos_class(spec)}
 
@@ -194,7 +212,8 @@ def _qos_class(spec: Any) -> str:
     if not any(r.get("requests") or r.get("limits") for r in resources):
         return "BestEffort"
     guaranteed = all(
-        r.get("limits") and all(r["limits"].get(k) for k in ("cpu", "memory"))
+        r.get("limits")
+        and all(r["limits"].get(k) for k in ("cpu", "memory"))
         and (not r.get("requests") or r["requests"] == r["limits"])
         for r in resources
     )
@@ -241,12 +260,16 @@ class ServiceStrategy(Strategy):
                 causes.append(v.required(f"{where}.name"))
             if isinstance(name, str) and name:
                 if name in names:
-                    causes.append(Cause("FieldValueDuplicate", f'Duplicate value: "{name}"', f"{where}.name"))
+                    causes.append(
+                        Cause("FieldValueDuplicate", f'Duplicate value: "{name}"', f"{where}.name")
+                    )
                 names.add(name)
                 causes += v.dns1123_label(f"{where}.name", name)
             number = port.get("port")
             if isinstance(number, int) and not 0 < number <= MAX_PORT:
-                causes.append(v.invalid(f"{where}.port", number, "must be between 1 and 65535, inclusive"))
+                causes.append(
+                    v.invalid(f"{where}.port", number, "must be between 1 and 65535, inclusive")
+                )
         if isinstance(spec.get("selector"), dict):
             causes += v.labels("spec.selector", spec["selector"])
         cluster_ip = spec.get("clusterIP")
@@ -254,7 +277,9 @@ class ServiceStrategy(Strategy):
             try:
                 ipaddress.ip_address(cluster_ip)
             except ValueError:
-                causes.append(v.invalid("spec.clusterIPs[0]", cluster_ip, "must be a valid IP address"))
+                causes.append(
+                    v.invalid("spec.clusterIPs[0]", cluster_ip, "must be a valid IP address")
+                )
         return causes
 
     def allocate(self, obj: JSON, existing: list[JSON]) -> list[Cause]:
@@ -265,11 +290,22 @@ class ServiceStrategy(Strategy):
         wanted = spec.get("clusterIP")
         if wanted and wanted != "None":
             if ipaddress.ip_address(wanted) not in SERVICE_RANGE:
-                return [v.invalid("spec.clusterIPs", [wanted], f"failed to allocate IP {wanted}: "
-                                  "the provided IP is not in the valid range")]
+                return [
+                    v.invalid(
+                        "spec.clusterIPs",
+                        [wanted],
+                        f"failed to allocate IP {wanted}: "
+                        "the provided IP is not in the valid range",
+                    )
+                ]
             if wanted in used:
-                return [v.invalid("spec.clusterIPs", [wanted], f"failed to allocate IP {wanted}: "
-                                  "provided IP is already allocated")]
+                return [
+                    v.invalid(
+                        "spec.clusterIPs",
+                        [wanted],
+                        f"failed to allocate IP {wanted}: provided IP is already allocated",
+                    )
+                ]
         elif not wanted:
             # 10.96.0.1 belongs to default/kubernetes
             wanted = next(str(ip) for ip in SERVICE_RANGE.hosts() if str(ip) not in used)
@@ -294,7 +330,11 @@ class ServiceStrategy(Strategy):
 
     def validate_update(self, new: JSON, old: JSON) -> list[Cause]:
         if new["spec"].get("clusterIP") != old["spec"].get("clusterIP"):
-            return [v.invalid("spec.clusterIPs[0]", new["spec"].get("clusterIP"), "may not change once set")]
+            return [
+                v.invalid(
+                    "spec.clusterIPs[0]", new["spec"].get("clusterIP"), "may not change once set"
+                )
+            ]
         return []
 
 
@@ -318,7 +358,9 @@ class NamespaceStrategy(Strategy):
 
     def prepare_for_update(self, new: JSON, old: JSON) -> None:
         super().prepare_for_update(new, old)
-        new["spec"] = copy.deepcopy(old.get("spec", {}))  # spec.finalizers change via /finalize only
+        new["spec"] = copy.deepcopy(
+            old.get("spec", {})
+        )  # spec.finalizers change via /finalize only
         self._label(new)
 
 
@@ -351,7 +393,9 @@ class JobStrategy(Strategy):
         template = spec.get("template")
         if not isinstance(template, dict):
             return [v.required("spec.template")]
-        causes = validate_pod_spec(template.get("spec"), "spec.template.spec", ("OnFailure", "Never"))
+        causes = validate_pod_spec(
+            template.get("spec"), "spec.template.spec", ("OnFailure", "Never")
+        )
         if isinstance((template.get("metadata") or {}).get("labels"), dict):
             causes += v.labels("spec.template.metadata.labels", template["metadata"]["labels"])
         return causes
@@ -403,7 +447,7 @@ class SecretStrategy(Strategy):
         """stringData is write-only: the apiserver folds it into data, base64-encoded."""
         string_data = obj.pop("stringData", None)
         if isinstance(string_data, dict):
-            data = obj.get("data") if isinstance(obj.get("data"), dict) else {}
+            data: JSON = obj["data"] if isinstance(obj.get("data"), dict) else {}
             for key, value in string_data.items():
                 data[key] = base64.b64encode(str(value).encode()).decode()
             obj["data"] = data
@@ -434,9 +478,13 @@ class CrdStrategy(Strategy):
             "acceptedNames": names,
             "conditions": [
                 _condition("NamesAccepted", "NoConflicts", "no conflicts found"),
-                _condition("Established", "InitialNamesAccepted", "the initial names have been accepted"),
+                _condition(
+                    "Established", "InitialNamesAccepted", "the initial names have been accepted"
+                ),
             ],
-            "storedVersions": [ver["name"] for ver in spec.get("versions") or [] if ver.get("storage")],
+            "storedVersions": [
+                ver["name"] for ver in spec.get("versions") or [] if ver.get("storage")
+            ],
         }
 
     def validate(self, obj: JSON) -> list[Cause]:

@@ -55,7 +55,10 @@ def _pod_ready(pod: JSON) -> str:
 
 def _ports(svc: JSON) -> str:
     ports = svc["spec"].get("ports") or []
-    text = [f"{p.get('port')}{':' + str(p['nodePort']) if p.get('nodePort') else ''}/{p.get('protocol', 'TCP')}" for p in ports]
+    text = []
+    for port in ports:
+        node_port = f":{port['nodePort']}" if port.get("nodePort") else ""
+        text.append(f"{port.get('port')}{node_port}/{port.get('protocol', 'TCP')}")
     return ",".join(text) or "<none>"
 
 
@@ -71,12 +74,26 @@ COLUMNS: dict[tuple[str, str], list[Column]] = {
         _NAME,
         ("Ready", "string", 0, _pod_ready),
         ("Status", "string", 0, _pod_status),
-        ("Restarts", "string", 0, lambda p: str(sum(c.get("restartCount", 0) for c in (p.get("status") or {}).get("containerStatuses") or []))),
+        (
+            "Restarts",
+            "string",
+            0,
+            lambda p: str(
+                sum(
+                    c.get("restartCount", 0)
+                    for c in (p.get("status") or {}).get("containerStatuses") or []
+                )
+            ),
+        ),
         _AGE,
         ("IP", "string", 1, lambda p: (p.get("status") or {}).get("podIP") or "<none>"),
         ("Node", "string", 1, lambda p: p["spec"].get("nodeName") or "<none>"),
     ],
-    ("", "namespaces"): [_NAME, ("Status", "string", 0, lambda n: (n.get("status") or {}).get("phase", "")), _AGE],
+    ("", "namespaces"): [
+        _NAME,
+        ("Status", "string", 0, lambda n: (n.get("status") or {}).get("phase", "")),
+        _AGE,
+    ],
     ("", "services"): [
         _NAME,
         ("Type", "string", 0, lambda s: s["spec"].get("type", "")),
@@ -87,7 +104,14 @@ COLUMNS: dict[tuple[str, str], list[Column]] = {
     ],
     ("batch", "jobs"): [
         _NAME,
-        ("Completions", "string", 0, lambda j: f"{(j.get('status') or {}).get('succeeded', 0)}/{j['spec'].get('completions', 1)}"),
+        (
+            "Completions",
+            "string",
+            0,
+            lambda j: (
+                f"{(j.get('status') or {}).get('succeeded', 0)}/{j['spec'].get('completions', 1)}"
+            ),
+        ),
         _AGE,
     ],
 }
@@ -95,16 +119,32 @@ COLUMNS: dict[tuple[str, str], list[Column]] = {
 
 def to_table(rt: ResourceType, body: JSON) -> JSON:
     columns = COLUMNS.get((rt.group, rt.plural), [_NAME, _AGE])
-    items = body["items"] if "items" in body else [body]
+    items = body.get("items", [body])
     rows = []
     for item in items:
-        partial = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": item["metadata"]}
+        partial = {
+            "kind": "PartialObjectMetadata",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": item["metadata"],
+        }
         rows.append({"cells": [cell(item) for _, _, _, cell in columns], "object": partial})
     definitions = [
-        {"name": name, "type": kind, "format": "name" if name == "Name" else "", "description": name, "priority": priority}
+        {
+            "name": name,
+            "type": kind,
+            "format": "name" if name == "Name" else "",
+            "description": name,
+            "priority": priority,
+        }
         for name, kind, priority, _ in columns
     ]
     meta = {"resourceVersion": body["metadata"].get("resourceVersion", "")}
     if body["metadata"].get("continue") and "items" in body:
         meta["continue"] = body["metadata"]["continue"]
-    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "columnDefinitions": definitions, "rows": rows}
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": meta,
+        "columnDefinitions": definitions,
+        "rows": rows,
+    }

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 from referencing import Registry, Resource
 
 from kubesim import schemas
@@ -79,7 +79,9 @@ def forbidden(field: str, detail: str) -> Cause:
 def not_supported(field: str, value: Any, supported: Iterable[Any]) -> Cause:
     listed = ", ".join(json.dumps(s) for s in supported)
     return Cause(
-        "FieldValueNotSupported", f"Unsupported value: {show(value)}: supported values: {listed}", field
+        "FieldValueNotSupported",
+        f"Unsupported value: {show(value)}: supported values: {listed}",
+        field,
     )
 
 
@@ -118,7 +120,11 @@ def qualified_name(field: str, key: str) -> list[Cause]:
     prefix, _, name = key.rpartition("/")
     causes = []
     if "/" in prefix:
-        return [invalid(field, key, "a qualified name " + QUALIFIED_NAME_MSG.replace("name part ", "", 1))]
+        return [
+            invalid(
+                field, key, "a qualified name " + QUALIFIED_NAME_MSG.replace("name part ", "", 1)
+            )
+        ]
     if prefix or key.startswith("/"):
         if not prefix:
             causes.append(invalid(field, key, "prefix part must be non-empty"))
@@ -260,7 +266,9 @@ class SchemaValidators:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         # value: (the CRD schema it was built from, or None for built-ins; the validator)
-        self._validators: dict[tuple[str, str], tuple[JSON | None, jsonschema.protocols.Validator]] = {}
+        self._validators: dict[
+            tuple[str, str], tuple[JSON | None, jsonschema.protocols.Validator]
+        ] = {}
         definitions = schemas.definitions_document()
         self._registry: Registry[Any] = Resource.from_contents(definitions) @ Registry()
 
@@ -274,7 +282,7 @@ class SchemaValidators:
                 schema = _strict_crd_schema(rt.crd_schema)
                 schema.setdefault("properties", {})["metadata"] = {"$ref": OBJECT_META_REF}
                 schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-                # a base URI under which "/api/_definitions.json" resolves to the upstream definitions
+                # a base URI under which "/api/_definitions.json" means the upstream definitions
                 schema["$id"] = f"https://kubernetes.io/crd/{rt.group}/{rt.version}/{rt.plural}"
             else:
                 schema = schemas.kind_schema(rt)

@@ -63,11 +63,18 @@ class Raw:
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
 
     def request(
-        self, method: str, path: str, body: Any = None, content_type: str = "application/json", headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any, http.client.HTTPMessage]:
         connection = http.client.HTTPConnection(self.host, self.port, timeout=10)
         payload = json.dumps(body).encode() if body is not None else None
-        connection.request(method, path, body=payload, headers={"Content-Type": content_type, **(headers or {})})
+        connection.request(
+            method, path, body=payload, headers={"Content-Type": content_type, **(headers or {})}
+        )
         response = connection.getresponse()
         data = response.read()
         connection.close()
@@ -96,7 +103,12 @@ def pod_body(name: str, image: str = "nginx:1.25", **spec: Any) -> dict[str, Any
         metadata["labels"] = labels
     if annotations:
         metadata["annotations"] = annotations
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": {"containers": [container], **spec}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": metadata,
+        "spec": {"containers": [container], **spec},
+    }
 
 
 def error_body(exc: client.ApiException) -> dict[str, Any]:

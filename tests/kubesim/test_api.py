@@ -21,13 +21,17 @@ def test_create_answers_201_and_sets_metadata(raw: Raw) -> None:
 
 def test_resource_versions_grow_across_kinds(core: client.CoreV1Api) -> None:
     first = namespace(core, "a")
-    second = core.create_namespaced_config_map("a", {"metadata": {"name": "cm"}, "data": {"k": "v"}})
+    second = core.create_namespaced_config_map(
+        "a", {"metadata": {"name": "cm"}, "data": {"k": "v"}}
+    )
     assert int(second.metadata.resource_version) > int(first.metadata.resource_version)
 
 
 def test_get_replace_and_stale_update_conflict(core: client.CoreV1Api) -> None:
     namespace(core, "a")
-    created = core.create_namespaced_config_map("a", {"metadata": {"name": "cm"}, "data": {"k": "v"}})
+    created = core.create_namespaced_config_map(
+        "a", {"metadata": {"name": "cm"}, "data": {"k": "v"}}
+    )
     current = core.read_namespaced_config_map("cm", "a")
     current.data = {"k": "w"}
     updated = core.replace_namespaced_config_map("cm", "a", current)
@@ -68,7 +72,9 @@ def test_create_in_missing_namespace_is_namespace_not_found(core: client.CoreV1A
 
 def test_generate_name(core: client.CoreV1Api) -> None:
     namespace(core, "a")
-    pod = core.create_namespaced_pod("a", {"metadata": {"generateName": "vqfx-"}, "spec": pod_body("x")["spec"]})
+    pod = core.create_namespaced_pod(
+        "a", {"metadata": {"generateName": "vqfx-"}, "spec": pod_body("x")["spec"]}
+    )
     assert pod.metadata.name.startswith("vqfx-") and len(pod.metadata.name) == len("vqfx-") + 5
 
 
@@ -79,7 +85,11 @@ def test_method_not_allowed(raw: Raw) -> None:
 
 
 def test_body_kind_must_match_the_url(raw: Raw) -> None:
-    status, body, _ = raw.request("POST", "/api/v1/namespaces/default/configmaps", {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}})
+    status, body, _ = raw.request(
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}},
+    )
     assert status == 400
     assert body["reason"] == "BadRequest"
 
@@ -99,7 +109,11 @@ def test_body_kind_must_match_the_url(raw: Raw) -> None:
 )
 def test_label_selectors(core: client.CoreV1Api, selector: str, expected: list[str]) -> None:
     namespace(core, "a")
-    for name, labels in (("a", {"tier": "web"}), ("b", {"tier": "db", "lesson": "1"}), ("c", {"lesson": "2"})):
+    for name, labels in (
+        ("a", {"tier": "web"}),
+        ("b", {"tier": "db", "lesson": "1"}),
+        ("c", {"lesson": "2"}),
+    ):
         core.create_namespaced_config_map("a", {"metadata": {"name": name, "labels": labels}})
     found = core.list_namespaced_config_map("a", label_selector=selector)
     assert [cm.metadata.name for cm in found.items] == expected
@@ -116,9 +130,17 @@ def test_field_selectors(core: client.CoreV1Api) -> None:
     namespace(core, "b")
     core.create_namespaced_pod("a", pod_body("p1"))
     core.create_namespaced_pod("b", pod_body("p2"))
-    assert [p.metadata.name for p in core.list_pod_for_all_namespaces(field_selector="metadata.namespace=b").items] == ["p2"]
-    assert [p.metadata.name for p in core.list_pod_for_all_namespaces(field_selector="metadata.name!=p2").items] == ["p1"]
-    pending_or_running = core.list_pod_for_all_namespaces(field_selector="status.phase!=Failed").items
+    assert [
+        p.metadata.name
+        for p in core.list_pod_for_all_namespaces(field_selector="metadata.namespace=b").items
+    ] == ["p2"]
+    assert [
+        p.metadata.name
+        for p in core.list_pod_for_all_namespaces(field_selector="metadata.name!=p2").items
+    ] == ["p1"]
+    pending_or_running = core.list_pod_for_all_namespaces(
+        field_selector="status.phase!=Failed"
+    ).items
     assert len(pending_or_running) == 2
     with pytest.raises(client.ApiException) as caught:
         core.list_pod_for_all_namespaces(field_selector="spec.image=x")
@@ -139,16 +161,38 @@ def test_list_pages_with_limit_and_continue(core: client.CoreV1Api) -> None:
 
 def test_merge_json_and_strategic_patches(core: client.CoreV1Api, raw: Raw) -> None:
     namespace(core, "a")
-    core.create_namespaced_config_map("a", {"metadata": {"name": "cm", "labels": {"x": "1", "y": "2"}}, "data": {"k": "v"}})
+    core.create_namespaced_config_map(
+        "a", {"metadata": {"name": "cm", "labels": {"x": "1", "y": "2"}}, "data": {"k": "v"}}
+    )
     path = "/api/v1/namespaces/a/configmaps/cm"
-    status, body, _ = raw.request("PATCH", path, {"metadata": {"labels": {"x": None, "z": "3"}}}, "application/merge-patch+json")
+    status, body, _ = raw.request(
+        "PATCH",
+        path,
+        {"metadata": {"labels": {"x": None, "z": "3"}}},
+        "application/merge-patch+json",
+    )
     assert status == 200
     assert body["metadata"]["labels"] == {"y": "2", "z": "3"}
-    status, body, _ = raw.request("PATCH", path, [{"op": "add", "path": "/metadata/annotations", "value": {"a": "b"}}], "application/json-patch+json")
+    status, body, _ = raw.request(
+        "PATCH",
+        path,
+        [{"op": "add", "path": "/metadata/annotations", "value": {"a": "b"}}],
+        "application/json-patch+json",
+    )
     assert status == 200 and body["metadata"]["annotations"] == {"a": "b"}
-    status, body, _ = raw.request("PATCH", path, {"metadata": {"annotations": {"c": "d"}}}, "application/strategic-merge-patch+json")
+    status, body, _ = raw.request(
+        "PATCH",
+        path,
+        {"metadata": {"annotations": {"c": "d"}}},
+        "application/strategic-merge-patch+json",
+    )
     assert status == 200 and body["metadata"]["annotations"] == {"a": "b", "c": "d"}
-    status, body, _ = raw.request("PATCH", path, [{"op": "test", "path": "/data/k", "value": "nope"}], "application/json-patch+json")
+    status, body, _ = raw.request(
+        "PATCH",
+        path,
+        [{"op": "test", "path": "/data/k", "value": "nope"}],
+        "application/json-patch+json",
+    )
     assert status == 422
 
 
@@ -158,16 +202,31 @@ def test_strategic_merge_merges_containers_by_name(core: client.CoreV1Api) -> No
     body["spec"]["containers"].append({"name": "side", "image": "busybox:1"})
     core.create_namespaced_pod("a", body)
     patched = core.patch_namespaced_pod(
-        "p", "a", {"spec": {"$setElementOrder/containers": [{"name": "main"}, {"name": "side"}], "containers": [{"name": "side", "image": "busybox:2"}]}}
+        "p",
+        "a",
+        {
+            "spec": {
+                "$setElementOrder/containers": [{"name": "main"}, {"name": "side"}],
+                "containers": [{"name": "side", "image": "busybox:2"}],
+            }
+        },
     )
-    assert [(c.name, c.image) for c in patched.spec.containers] == [("main", "nginx:1.25"), ("side", "busybox:2")]
+    assert [(c.name, c.image) for c in patched.spec.containers] == [
+        ("main", "nginx:1.25"),
+        ("side", "busybox:2"),
+    ]
 
 
 def test_status_subresource_changes_only_status(core: client.CoreV1Api, raw: Raw) -> None:
     namespace(core, "a")
-    core.create_namespaced_service("a", {"metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}})
+    core.create_namespaced_service(
+        "a", {"metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}}
+    )
     path = "/api/v1/namespaces/a/services/web/status"
-    patch = {"metadata": {"labels": {"ignored": "yes"}}, "status": {"loadBalancer": {"ingress": [{"ip": "1.2.3.4"}]}}}
+    patch = {
+        "metadata": {"labels": {"ignored": "yes"}},
+        "status": {"loadBalancer": {"ingress": [{"ip": "1.2.3.4"}]}},
+    }
     status, body, _ = raw.request("PATCH", path, patch, "application/merge-patch+json")
     assert status == 200
     assert body["status"]["loadBalancer"]["ingress"] == [{"ip": "1.2.3.4"}]
@@ -175,7 +234,10 @@ def test_status_subresource_changes_only_status(core: client.CoreV1Api, raw: Raw
     # and the main resource ignores status
     svc = core.read_namespaced_service("web", "a")
     svc.status = client.V1ServiceStatus(load_balancer=client.V1LoadBalancerStatus(ingress=[]))
-    assert core.replace_namespaced_service("web", "a", svc).status.load_balancer.ingress[0].ip == "1.2.3.4"
+    assert (
+        core.replace_namespaced_service("web", "a", svc).status.load_balancer.ingress[0].ip
+        == "1.2.3.4"
+    )
 
 
 def test_generation_follows_spec_changes(sim: KubeSim) -> None:
@@ -183,27 +245,37 @@ def test_generation_follows_spec_changes(sim: KubeSim) -> None:
     policy = {"metadata": {"name": "np"}, "spec": {"podSelector": {}}}
     created = net.create_namespaced_network_policy("default", policy)
     assert created.metadata.generation == 1
-    relabelled = net.patch_namespaced_network_policy("np", "default", {"metadata": {"labels": {"a": "b"}}})
+    relabelled = net.patch_namespaced_network_policy(
+        "np", "default", {"metadata": {"labels": {"a": "b"}}}
+    )
     assert relabelled.metadata.generation == 1
-    changed = net.patch_namespaced_network_policy("np", "default", {"spec": {"policyTypes": ["Ingress", "Egress"]}})
+    changed = net.patch_namespaced_network_policy(
+        "np", "default", {"spec": {"policyTypes": ["Ingress", "Egress"]}}
+    )
     assert changed.metadata.generation == 2
 
 
 def test_deletecollection_by_label(core: client.CoreV1Api) -> None:
     namespace(core, "a")
     for name, tier in (("a", "web"), ("b", "web"), ("c", "db")):
-        core.create_namespaced_config_map("a", {"metadata": {"name": name, "labels": {"tier": tier}}})
+        core.create_namespaced_config_map(
+            "a", {"metadata": {"name": name, "labels": {"tier": tier}}}
+        )
     core.delete_collection_namespaced_config_map("a", label_selector="tier=web")
     assert [c.metadata.name for c in core.list_namespaced_config_map("a").items] == ["c"]
 
 
 def test_secret_string_data_is_folded_into_data(core: client.CoreV1Api) -> None:
-    secret = core.create_namespaced_secret("default", {"metadata": {"name": "s"}, "stringData": {"password": "lab"}})
+    secret = core.create_namespaced_secret(
+        "default", {"metadata": {"name": "s"}, "stringData": {"password": "lab"}}
+    )
     assert secret.data == {"password": "bGFi"}
     assert secret.type == "Opaque"
 
 
 def test_dry_run_stores_nothing(raw: Raw, core: client.CoreV1Api) -> None:
-    status, _, _ = raw.request("POST", "/api/v1/namespaces/default/configmaps?dryRun=All", {"metadata": {"name": "dry"}})
+    status, _, _ = raw.request(
+        "POST", "/api/v1/namespaces/default/configmaps?dryRun=All", {"metadata": {"name": "dry"}}
+    )
     assert status == 201
     assert core.list_namespaced_config_map("default").items == []

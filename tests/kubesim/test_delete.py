@@ -20,14 +20,19 @@ def gone(read: object, *args: str) -> bool:
 def test_uid_precondition(core: client.CoreV1Api) -> None:
     ns = namespace(core, "lesson")
     with pytest.raises(client.ApiException) as caught:
-        core.delete_namespace("lesson", body=client.V1DeleteOptions(preconditions=client.V1Preconditions(uid="0000")))
+        core.delete_namespace(
+            "lesson", body=client.V1DeleteOptions(preconditions=client.V1Preconditions(uid="0000"))
+        )
     body = error_body(caught.value)
     assert (caught.value.status, body["reason"]) == (409, "Conflict")
     assert body["message"] == (
         f'Operation cannot be fulfilled on namespaces "lesson": Precondition failed: '
         f"UID in precondition: 0000, UID in object meta: {ns.metadata.uid}"
     )
-    core.delete_namespace("lesson", body=client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=ns.metadata.uid)))
+    core.delete_namespace(
+        "lesson",
+        body=client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=ns.metadata.uid)),
+    )
 
 
 def test_resource_version_precondition(core: client.CoreV1Api) -> None:
@@ -35,10 +40,17 @@ def test_resource_version_precondition(core: client.CoreV1Api) -> None:
     core.patch_namespaced_config_map("cm", "default", {"data": {"a": "b"}})
     with pytest.raises(client.ApiException) as caught:
         core.delete_namespaced_config_map(
-            "cm", "default", body=client.V1DeleteOptions(preconditions=client.V1Preconditions(resource_version=cm.metadata.resource_version))
+            "cm",
+            "default",
+            body=client.V1DeleteOptions(
+                preconditions=client.V1Preconditions(resource_version=cm.metadata.resource_version)
+            ),
         )
     assert caught.value.status == 409
-    assert "Precondition failed: ResourceVersion in precondition" in error_body(caught.value)["message"]
+    assert (
+        "Precondition failed: ResourceVersion in precondition"
+        in error_body(caught.value)["message"]
+    )
 
 
 def test_plain_delete_answers_a_success_status(raw: Raw, core: client.CoreV1Api) -> None:
@@ -53,7 +65,9 @@ def test_pod_deletion_is_graceful(core: client.CoreV1Api, raw: Raw) -> None:
     namespace(core, "a")
     core.create_namespaced_pod("a", pod_body("p"))
     wait_for(lambda: core.read_namespaced_pod("p", "a").status.phase == "Running", what="running")
-    status, body, _ = raw.request("DELETE", "/api/v1/namespaces/a/pods/p", {"gracePeriodSeconds": 30})
+    status, body, _ = raw.request(
+        "DELETE", "/api/v1/namespaces/a/pods/p", {"gracePeriodSeconds": 30}
+    )
     assert status == 200
     assert body["kind"] == "Pod"
     assert body["metadata"]["deletionTimestamp"]
@@ -71,15 +85,25 @@ def test_grace_period_zero_is_immediate(core: client.CoreV1Api) -> None:
 
 
 def owned_config_map(core: client.CoreV1Api, owner: client.V1ConfigMap, name: str) -> None:
-    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": owner.metadata.name, "uid": owner.metadata.uid, "blockOwnerDeletion": True}
-    core.create_namespaced_config_map("default", {"metadata": {"name": name, "ownerReferences": [ref]}})
+    ref = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "name": owner.metadata.name,
+        "uid": owner.metadata.uid,
+        "blockOwnerDeletion": True,
+    }
+    core.create_namespaced_config_map(
+        "default", {"metadata": {"name": name, "ownerReferences": [ref]}}
+    )
 
 
 def test_background_propagation_removes_dependents(core: client.CoreV1Api) -> None:
     owner = core.create_namespaced_config_map("default", {"metadata": {"name": "owner"}})
     owned_config_map(core, owner, "child")
     core.delete_namespaced_config_map("owner", "default", propagation_policy="Background")
-    wait_for(lambda: gone(core.read_namespaced_config_map, "child", "default"), what="child collected")
+    wait_for(
+        lambda: gone(core.read_namespaced_config_map, "child", "default"), what="child collected"
+    )
 
 
 def test_orphan_propagation_keeps_dependents(core: client.CoreV1Api) -> None:
@@ -93,7 +117,9 @@ def test_orphan_propagation_keeps_dependents(core: client.CoreV1Api) -> None:
 def test_foreground_propagation_waits_for_dependents(core: client.CoreV1Api, raw: Raw) -> None:
     owner = core.create_namespaced_config_map("default", {"metadata": {"name": "owner"}})
     owned_config_map(core, owner, "child")
-    status, body, _ = raw.request("DELETE", "/api/v1/namespaces/default/configmaps/owner", {"propagationPolicy": "Foreground"})
+    status, body, _ = raw.request(
+        "DELETE", "/api/v1/namespaces/default/configmaps/owner", {"propagationPolicy": "Foreground"}
+    )
     assert status == 200
     assert body["metadata"]["finalizers"] == ["foregroundDeletion"]
     wait_for(lambda: gone(core.read_namespaced_config_map, "owner", "default"), what="owner gone")
@@ -102,7 +128,9 @@ def test_foreground_propagation_waits_for_dependents(core: client.CoreV1Api, raw
 
 def test_bad_propagation_policy(raw: Raw, core: client.CoreV1Api) -> None:
     core.create_namespaced_config_map("default", {"metadata": {"name": "cm"}})
-    status, _, _ = raw.request("DELETE", "/api/v1/namespaces/default/configmaps/cm", {"propagationPolicy": "Sideways"})
+    status, _, _ = raw.request(
+        "DELETE", "/api/v1/namespaces/default/configmaps/cm", {"propagationPolicy": "Sideways"}
+    )
     assert status == 422
 
 
@@ -110,7 +138,9 @@ def test_namespace_lifecycle(sim: KubeSim, core: client.CoreV1Api, raw: Raw) -> 
     namespace(core, "lesson")
     core.create_namespaced_pod("lesson", pod_body("p"))
     core.create_namespaced_config_map("lesson", {"metadata": {"name": "cm"}})
-    wait_for(lambda: core.read_namespaced_pod("p", "lesson").status.phase == "Running", what="running")
+    wait_for(
+        lambda: core.read_namespaced_pod("p", "lesson").status.phase == "Running", what="running"
+    )
     status, body, _ = raw.request("DELETE", "/api/v1/namespaces/lesson")
     assert status == 200
     assert body["status"]["phase"] == "Terminating" and body["metadata"]["deletionTimestamp"]
@@ -119,7 +149,8 @@ def test_namespace_lifecycle(sim: KubeSim, core: client.CoreV1Api, raw: Raw) -> 
     forbidden = error_body(caught.value)
     assert (caught.value.status, forbidden["reason"]) == (403, "Forbidden")
     assert forbidden["message"] == (
-        'configmaps "late" is forbidden: unable to create new content in namespace lesson because it is being terminated'
+        'configmaps "late" is forbidden: unable to create new content in namespace lesson '
+        "because it is being terminated"
     )
     wait_for(lambda: gone(core.read_namespace, "lesson"), what="namespace gone")
     assert core.list_namespaced_pod("lesson").items == []
@@ -127,12 +158,21 @@ def test_namespace_lifecycle(sim: KubeSim, core: client.CoreV1Api, raw: Raw) -> 
 
 def test_namespace_name_label_is_kept(core: client.CoreV1Api) -> None:
     namespace(core, "lesson")
-    patched = core.patch_namespace("lesson", {"metadata": {"labels": {"kubernetes.io/metadata.name": "other", "team": "a"}}})
+    patched = core.patch_namespace(
+        "lesson", {"metadata": {"labels": {"kubernetes.io/metadata.name": "other", "team": "a"}}}
+    )
     assert patched.metadata.labels == {"kubernetes.io/metadata.name": "lesson", "team": "a"}
 
 
 def test_deleting_a_job_orphans_its_pods_unless_told(sim: KubeSim, raw: Raw) -> None:
-    job = {"metadata": {"name": "cfg"}, "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "x"}]}}}}
+    job = {
+        "metadata": {"name": "cfg"},
+        "spec": {
+            "template": {
+                "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "x"}]}
+            }
+        },
+    }
     raw.request("POST", "/apis/batch/v1/namespaces/default/jobs", job)
     status, _, headers = raw.request("DELETE", "/apis/batch/v1/namespaces/default/jobs/cfg")
     assert status == 200

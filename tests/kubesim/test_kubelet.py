@@ -43,35 +43,68 @@ def conditions(pod: client.V1Pod) -> dict[str, str]:
 def test_a_pod_runs_and_becomes_ready(lab: client.CoreV1Api) -> None:
     created = lab.create_namespaced_pod("a", pod_body("p"))
     assert created.status.phase == "Pending"
-    pod = wait_for(lambda: (p := lab.read_namespaced_pod("p", "a")).status.phase == "Running" and conditions(p)["Ready"] == "True" and p, what="ready")
+    pod = wait_for(
+        lambda: (
+            (p := lab.read_namespaced_pod("p", "a")).status.phase == "Running"
+            and conditions(p)["Ready"] == "True"
+            and p
+        ),
+        what="ready",
+    )
     assert conditions(pod) == {
-        "PodScheduled": "True", "PodReadyToStartContainers": "True", "Initialized": "True", "ContainersReady": "True", "Ready": "True",
+        "PodScheduled": "True",
+        "PodReadyToStartContainers": "True",
+        "Initialized": "True",
+        "ContainersReady": "True",
+        "Ready": "True",
     }
     assert pod.status.pod_ip.startswith("10.244.") and pod.status.host_ip.startswith("172.18.0.")
     status = pod.status.container_statuses[0]
     assert status.ready and status.state.running.started_at and status.restart_count == 0
-    reasons = {e.reason for e in lab.list_namespaced_event("a", field_selector="involvedObject.name=p").items}
+    reasons = {
+        e.reason
+        for e in lab.list_namespaced_event("a", field_selector="involvedObject.name=p").items
+    }
     assert {"Scheduled", "Pulling", "Pulled", "Created", "Started"} <= reasons
 
 
 def test_container_creating_while_the_image_pulls() -> None:
-    with KubeSim(time_scale=1.0, image_profiles=[ImageProfile(pattern="*", boot_seconds=60)]) as sim:
+    with KubeSim(
+        time_scale=1.0, image_profiles=[ImageProfile(pattern="*", boot_seconds=60)]
+    ) as sim:
         core = client.CoreV1Api(api_client(sim))
         core.create_namespaced_pod("default", pod_body("p"))
-        reason = wait_for(lambda: (s := core.read_namespaced_pod("p", "default").status.container_statuses) and s[0].state.waiting.reason, what="status")
+        reason = wait_for(
+            lambda: (
+                (s := core.read_namespaced_pod("p", "default").status.container_statuses)
+                and s[0].state.waiting.reason
+            ),
+            what="status",
+        )
         assert reason == "ContainerCreating"
         assert core.read_namespaced_pod("p", "default").status.phase == "Pending"
 
 
 def test_readiness_probe_waits_for_initial_delay_and_probe_time() -> None:
-    with KubeSim(time_scale=1.0, probe_seconds=60, image_profiles=[ImageProfile(pattern="*", boot_seconds=0, jitter_seconds=0)]) as sim:
+    with KubeSim(
+        time_scale=1.0,
+        probe_seconds=60,
+        image_profiles=[ImageProfile(pattern="*", boot_seconds=0, jitter_seconds=0)],
+    ) as sim:
         core = client.CoreV1Api(api_client(sim))
         probe = {"readinessProbe": {"tcpSocket": {"port": 80}, "initialDelaySeconds": 5}}
         core.create_namespaced_pod("default", pod_body("p", container=probe))
-        pod = wait_for(lambda: (p := core.read_namespaced_pod("p", "default")).status.phase == "Running" and p, what="running")
+        pod = wait_for(
+            lambda: (p := core.read_namespaced_pod("p", "default")).status.phase == "Running" and p,
+            what="running",
+        )
         assert pod.status.container_statuses[0].ready is False
-        ready = [c for c in pod.status.conditions if c.type == "Ready"][0]
-        assert (ready.status, ready.reason, ready.message) == ("False", "ContainersNotReady", "containers with unready status: [main]")
+        ready = next(c for c in pod.status.conditions if c.type == "Ready")
+        assert (ready.status, ready.reason, ready.message) == (
+            "False",
+            "ContainersNotReady",
+            "containers with unready status: [main]",
+        )
 
 
 def test_pull_error_then_back_off(lab: client.CoreV1Api) -> None:
@@ -79,13 +112,21 @@ def test_pull_error_then_back_off(lab: client.CoreV1Api) -> None:
     wait_for(lambda: waiting_reason(lab, "p") == "ErrImagePull", what="ErrImagePull")
     wait_for(lambda: waiting_reason(lab, "p") == "ImagePullBackOff", what="ImagePullBackOff")
     assert lab.read_namespaced_pod("p", "a").status.phase == "Pending"
-    messages = [e.message for e in lab.list_namespaced_event("a", field_selector="involvedObject.name=p,reason=Failed").items]
+    messages = [
+        e.message
+        for e in lab.list_namespaced_event(
+            "a", field_selector="involvedObject.name=p,reason=Failed"
+        ).items
+    ]
     assert any(m.startswith('Failed to pull image "registry.local/broken:1"') for m in messages)
 
 
 def test_crash_loop(lab: client.CoreV1Api) -> None:
     lab.create_namespaced_pod("a", pod_body("p", image="crashy:1"))
-    status = wait_for(lambda: (s := container_state(lab, "p")) and s.restart_count >= 1 and s.state.waiting and s, what="CrashLoopBackOff")
+    status = wait_for(
+        lambda: (s := container_state(lab, "p")) and s.restart_count >= 1 and s.state.waiting and s,
+        what="CrashLoopBackOff",
+    )
     assert status.state.waiting.reason == "CrashLoopBackOff"
     assert status.last_state.terminated.exit_code == 1
     assert lab.read_namespaced_pod("p", "a").status.phase == "Running"
@@ -94,7 +135,14 @@ def test_crash_loop(lab: client.CoreV1Api) -> None:
 def test_never_ready(lab: client.CoreV1Api) -> None:
     probe = {"readinessProbe": {"httpGet": {"path": "/", "port": 80}}}
     lab.create_namespaced_pod("a", pod_body("p", image="stuck:1", container=probe))
-    wait_for(lambda: lab.list_namespaced_event("a", field_selector="involvedObject.name=p,reason=Unhealthy").items, what="Unhealthy")
+    wait_for(
+        lambda: (
+            lab.list_namespaced_event(
+                "a", field_selector="involvedObject.name=p,reason=Unhealthy"
+            ).items
+        ),
+        what="Unhealthy",
+    )
     pod = lab.read_namespaced_pod("p", "a")
     assert pod.status.phase == "Running" and conditions(pod)["Ready"] == "False"
 
@@ -122,35 +170,60 @@ def test_a_cluster_without_kata_refuses_it() -> None:
 
 
 def sysctl_pod(name: str) -> dict[str, object]:
-    return pod_body(name, securityContext={"sysctls": [{"name": "net.ipv4.ip_forward", "value": "1"}]})
+    return pod_body(
+        name, securityContext={"sysctls": [{"name": "net.ipv4.ip_forward", "value": "1"}]}
+    )
 
 
 def test_unsafe_sysctl_fails_the_pod(core: client.CoreV1Api) -> None:
     core.create_namespaced_pod("default", sysctl_pod("p"))
-    pod = wait_for(lambda: (p := core.read_namespaced_pod("p", "default")).status.phase == "Failed" and p, what="Failed")
+    pod = wait_for(
+        lambda: (p := core.read_namespaced_pod("p", "default")).status.phase == "Failed" and p,
+        what="Failed",
+    )
     assert pod.status.reason == "SysctlForbidden"
-    assert pod.status.message == 'Pod was rejected: forbidden sysctl: "net.ipv4.ip_forward" not allowlisted'
-    safe = pod_body("q", securityContext={"sysctls": [{"name": "net.ipv4.ip_local_port_range", "value": "1024 65000"}]})
+    assert (
+        pod.status.message
+        == 'Pod was rejected: forbidden sysctl: "net.ipv4.ip_forward" not allowlisted'
+    )
+    safe = pod_body(
+        "q",
+        securityContext={
+            "sysctls": [{"name": "net.ipv4.ip_local_port_range", "value": "1024 65000"}]
+        },
+    )
     core.create_namespaced_pod("default", safe)
-    wait_for(lambda: core.read_namespaced_pod("q", "default").status.phase == "Running", what="safe sysctl runs")
+    wait_for(
+        lambda: core.read_namespaced_pod("q", "default").status.phase == "Running",
+        what="safe sysctl runs",
+    )
 
 
 def test_allowed_unsafe_sysctls() -> None:
     with KubeSim(time_scale=FAST, allowed_unsafe_sysctls=["net.ipv4.*"]) as sim:
         core = client.CoreV1Api(api_client(sim))
         core.create_namespaced_pod("default", sysctl_pod("p"))
-        wait_for(lambda: core.read_namespaced_pod("p", "default").status.phase == "Running", what="running")
+        wait_for(
+            lambda: core.read_namespaced_pod("p", "default").status.phase == "Running",
+            what="running",
+        )
 
 
 def test_run_to_completion_pods_succeed(lab: client.CoreV1Api) -> None:
     lab.create_namespaced_pod("a", pod_body("once", restartPolicy="Never"))
-    pod = wait_for(lambda: (p := lab.read_namespaced_pod("once", "a")).status.phase == "Succeeded" and p, what="Succeeded")
+    pod = wait_for(
+        lambda: (p := lab.read_namespaced_pod("once", "a")).status.phase == "Succeeded" and p,
+        what="Succeeded",
+    )
     assert pod.status.container_statuses[0].state.terminated.reason == "Completed"
 
 
 def test_init_containers_run_first(lab: client.CoreV1Api) -> None:
     body = pod_body("p", initContainers=[{"name": "prep", "image": "busybox:1"}])
     lab.create_namespaced_pod("a", body)
-    pod = wait_for(lambda: (p := lab.read_namespaced_pod("p", "a")).status.phase == "Running" and p, what="running")
+    pod = wait_for(
+        lambda: (p := lab.read_namespaced_pod("p", "a")).status.phase == "Running" and p,
+        what="running",
+    )
     assert pod.status.init_container_statuses[0].state.terminated.exit_code == 0
     assert conditions(pod)["Initialized"] == "True"

@@ -17,22 +17,39 @@ STATUS = "k8s.v1.cni.cncf.io/network-status"
 
 def nad(custom: client.CustomObjectsApi, ns: str, name: str, config: object) -> None:
     text = config if isinstance(config, str) else json.dumps(config)
-    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "NetworkAttachmentDefinition", "metadata": {"name": name}, "spec": {"config": text}}
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "NetworkAttachmentDefinition",
+        "metadata": {"name": name},
+        "spec": {"config": text},
+    }
     custom.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, body)
 
 
 def bridge(name: str, bridge_name: str, **extra: object) -> dict[str, object]:
-    return {"cniVersion": "0.3.1", "name": name, "type": "bridge", "bridge": bridge_name, "ipam": {}, **extra}
+    return {
+        "cniVersion": "0.3.1",
+        "name": name,
+        "type": "bridge",
+        "bridge": bridge_name,
+        "ipam": {},
+        **extra,
+    }
 
 
 def network_status(core: client.CoreV1Api, name: str, ns: str) -> list[dict[str, object]]:
-    text = wait_for(lambda: (core.read_namespaced_pod(name, ns).metadata.annotations or {}).get(STATUS), what="network-status")
+    text = wait_for(
+        lambda: (core.read_namespaced_pod(name, ns).metadata.annotations or {}).get(STATUS),
+        what="network-status",
+    )
     loaded: list[dict[str, object]] = json.loads(text)
     return loaded
 
 
 def sandbox_failures(core: client.CoreV1Api, ns: str, pod: str) -> list[str]:
-    events = core.list_namespaced_event(ns, field_selector=f"involvedObject.name={pod},reason=FailedCreatePodSandBox").items
+    events = core.list_namespaced_event(
+        ns, field_selector=f"involvedObject.name={pod},reason=FailedCreatePodSandBox"
+    ).items
     return [e.message for e in events]
 
 
@@ -41,32 +58,63 @@ def test_text_form(core: client.CoreV1Api, custom: client.CustomObjectsApi) -> N
     namespace(core, "shared")
     nad(custom, "lesson", "link1", bridge("link1", "br-l1"))
     nad(custom, "shared", "mgmt", bridge("mgmt", "br-mgmt"))
-    core.create_namespaced_pod("lesson", pod_body("vqfx1", annotations={NETWORKS: "link1@em3, shared/mgmt"}))
+    core.create_namespaced_pod(
+        "lesson", pod_body("vqfx1", annotations={NETWORKS: "link1@em3, shared/mgmt"})
+    )
     entries = network_status(core, "vqfx1", "lesson")
     assert entries[0]["interface"] == "eth0" and entries[0]["default"] is True
     assert entries[0]["ips"] == [core.read_namespaced_pod("vqfx1", "lesson").status.pod_ip]
-    assert [(e["name"], e["interface"]) for e in entries[1:]] == [("lesson/link1", "em3"), ("shared/mgmt", "net2")]
+    assert [(e["name"], e["interface"]) for e in entries[1:]] == [
+        ("lesson/link1", "em3"),
+        ("shared/mgmt", "net2"),
+    ]
 
 
-def test_json_form_with_ips_and_mac(core: client.CoreV1Api, custom: client.CustomObjectsApi) -> None:
+def test_json_form_with_ips_and_mac(
+    core: client.CoreV1Api, custom: client.CustomObjectsApi
+) -> None:
     namespace(core, "lesson")
     nad(custom, "lesson", "link1", bridge("link1", "br-l1"))
-    selection = [{"name": "link1", "namespace": "lesson", "interface": "eth1", "ips": ["10.31.0.11/24"], "mac": "02:00:00:00:00:11"}]
-    core.create_namespaced_pod("lesson", pod_body("p", annotations={NETWORKS: json.dumps(selection)}))
+    selection = [
+        {
+            "name": "link1",
+            "namespace": "lesson",
+            "interface": "eth1",
+            "ips": ["10.31.0.11/24"],
+            "mac": "02:00:00:00:00:11",
+        }
+    ]
+    core.create_namespaced_pod(
+        "lesson", pod_body("p", annotations={NETWORKS: json.dumps(selection)})
+    )
     entry = network_status(core, "p", "lesson")[1]
-    assert entry == {"name": "lesson/link1", "interface": "eth1", "ips": ["10.31.0.11"], "mac": "02:00:00:00:00:11", "dns": {}}
+    assert entry == {
+        "name": "lesson/link1",
+        "interface": "eth1",
+        "ips": ["10.31.0.11"],
+        "mac": "02:00:00:00:00:11",
+        "dns": {},
+    }
 
 
-def test_missing_definition_waits_until_it_appears(core: client.CoreV1Api, custom: client.CustomObjectsApi) -> None:
+def test_missing_definition_waits_until_it_appears(
+    core: client.CoreV1Api, custom: client.CustomObjectsApi
+) -> None:
     namespace(core, "lesson")
     core.create_namespaced_pod("lesson", pod_body("p", annotations={NETWORKS: "link1"}))
-    messages = wait_for(lambda: sandbox_failures(core, "lesson", "p"), what="FailedCreatePodSandBox")
-    assert "cannot find a network-attachment-definition (link1) in namespace (lesson)" in messages[0]
+    messages = wait_for(
+        lambda: sandbox_failures(core, "lesson", "p"), what="FailedCreatePodSandBox"
+    )
+    assert (
+        "cannot find a network-attachment-definition (link1) in namespace (lesson)" in messages[0]
+    )
     status = core.read_namespaced_pod("p", "lesson").status
     assert status.phase == "Pending"
     assert status.container_statuses[0].state.waiting.reason == "ContainerCreating"
     nad(custom, "lesson", "link1", bridge("link1", "br-l1"))
-    wait_for(lambda: core.read_namespaced_pod("p", "lesson").status.phase == "Running", what="running")
+    wait_for(
+        lambda: core.read_namespaced_pod("p", "lesson").status.phase == "Running", what="running"
+    )
 
 
 @pytest.mark.parametrize(
@@ -75,44 +123,75 @@ def test_missing_definition_waits_until_it_appears(core: client.CoreV1Api, custo
         ("{not json", "cannot parse config"),
         ({"name": "x", "type": "bridge", "bridge": "br0"}, "missing 'cniVersion'"),
         ({"cniVersion": "0.3.1", "name": "x", "bridge": "br0"}, "missing 'type'"),
-        (bridge("x", "br-way-too-long-name"), 'failed to create bridge "br-way-too-long-name": could not add'),
+        (
+            bridge("x", "br-way-too-long-name"),
+            'failed to create bridge "br-way-too-long-name": could not add',
+        ),
     ],
 )
-def test_broken_definitions_fail_the_sandbox(core: client.CoreV1Api, custom: client.CustomObjectsApi, config: object, expected: str) -> None:
+def test_broken_definitions_fail_the_sandbox(
+    core: client.CoreV1Api, custom: client.CustomObjectsApi, config: object, expected: str
+) -> None:
     namespace(core, "lesson")
     nad(custom, "lesson", "link1", config)
     core.create_namespaced_pod("lesson", pod_body("p", annotations={NETWORKS: "link1"}))
-    messages = wait_for(lambda: sandbox_failures(core, "lesson", "p"), what="FailedCreatePodSandBox")
+    messages = wait_for(
+        lambda: sandbox_failures(core, "lesson", "p"), what="FailedCreatePodSandBox"
+    )
     assert expected in messages[0]
     assert core.read_namespaced_pod("p", "lesson").status.phase == "Pending"
 
 
-def test_fifteen_character_bridge_is_fine(core: client.CoreV1Api, custom: client.CustomObjectsApi) -> None:
+def test_fifteen_character_bridge_is_fine(
+    core: client.CoreV1Api, custom: client.CustomObjectsApi
+) -> None:
     namespace(core, "lesson")
     nad(custom, "lesson", "link1", bridge("link1", "b" * 15))
     core.create_namespaced_pod("lesson", pod_body("p", annotations={NETWORKS: "link1"}))
-    wait_for(lambda: core.read_namespaced_pod("p", "lesson").status.phase == "Running", what="running")
+    wait_for(
+        lambda: core.read_namespaced_pod("p", "lesson").status.phase == "Running", what="running"
+    )
 
 
-def test_same_bridge_in_two_namespaces_on_one_node_is_reported(core: client.CoreV1Api, custom: client.CustomObjectsApi) -> None:
+def test_same_bridge_in_two_namespaces_on_one_node_is_reported(
+    core: client.CoreV1Api, custom: client.CustomObjectsApi
+) -> None:
     on_node_1 = {"kubernetes.io/hostname": "node-1"}
     for ns in ("lesson-a", "lesson-b"):
         namespace(core, ns)
         nad(custom, ns, "link1", bridge("link1", "br-link1"))
-        core.create_namespaced_pod(ns, pod_body("vqfx1", annotations={NETWORKS: "link1"}, nodeSelector=on_node_1))
-        wait_for(lambda ns=ns: core.read_namespaced_pod("vqfx1", ns).status.phase == "Running", what="running")
+        core.create_namespaced_pod(
+            ns, pod_body("vqfx1", annotations={NETWORKS: "link1"}, nodeSelector=on_node_1)
+        )
+        wait_for(
+            lambda ns=ns: core.read_namespaced_pod("vqfx1", ns).status.phase == "Running",
+            what="running",
+        )
     events = core.list_namespaced_event("lesson-b", field_selector="reason=BridgeShared").items
     assert len(events) == 1 and events[0].type == "Warning"
-    assert 'bridge "br-link1" on node node-1 is also used by network-attachment-definition lesson-a/link1' in events[0].message
+    assert (
+        'bridge "br-link1" on node node-1 is also used by '
+        "network-attachment-definition lesson-a/link1" in events[0].message
+    )
     assert core.list_namespaced_event("lesson-a", field_selector="reason=BridgeShared").items == []
 
 
-def test_same_bridge_on_different_nodes_is_fine(core: client.CoreV1Api, custom: client.CustomObjectsApi) -> None:
+def test_same_bridge_on_different_nodes_is_fine(
+    core: client.CoreV1Api, custom: client.CustomObjectsApi
+) -> None:
     for ns, node in (("lesson-a", "node-1"), ("lesson-b", "node-2")):
         namespace(core, ns)
         nad(custom, ns, "link1", bridge("link1", "br-link1"))
-        core.create_namespaced_pod(ns, pod_body("p", annotations={NETWORKS: "link1"}, nodeSelector={"kubernetes.io/hostname": node}))
-        wait_for(lambda ns=ns: core.read_namespaced_pod("p", ns).status.phase == "Running", what="running")
+        core.create_namespaced_pod(
+            ns,
+            pod_body(
+                "p", annotations={NETWORKS: "link1"}, nodeSelector={"kubernetes.io/hostname": node}
+            ),
+        )
+        wait_for(
+            lambda ns=ns: core.read_namespaced_pod("p", ns).status.phase == "Running",
+            what="running",
+        )
     assert core.list_event_for_all_namespaces(field_selector="reason=BridgeShared").items == []
 
 
@@ -126,7 +205,9 @@ def test_without_multus_the_resource_is_absent() -> None:
         assert GROUP not in groups
 
 
-def test_definitions_are_served_only_while_the_crd_exists(sim: KubeSim, custom: client.CustomObjectsApi) -> None:
+def test_definitions_are_served_only_while_the_crd_exists(
+    sim: KubeSim, custom: client.CustomObjectsApi
+) -> None:
     ext = client.ApiextensionsV1Api(api_client(sim))
     nad(custom, "default", "link1", bridge("link1", "br0"))
     ext.delete_custom_resource_definition(f"{PLURAL}.{GROUP}")

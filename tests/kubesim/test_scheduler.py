@@ -9,7 +9,9 @@ from kubernetes import client
 from tests.kubesim.conftest import namespace, pod_body, wait_for
 
 
-def affinity(kind: str, labels: dict[str, str], expressions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def affinity(
+    kind: str, labels: dict[str, str], expressions: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     selector: dict[str, Any] = {"matchLabels": labels}
     if expressions:
         selector["matchExpressions"] = expressions
@@ -23,21 +25,32 @@ def node_of(core: client.CoreV1Api, name: str, ns: str = "a") -> str:
 
 def test_node_selector(core: client.CoreV1Api) -> None:
     namespace(core, "a")
-    core.create_namespaced_pod("a", pod_body("p", nodeSelector={"kubernetes.io/hostname": "node-3"}))
+    core.create_namespaced_pod(
+        "a", pod_body("p", nodeSelector={"kubernetes.io/hostname": "node-3"})
+    )
     assert node_of(core, "p") == "node-3"
 
 
-def test_affinity_keeps_a_lesson_on_one_node_and_the_first_pod_may_go_anywhere(core: client.CoreV1Api) -> None:
+def test_affinity_keeps_a_lesson_on_one_node_and_the_first_pod_may_go_anywhere(
+    core: client.CoreV1Api,
+) -> None:
     namespace(core, "a")
     lesson = {"lesson": "l1"}
     for name in ("vqfx1", "vqfx2", "linux1"):
-        core.create_namespaced_pod("a", pod_body(name, labels=lesson, affinity=affinity("podAffinity", lesson)))
+        core.create_namespaced_pod(
+            "a", pod_body(name, labels=lesson, affinity=affinity("podAffinity", lesson))
+        )
     assert {node_of(core, n) for n in ("vqfx1", "vqfx2", "linux1")} == {node_of(core, "vqfx1")}
 
 
 def test_affinity_with_match_expressions(core: client.CoreV1Api) -> None:
     namespace(core, "a")
-    core.create_namespaced_pod("a", pod_body("anchor", labels={"lesson": "l2"}, nodeSelector={"kubernetes.io/hostname": "node-2"}))
+    core.create_namespaced_pod(
+        "a",
+        pod_body(
+            "anchor", labels={"lesson": "l2"}, nodeSelector={"kubernetes.io/hostname": "node-2"}
+        ),
+    )
     term = affinity("podAffinity", {}, [{"key": "lesson", "operator": "In", "values": ["l2"]}])
     core.create_namespaced_pod("a", pod_body("follower", affinity=term))
     assert node_of(core, "follower") == "node-2"
@@ -47,7 +60,9 @@ def test_anti_affinity_spreads(core: client.CoreV1Api) -> None:
     namespace(core, "a")
     spread = {"app": "spread"}
     for index in range(3):
-        core.create_namespaced_pod("a", pod_body(f"s{index}", labels=spread, affinity=affinity("podAntiAffinity", spread)))
+        core.create_namespaced_pod(
+            "a", pod_body(f"s{index}", labels=spread, affinity=affinity("podAntiAffinity", spread))
+        )
     assert sorted(node_of(core, f"s{i}") for i in range(3)) == ["node-1", "node-2", "node-3"]
 
 
@@ -63,15 +78,29 @@ def test_unschedulable_pod_gets_condition_and_event_then_schedules(core: client.
 
     condition = wait_for(unschedulable, what="Unschedulable")
     assert condition["reason"] == "Unschedulable"
-    assert condition["message"].startswith("0/3 nodes are available: 3 node(s) didn't match pod affinity rules.")
-    events = core.list_namespaced_event("a", field_selector="involvedObject.name=late,reason=FailedScheduling").items
-    assert events and events[0].type == "Warning" and events[0].source.component == "default-scheduler"
-    core.create_namespaced_pod("a", pod_body("anchor", labels={"lesson": "absent"}, nodeSelector={"kubernetes.io/hostname": "node-1"}))
+    assert condition["message"].startswith(
+        "0/3 nodes are available: 3 node(s) didn't match pod affinity rules."
+    )
+    events = core.list_namespaced_event(
+        "a", field_selector="involvedObject.name=late,reason=FailedScheduling"
+    ).items
+    assert (
+        events and events[0].type == "Warning" and events[0].source.component == "default-scheduler"
+    )
+    core.create_namespaced_pod(
+        "a",
+        pod_body(
+            "anchor", labels={"lesson": "absent"}, nodeSelector={"kubernetes.io/hostname": "node-1"}
+        ),
+    )
     assert node_of(core, "late") == "node-1"
 
 
 def test_unknown_node_selector_never_schedules(core: client.CoreV1Api) -> None:
     namespace(core, "a")
     core.create_namespaced_pod("a", pod_body("p", nodeSelector={"disk": "ssd"}))
-    wait_for(lambda: core.list_namespaced_event("a", field_selector="reason=FailedScheduling").items, what="FailedScheduling")
+    wait_for(
+        lambda: core.list_namespaced_event("a", field_selector="reason=FailedScheduling").items,
+        what="FailedScheduling",
+    )
     assert core.read_namespaced_pod("p", "a").spec.node_name is None

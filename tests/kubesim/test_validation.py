@@ -34,12 +34,19 @@ def test_wrong_type_is_refused(raw: Raw) -> None:
 
 
 def test_missing_required_fields(raw: Raw) -> None:
-    status, body, _ = raw.request("POST", "/api/v1/namespaces/default/pods", {"metadata": {"name": "p"}, "spec": {"containers": [{"image": "x"}]}})
+    status, body, _ = raw.request(
+        "POST",
+        "/api/v1/namespaces/default/pods",
+        {"metadata": {"name": "p"}, "spec": {"containers": [{"image": "x"}]}},
+    )
     assert status == 422
     assert ("FieldValueRequired", "spec.containers[0].name") in causes(body)
     status, body, _ = raw.request("POST", "/api/v1/namespaces/default/configmaps", {"metadata": {}})
     assert status == 422
-    assert body["details"]["causes"][0]["message"] == "Required value: name or generateName is required"
+    assert (
+        body["details"]["causes"][0]["message"]
+        == "Required value: name or generateName is required"
+    )
 
 
 @pytest.mark.parametrize(
@@ -48,7 +55,11 @@ def test_missing_required_fields(raw: Raw) -> None:
         ("/api/v1/namespaces", "lesson-1", True),
         ("/api/v1/namespaces", "lesson.1", False),  # namespaces: DNS-1123 label
         ("/api/v1/namespaces", "a" * 64, False),
-        ("/api/v1/namespaces/default/services", "1web", False),  # services: DNS-1035, a letter first
+        (
+            "/api/v1/namespaces/default/services",
+            "1web",
+            False,
+        ),  # services: DNS-1035, a letter first
         ("/api/v1/namespaces/default/services", "web-1", True),
         ("/api/v1/namespaces/default/configmaps", "a.b-c", True),  # subdomain
         ("/api/v1/namespaces/default/configmaps", "A", False),
@@ -66,7 +77,11 @@ def test_name_rules_per_kind(raw: Raw, path: str, name: str, ok: bool) -> None:
 
 
 def test_service_name_message_is_dns1035(raw: Raw) -> None:
-    _, body, _ = raw.request("POST", "/api/v1/namespaces/default/services", {"metadata": {"name": "1web"}, "spec": {"ports": [{"port": 80}]}})
+    _, body, _ = raw.request(
+        "POST",
+        "/api/v1/namespaces/default/services",
+        {"metadata": {"name": "1web"}, "spec": {"ports": [{"port": 80}]}},
+    )
     assert "a DNS-1035 label must consist of lower case alphanumeric characters" in body["message"]
 
 
@@ -85,7 +100,11 @@ def test_service_name_message_is_dns1035(raw: Raw) -> None:
     ],
 )
 def test_label_keys_and_values(raw: Raw, labels: dict[str, str], ok: bool) -> None:
-    status, body, _ = raw.request("POST", "/api/v1/namespaces/default/configmaps", {"metadata": {"name": "cm", "labels": labels}})
+    status, body, _ = raw.request(
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        {"metadata": {"name": "cm", "labels": labels}},
+    )
     assert (status == 201) == ok, body
     if not ok:
         assert all(field == "metadata.labels" for _, field in causes(body))
@@ -93,25 +112,46 @@ def test_label_keys_and_values(raw: Raw, labels: dict[str, str], ok: bool) -> No
 
 def test_name_on_update_must_match_the_url(core: client.CoreV1Api, raw: Raw) -> None:
     core.create_namespaced_config_map("default", {"metadata": {"name": "cm"}})
-    status, body, _ = raw.request("PUT", "/api/v1/namespaces/default/configmaps/cm", {"metadata": {"name": "other"}})
+    status, body, _ = raw.request(
+        "PUT", "/api/v1/namespaces/default/configmaps/cm", {"metadata": {"name": "other"}}
+    )
     assert status == 400
-    assert body["message"] == "the name of the object (other) does not match the name on the URL (cm)"
-    status, body, _ = raw.request("PATCH", "/api/v1/namespaces/default/configmaps/cm", {"metadata": {"name": "other"}}, "application/merge-patch+json")
+    assert (
+        body["message"] == "the name of the object (other) does not match the name on the URL (cm)"
+    )
+    status, body, _ = raw.request(
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/cm",
+        {"metadata": {"name": "other"}},
+        "application/merge-patch+json",
+    )
     assert status == 400
 
 
 def test_patch_results_are_validated(core: client.CoreV1Api, raw: Raw) -> None:
     core.create_namespaced_config_map("default", {"metadata": {"name": "cm"}})
-    status, body, _ = raw.request("PATCH", "/api/v1/namespaces/default/configmaps/cm", {"metadata": {"labels": {"x": "-bad"}}}, "application/merge-patch+json")
+    status, body, _ = raw.request(
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/cm",
+        {"metadata": {"labels": {"x": "-bad"}}},
+        "application/merge-patch+json",
+    )
     assert status == 422
-    status, body, _ = raw.request("PATCH", "/api/v1/namespaces/default/configmaps/cm", {"dataa": {}}, "application/merge-patch+json")
+    status, body, _ = raw.request(
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/cm",
+        {"dataa": {}},
+        "application/merge-patch+json",
+    )
     assert status == 422 and causes(body) == [("FieldValueInvalid", "dataa")]
 
 
 def test_pod_spec_is_immutable_but_image_is_not(core: client.CoreV1Api) -> None:
     namespace(core, "a")
     core.create_namespaced_pod("a", pod_body("p"))
-    core.patch_namespaced_pod("p", "a", {"spec": {"containers": [{"name": "main", "image": "nginx:1.26"}]}})
+    core.patch_namespaced_pod(
+        "p", "a", {"spec": {"containers": [{"name": "main", "image": "nginx:1.26"}]}}
+    )
     with pytest.raises(client.ApiException) as caught:
         core.patch_namespaced_pod("p", "a", {"spec": {"hostname": "other"}})
     assert caught.value.status == 422
@@ -119,13 +159,21 @@ def test_pod_spec_is_immutable_but_image_is_not(core: client.CoreV1Api) -> None:
 
 
 def test_custom_resources_follow_their_crd_schema(raw: Raw) -> None:
-    nad = {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition", "metadata": {"name": "link"}}
+    nad = {
+        "apiVersion": "k8s.cni.cncf.io/v1",
+        "kind": "NetworkAttachmentDefinition",
+        "metadata": {"name": "link"},
+    }
     status, body, _ = raw.request("POST", NAD_PATH, {**nad, "spec": {"config": {"type": "bridge"}}})
     assert status == 422
     assert causes(body) == [("FieldValueTypeInvalid", "spec.config")]
     status, body, _ = raw.request("POST", NAD_PATH, {**nad, "spec": {"confg": "{}"}})
     assert status == 422 and causes(body) == [("FieldValueInvalid", "spec.confg")]
-    status, body, _ = raw.request("POST", NAD_PATH, {**nad, "metadata": {"name": "link", "labels": {"bad key": "x"}}, "spec": {"config": "{}"}})
+    status, body, _ = raw.request(
+        "POST",
+        NAD_PATH,
+        {**nad, "metadata": {"name": "link", "labels": {"bad key": "x"}}, "spec": {"config": "{}"}},
+    )
     assert status == 422
     status, body, _ = raw.request("POST", NAD_PATH, {**nad, "spec": {"config": "{}"}})
     assert status == 201
@@ -141,13 +189,23 @@ def test_service_rules(raw: Raw) -> None:
 
 
 def test_job_restart_policy_must_be_never_or_on_failure(raw: Raw) -> None:
-    job = {"metadata": {"name": "cfg"}, "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "x"}]}}}}
+    job = {
+        "metadata": {"name": "cfg"},
+        "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "x"}]}}},
+    }
     status, body, _ = raw.request("POST", "/apis/batch/v1/namespaces/default/jobs", job)
     assert status == 422
     assert causes(body) == [("FieldValueNotSupported", "spec.template.spec.restartPolicy")]
 
 
 def test_create_with_resource_version_is_refused(raw: Raw) -> None:
-    status, body, _ = raw.request("POST", "/api/v1/namespaces/default/configmaps", {"metadata": {"name": "cm", "resourceVersion": "5"}})
+    status, body, _ = raw.request(
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        {"metadata": {"name": "cm", "resourceVersion": "5"}},
+    )
     assert status == 500
-    assert body["message"] == "Internal error occurred: resourceVersion should not be set on objects to be created"
+    assert (
+        body["message"]
+        == "Internal error occurred: resourceVersion should not be set on objects to be created"
+    )

@@ -9,16 +9,19 @@ import pytest
 from kubernetes import client, watch
 
 from kubesim import KubeSim
-from tests.kubesim.conftest import FAST, api_client, namespace, pod_body
+from tests.kubesim.conftest import FAST, api_client, namespace, pod_body, wait_for
 
 
 def test_pod_watch_sees_added_modified_deleted(core: client.CoreV1Api) -> None:
     namespace(core, "a")
     start = core.list_namespaced_pod("a").metadata.resource_version
     core.create_namespaced_pod("a", pod_body("p"))
+    wait_for(lambda: core.read_namespaced_pod("p", "a").spec.node_name, what="bound")
     core.delete_namespaced_pod("p", "a", grace_period_seconds=0)
     seen = []
-    for event in watch.Watch().stream(core.list_namespaced_pod, "a", resource_version=start, timeout_seconds=1):
+    for event in watch.Watch().stream(
+        core.list_namespaced_pod, "a", resource_version=start, timeout_seconds=1
+    ):
         seen.append((event["type"], event["object"].metadata.name))
         if event["type"] == "DELETED":
             break
@@ -27,20 +30,34 @@ def test_pod_watch_sees_added_modified_deleted(core: client.CoreV1Api) -> None:
     assert seen[-1] == ("DELETED", "p")
 
 
-def test_watch_without_resource_version_starts_with_the_current_state(core: client.CoreV1Api) -> None:
-    names = [e["object"].metadata.name for e in watch.Watch().stream(core.list_namespace, timeout_seconds=1)]
+def test_watch_without_resource_version_starts_with_the_current_state(
+    core: client.CoreV1Api,
+) -> None:
+    names = [
+        e["object"].metadata.name
+        for e in watch.Watch().stream(core.list_namespace, timeout_seconds=1)
+    ]
     assert names == ["default", "kube-node-lease", "kube-public", "kube-system"]
 
 
 def test_filtered_watch_sees_objects_enter_and_leave(core: client.CoreV1Api) -> None:
     start = core.list_namespaced_config_map("default").metadata.resource_version
-    core.create_namespaced_config_map("default", {"metadata": {"name": "cm", "labels": {"tier": "web"}}})
+    core.create_namespaced_config_map(
+        "default", {"metadata": {"name": "cm", "labels": {"tier": "web"}}}
+    )
     core.create_namespaced_config_map("default", {"metadata": {"name": "other"}})
     core.patch_namespaced_config_map("cm", "default", {"metadata": {"labels": {"tier": "db"}}})
     events = watch.Watch().stream(
-        core.list_namespaced_config_map, "default", label_selector="tier=web", resource_version=start, timeout_seconds=1
+        core.list_namespaced_config_map,
+        "default",
+        label_selector="tier=web",
+        resource_version=start,
+        timeout_seconds=1,
     )
-    assert [(e["type"], e["object"].metadata.name) for e in events] == [("ADDED", "cm"), ("DELETED", "cm")]
+    assert [(e["type"], e["object"].metadata.name) for e in events] == [
+        ("ADDED", "cm"),
+        ("DELETED", "cm"),
+    ]
 
 
 def test_too_old_resource_version_is_gone() -> None:
@@ -49,7 +66,14 @@ def test_too_old_resource_version_is_gone() -> None:
         for index in range(10):
             core.create_namespaced_config_map("default", {"metadata": {"name": f"cm-{index}"}})
         with pytest.raises(client.ApiException) as caught:
-            list(watch.Watch().stream(core.list_namespaced_config_map, "default", resource_version="1", timeout_seconds=1))
+            list(
+                watch.Watch().stream(
+                    core.list_namespaced_config_map,
+                    "default",
+                    resource_version="1",
+                    timeout_seconds=1,
+                )
+            )
         assert caught.value.status == 410
 
 
@@ -83,10 +107,17 @@ def test_expired_is_an_error_event_in_the_stream() -> None:
 def test_bookmarks_when_asked() -> None:
     with KubeSim(time_scale=FAST, bookmark_seconds=0.1) as quick:
         rv = quick.cluster.store.resource_version
-        events = stream(quick, f"/api/v1/namespaces/default/pods?watch=1&resourceVersion={rv}&allowWatchBookmarks=true&timeoutSeconds=1")
+        events = stream(
+            quick,
+            f"/api/v1/namespaces/default/pods?watch=1&resourceVersion={rv}&allowWatchBookmarks=true&timeoutSeconds=1",
+        )
     assert events and {e["type"] for e in events} == {"BOOKMARK"}
     bookmark = events[0]["object"]
-    assert isinstance(bookmark, dict) and bookmark["kind"] == "Pod" and bookmark["metadata"]["resourceVersion"]  # type: ignore[index]
+    assert (
+        isinstance(bookmark, dict)
+        and bookmark["kind"] == "Pod"
+        and bookmark["metadata"]["resourceVersion"]
+    )  # type: ignore[index]
 
 
 def test_watch_is_counted_as_its_own_verb(sim: KubeSim, core: client.CoreV1Api) -> None:
