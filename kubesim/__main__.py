@@ -13,6 +13,9 @@ from kubesim.sim import KubeSim
 
 def main(argv: list[str] | None = None) -> int:
     config = config_from_args(argv)
+    # The controller thread is CPU-bound; at the default 5 ms switch interval a request thread
+    # back from a socket call can wait that long for the GIL. This process is only the server.
+    sys.setswitchinterval(0.0005)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

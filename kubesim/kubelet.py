@@ -17,6 +17,7 @@ from kubesim.events import EventRecorder
 from kubesim.loop import Loop
 from kubesim.podstatus import set_condition
 from kubesim.resources import PODS
+from kubesim.scheduler import MAX_PODS
 from kubesim.store import Change
 
 JSON = dict[str, Any]
@@ -210,7 +211,7 @@ class Kubelet:
                 self._forget(run)
         elif (
             run is None
-            and pod["spec"].get("nodeName")
+            and pod["spec"].get("nodeName") in self._config.nodes  # no kubelet runs elsewhere
             and not pod["metadata"].get("deletionTimestamp")
         ):
             self._admit(pod)
@@ -284,14 +285,30 @@ class Kubelet:
             spec.get("restartPolicy", "Always"),
             containers,
         )
+        used = sum(
+            1 for other in self._runs.values() if other.node == run.node and not other.failure
+        )
         self._runs[run.uid] = run
-        forbidden = self._forbidden_sysctl(spec)
-        if forbidden:
-            run.failure = ("SysctlForbidden", f"Pod was rejected: forbidden sysctl: {forbidden}")
-            self._event(run, "Warning", "SysctlForbidden", f"forbidden sysctl: {forbidden}")
+        rejection = self._rejection(spec, used)
+        if rejection:
+            reason, message = rejection
+            run.failure = (reason, f"Pod was rejected: {message}")
+            self._event(run, "Warning", reason, message)
             self._sync(run)
             return
         self._setup_sandbox(run)
+
+    def _rejection(self, spec: JSON, used: int) -> tuple[str, str] | None:
+        """The kubelet's admission: (reason, message) when it refuses the pod."""
+        if used >= MAX_PODS:  # only pods bound past the scheduler get here
+            return "OutOfpods", (
+                f"Node didn't have enough resource: pods, requested: 1, used: {used}, "
+                f"capacity: {MAX_PODS}"
+            )
+        forbidden = self._forbidden_sysctl(spec)
+        if forbidden:
+            return "SysctlForbidden", f"forbidden sysctl: {forbidden}"
+        return None
 
     def _forbidden_sysctl(self, spec: JSON) -> str:
         for sysctl in (spec.get("securityContext") or {}).get("sysctls") or []:

@@ -279,3 +279,29 @@ def test_dry_run_stores_nothing(raw: Raw, core: client.CoreV1Api) -> None:
     )
     assert status == 201
     assert core.list_namespaced_config_map("default").items == []
+
+
+def test_strategic_merge_directives(core: client.CoreV1Api, raw: Raw) -> None:
+    ports = [{"name": "ssh", "port": 22}, {"name": "http", "port": 80}]
+    core.create_namespaced_service(
+        "default", {"metadata": {"name": "web"}, "spec": {"ports": ports}}
+    )
+    path = "/api/v1/namespaces/default/services/web"
+    smp = "application/strategic-merge-patch+json"
+    patch = {
+        "spec": {"ports": [{"port": 80, "$patch": "delete"}, {"name": "netconf", "port": 830}]}
+    }
+    status, body, _ = raw.request("PATCH", path, patch, smp)
+    assert status == 200
+    assert [p["port"] for p in body["spec"]["ports"]] == [22, 830]
+    order = {"spec": {"$setElementOrder/ports": [{"port": 830}, {"port": 22}]}}
+    assert [p["port"] for p in raw.request("PATCH", path, order, smp)[1]["spec"]["ports"]] == [
+        830,
+        22,
+    ]
+    core.patch_namespaced_service("web", "default", {"metadata": {"labels": {"a": "1", "b": "2"}}})
+    replace = {"metadata": {"labels": {"$patch": "replace", "c": "3"}}}
+    assert raw.request("PATCH", path, replace, smp)[1]["metadata"]["labels"] == {"c": "3"}
+    core.patch_namespaced_service("web", "default", {"metadata": {"finalizers": ["x/a", "x/b"]}})
+    drop = {"metadata": {"$deleteFromPrimitiveList/finalizers": ["x/a"]}}
+    assert raw.request("PATCH", path, drop, smp)[1]["metadata"]["finalizers"] == ["x/b"]

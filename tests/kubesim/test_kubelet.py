@@ -41,7 +41,8 @@ def conditions(pod: client.V1Pod) -> dict[str, str]:
 
 
 def test_a_pod_runs_and_becomes_ready(lab: client.CoreV1Api) -> None:
-    created = lab.create_namespaced_pod("a", pod_body("p"))
+    probe = {"readinessProbe": {"tcpSocket": {"port": 22}, "initialDelaySeconds": 30}}
+    created = lab.create_namespaced_pod("a", pod_body("p", container=probe))
     assert created.status.phase == "Pending"
     pod = wait_for(
         lambda: (
@@ -227,3 +228,22 @@ def test_init_containers_run_first(lab: client.CoreV1Api) -> None:
     )
     assert pod.status.init_container_statuses[0].state.terminated.exit_code == 0
     assert conditions(pod)["Initialized"] == "True"
+
+
+def test_a_pod_bound_to_a_full_node_is_rejected(lab: client.CoreV1Api) -> None:
+    for index in range(111):
+        lab.create_namespaced_pod("a", pod_body(f"p{index}", nodeName="node-1"))
+    pod = wait_for(
+        lambda: (p := lab.read_namespaced_pod("p110", "a")).status.phase == "Failed" and p,
+        what="OutOfpods",
+    )
+    assert pod.status.reason == "OutOfpods"
+    assert lab.read_namespaced_pod("p0", "a").status.phase != "Failed"
+
+
+def test_a_pod_bound_to_an_unknown_node_stays_pending(lab: client.CoreV1Api) -> None:
+    lab.create_namespaced_pod("a", pod_body("p", nodeName="node-9"))
+    lab.create_namespaced_pod("a", pod_body("q"))
+    wait_for(lambda: lab.read_namespaced_pod("q", "a").status.phase == "Running", what="q runs")
+    pod = lab.read_namespaced_pod("p", "a")
+    assert pod.status.phase == "Pending" and pod.status.container_statuses is None
