@@ -62,7 +62,7 @@ def test_create_is_idempotent_per_lesson_and_session(
     assert first.state is LessonState.QUEUED
     assert first.steps[Step.NAMESPACE].status is StepStatus.QUEUED
     assert first.current_step == "namespace"
-    assert [r.id for r in registry.list(session_id)] == [first.id]
+    assert [r.id for r in registry.records(session_id)] == [first.id]
 
 
 def test_steps_start_only_what_they_unblock_and_the_last_makes_it_ready(
