@@ -11,7 +11,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AnyHttpUrl, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "LESSONQ_"
@@ -59,6 +66,17 @@ class Settings(BaseSettings):
     readiness_watch: Seconds = 5
     retry_backoff_max: Seconds = 30
 
+    # Admission: at most this many live lessons, and per session (429 with Retry-After).
+    max_live_lessons: int = Field(1000, ge=1)
+    max_lessons_per_session: int = Field(4, ge=1)
+    admission_retry_after: Seconds = 30
+
+    # The HTTP intake and Flower.
+    api_token: SecretStr | None = None
+    flower_user: str = "admin"
+    flower_password: SecretStr | None = None
+    log_json: bool = False
+
     # Celery delivery and the beat.
     task_time_limit: Seconds = 120
     visibility_timeout: Seconds = 60 * 60
@@ -90,6 +108,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"{ENV_PREFIX}VISIBILITY_TIMEOUT ({self.visibility_timeout}) must be longer than "
                 f"{ENV_PREFIX}TASK_TIME_LIMIT ({self.task_time_limit})"
+            )
+        # GC resumes a lesson that was silent this long; a healthy one must never look stalled.
+        quiet = max(self.retry_backoff_max, self.readiness_watch)
+        if self.stall_timeout <= quiet:
+            raise ValueError(
+                f"{ENV_PREFIX}STALL_TIMEOUT ({self.stall_timeout}) must be longer than "
+                f"{ENV_PREFIX}RETRY_BACKOFF_MAX and {ENV_PREFIX}READINESS_WATCH ({quiet})"
             )
         return self
 

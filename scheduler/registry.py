@@ -5,7 +5,7 @@ Keys, all under ``lessonq:<instance>:``:
 - ``lesson:<id>``  hash: the record's fields, ``step:<name>`` / ``start:<name>`` / ``end:<name>``
   per step, and ``plan`` (the JSON the provisioning tasks work from);
 - ``key:<slug>:<session>``  the id of the live lesson for that lesson and session (idempotency);
-- ``session:<session>``  set of that session's live ids;
+- ``session:<session>``  set of that session's live ids (not those tearing down);
 - ``expiry``  zset id -> time the lesson expires unless kept alive (GC's idle clock);
 - ``deadline``  zset id -> provisioning deadline, only while provisioning;
 - ``heartbeat``  zset id -> last progress, only while a task should be making progress (GC
@@ -89,6 +89,14 @@ class LessonNotFound(KeyError):
 
     def __str__(self) -> str:
         return f"no lesson with id {self.lesson_id!r}"
+
+
+class AdmissionRefused(Exception):
+    """Too many live lessons, overall or for one session; try again after `retry_after` s."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class LessonRegistry:
@@ -188,10 +196,11 @@ class LessonRegistry:
                     return existing_id, False, None
                 if state == LessonState.FAILED:
                     replaced = existing_id
+            self._admit(pipe, plan.session_id, replacing=replaced is not None)
             now = time.time()
             pipe.multi()
             if replaced is not None:
-                self._queue_teardown(pipe, replaced, now)
+                self._queue_teardown(pipe, replaced, plan.session_id, now)
             fields: Fields = {
                 "id": plan.lesson_id,
                 "lesson": plan.slug,
@@ -216,9 +225,28 @@ class LessonRegistry:
             pipe.zadd(self.heartbeat_key, {plan.lesson_id: now})
             return plan.lesson_id, True, replaced
 
-        lesson_id, _created, replaced = self._transact(apply, key)
+        session_key = self._session_key(plan.session_id)
+        lesson_id, _created, replaced = self._transact(apply, key, session_key, self.expiry_key)
         replaced_record = self.require(replaced) if replaced else None
         return self.require(lesson_id), replaced_record
+
+    def _admit(self, pipe: Pipeline, session_id: str, *, replacing: bool) -> None:
+        """Refuse a new lesson past the global or the per-session limit of live lessons."""
+        settings = self._settings
+        # A FAILED lesson being replaced stops counting as it is torn down.
+        live = int(pipe.zcard(self.expiry_key)) - replacing
+        if live >= settings.max_live_lessons:
+            raise AdmissionRefused(
+                f"{live} lessons are live, the limit is {settings.max_live_lessons}",
+                settings.admission_retry_after,
+            )
+        mine = int(pipe.scard(self._session_key(session_id))) - replacing
+        if mine >= settings.max_lessons_per_session:
+            raise AdmissionRefused(
+                f"session {session_id} has {mine} live lessons, the limit is "
+                f"{settings.max_lessons_per_session}",
+                settings.admission_retry_after,
+            )
 
     def start_step(self, lesson_id: str, step: Step) -> LessonRecord | None:
         """Mark a step running; None when the lesson is no longer provisioning (stop)."""
@@ -335,8 +363,8 @@ class LessonRegistry:
     def begin_teardown(self, lesson_ids: Iterable[str]) -> list[str]:
         """Move lessons to TEARING_DOWN; return those that changed (the caller dispatches).
 
-        A provisioning task notices at its next step and stops; the idempotency key is freed so
-        the same lesson and session can be asked for again at once.
+        A provisioning task notices at its next step and stops. The lesson stops counting as
+        live at once, so the same lesson and session can be asked for again straight away.
         """
         ids = list(dict.fromkeys(lesson_ids))
         if not ids:
@@ -344,23 +372,30 @@ class LessonRegistry:
         record_keys = [self.record_key(lesson_id) for lesson_id in ids]
 
         def apply(pipe: Pipeline) -> list[str]:
-            states = [pipe.hget(key, "state") for key in record_keys]
-            changing = [i for i, s in zip(ids, states, strict=True) if s in LIVE]
+            # Read through another connection in one round trip: the keys are already
+            # watched, so a change after this read still aborts the transaction.
+            reader = self._redis.pipeline(transaction=False)
+            for key in record_keys:
+                reader.hmget(key, ["state", "session_id"])
+            found = dict(zip(ids, reader.execute(), strict=True))
+            changing = {i: str(session) for i, (state, session) in found.items() if state in LIVE}
             if not changing:
                 return []
             now = time.time()
             pipe.multi()
-            for lesson_id in changing:
-                self._queue_teardown(pipe, lesson_id, now)
-            return changing
+            for lesson_id, session_id in changing.items():
+                self._queue_teardown(pipe, lesson_id, session_id, now)
+            return list(changing)
 
         return self._transact(apply, *record_keys)
 
-    def _queue_teardown(self, pipe: Pipeline, lesson_id: str, now: float) -> None:
+    def _queue_teardown(self, pipe: Pipeline, lesson_id: str, session_id: str, now: float) -> None:
+        """The writes that move a lesson to TEARING_DOWN: it no longer counts as live."""
         record_key = self.record_key(lesson_id)
         pipe.hset(record_key, mapping={"state": LessonState.TEARING_DOWN.value, "updated_at": now})
         pipe.zrem(self.expiry_key, lesson_id)
         pipe.zrem(self.deadline_key, lesson_id)
+        pipe.srem(self._session_key(session_id), lesson_id)
         pipe.zadd(self.heartbeat_key, {lesson_id: now})
 
     def finish_teardown(self, lesson_id: str) -> bool:
@@ -381,9 +416,7 @@ class LessonRegistry:
             pipe.expire(record_key, int(self._settings.record_retention))
             if owner == lesson_id:
                 pipe.delete(key)
-            pipe.srem(self._session_key(str(session_id)), lesson_id)
             pipe.zrem(self.heartbeat_key, lesson_id)
-            pipe.zrem(self.expiry_key, lesson_id)
             return True
 
         return self._transact(apply, record_key)

@@ -13,7 +13,7 @@ import pytest
 from config.settings import load_settings
 from scheduler.client import LessonClient
 from scheduler.plan import LessonPlan
-from scheduler.registry import LessonRegistry, connect
+from scheduler.registry import AdmissionRefused, LessonRegistry, connect
 from scheduler.state import LessonState, StepStatus
 from scheduler.steps import Step
 from tests.support.settings import TEST_SETTINGS
@@ -167,3 +167,32 @@ def test_records_survive_a_redis_restart(tmp_path: Path, session_id: str) -> Non
         assert record.id in registry.live_ids()
     finally:
         server.stop()
+
+
+def test_admission_limits_live_lessons_overall_and_per_session(
+    redis_server: RedisServer, session_id: str
+) -> None:
+    settings = load_settings(
+        **{
+            **TEST_SETTINGS,
+            "redis_url": redis_server.url,
+            "instance_id": "admission-test",
+            "max_live_lessons": 3,
+            "max_lessons_per_session": 2,
+        }
+    )
+    registry = LessonRegistry(connect(redis_server.url), settings)
+    slugs = ["linux-basics", "snapshot-testing", "bgp-spine-leaf"]
+    first, _ = registry.create(make_plan(registry, session_id, slugs[0]))
+    registry.create(make_plan(registry, session_id, slugs[1]))
+    with pytest.raises(AdmissionRefused, match="session .* has 2 live lessons, the limit is 2"):
+        registry.create(make_plan(registry, session_id, slugs[2]))
+    registry.create(make_plan(registry, f"{session_id}-b", slugs[0]))
+    with pytest.raises(AdmissionRefused, match="3 lessons are live, the limit is 3") as refused:
+        registry.create(make_plan(registry, f"{session_id}-c", slugs[0]))
+    assert refused.value.retry_after == settings.admission_retry_after
+    # The same lesson and session is not a new lesson: no refusal.
+    assert registry.create(make_plan(registry, session_id, slugs[0]))[0].id == first.id
+    # A lesson tearing down no longer counts.
+    registry.begin_teardown([first.id])
+    registry.create(make_plan(registry, session_id, slugs[2]))
