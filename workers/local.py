@@ -109,10 +109,17 @@ class RedisServer:
 class CeleryProcess:
     """`celery -A workers.app worker|beat` as a subprocess in its own process group."""
 
-    def __init__(self, role: str, env: Mapping[str, str], log: Path, args: list[str]) -> None:
+    def __init__(
+        self,
+        role: str,
+        env: Mapping[str, str],
+        log: Path,
+        args: list[str],
+        app: str = "workers.app",
+    ) -> None:
         self.role = role
         self.log = log
-        command = [sys.executable, "-m", "celery", "-A", "workers.app", role, *args]
+        command = [sys.executable, "-m", "celery", "-A", app, role, *args]
         self._output = open(log, "ab")  # noqa: SIM115 - lives as long as the process
         self._process = subprocess.Popen(
             command,
@@ -150,7 +157,12 @@ class CeleryProcess:
 
 
 def start_worker(
-    env: Mapping[str, str], log: Path, name: str, queue: str, concurrency: int = 2
+    env: Mapping[str, str],
+    log: Path,
+    name: str,
+    queue: str,
+    concurrency: int = 2,
+    app: str = "workers.app",
 ) -> CeleryProcess:
     worker = CeleryProcess(
         "worker",
@@ -168,6 +180,7 @@ def start_worker(
             "--queues",
             queue,
         ],
+        app=app,
     )
     worker.wait_for_log(" ready.")
     return worker
