@@ -125,12 +125,16 @@ def _ports(endpoint: Endpoint) -> list[PortPlan]:
     wanted: list[tuple[str | None, int]] = [(p.name, p.port) for p in endpoint.presentations]
     wanted += [(None, port) for port in endpoint.additional_ports]
     ports: list[PortPlan] = []
+    # Sets, not scans of `ports`: an inline lesson may list thousands of ports.
+    numbers: set[int] = set()
+    taken: set[str] = set()
     for name, port in wanted:
-        if any(p.port == port for p in ports):
+        if port in numbers:
             continue
-        taken = {p.name for p in ports}
         chosen = next(n for n in _port_names(name, port) if n not in taken)
         ports.append(PortPlan(name=chosen, port=port))
+        numbers.add(port)
+        taken.add(chosen)
     return ports
 
 
