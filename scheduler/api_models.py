@@ -1,0 +1,207 @@
+"""The bodies of the HTTP intake: what a caller sends and what it gets back.
+
+Field names are snake_case, like the Python client's. Times are RFC 3339 UTC timestamps.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, model_validator
+
+from scheduler.lesson import Category, Lesson, Tier
+from scheduler.naming import SESSION_ID_MAX, validate_session_id
+from scheduler.plan import EndpointPlan
+from scheduler.state import LessonRecord, LessonState, StepStatus
+from scheduler.steps import Step
+
+LESSONS_PATH = "/v1/lessons"
+
+SessionId = Annotated[
+    str,
+    Strict(),
+    AfterValidator(validate_session_id),
+    Field(
+        description=f"1-{SESSION_ID_MAX} characters of letters, digits, '_' and '-'",
+        examples=["session-42"],
+    ),
+]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class CreateLesson(_Body):
+    """Ask for a lesson: a curriculum slug or an inline lesson definition, for one session."""
+
+    # Unknown fields are refused: a misspelt `sesion_id` should be an error, not ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lesson: Annotated[str, Strict()] | None = Field(
+        None, description="the slug of a curriculum lesson", examples=["linux-basics"]
+    )
+    definition: dict[str, Any] | None = Field(
+        None, description="an inline lesson: the fields of a lesson.meta.yaml, as JSON"
+    )
+    session_id: SessionId
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CreateLesson:
+        if (self.lesson is None) == (self.definition is None):
+            raise ValueError(
+                "give exactly one of 'lesson' (a curriculum slug) and 'definition' "
+                "(an inline lesson)"
+            )
+        return self
+
+
+class Port(_Body):
+    name: str = Field(examples=["cli"])
+    port: int = Field(examples=[22])
+
+
+class EndpointAccess(_Body):
+    """How to reach one device of a READY lesson."""
+
+    name: str = Field(examples=["linux1"])
+    service: str = Field(description="the Service name: resolves as-is inside the namespace")
+    host: str = Field(
+        description="the Service's name from outside the namespace",
+        examples=["linux1.linux-basics-session-42-abcdefghij.svc"],
+    )
+    ports: list[Port]
+
+    @classmethod
+    def of(cls, endpoint: EndpointPlan, namespace: str) -> EndpointAccess:
+        # Every endpoint has a Service named after it (the `services` step).
+        return cls(
+            name=endpoint.name,
+            service=endpoint.name,
+            host=f"{endpoint.name}.{namespace}.svc",
+            ports=[Port(name=port.name, port=port.port) for port in endpoint.ports],
+        )
+
+
+class StepProgress(_Body):
+    status: StepStatus
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class LessonSummary(_Body):
+    """A live lesson (or a recently GONE one) as the registry records it."""
+
+    id: str = Field(examples=["3f9c2a7d51e04b86"])
+    lesson: str
+    session_id: str
+    namespace: str
+    state: LessonState
+    current_step: str | None = Field(
+        description="the steps running (or queued) now, comma-separated; null when none"
+    )
+    steps: dict[Step, StepProgress]
+    healthy: int = Field(description="endpoints whose pod is ready")
+    total: int = Field(description="endpoints of the lesson")
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    ready_at: datetime | None
+    expires_at: datetime = Field(description="torn down after this unless kept alive")
+    deadline: datetime = Field(description="fails if not READY by then")
+    status_url: str = Field(examples=["/v1/lessons/3f9c2a7d51e04b86"])
+
+    @classmethod
+    def fields_of(cls, record: LessonRecord) -> dict[str, Any]:
+        # Pydantic reads the record's Unix timestamps as UTC datetimes.
+        return {
+            **record.model_dump(exclude={"namespace_uid"}),
+            "steps": {
+                step: StepProgress(
+                    status=rec.status, started_at=rec.started_at, finished_at=rec.finished_at
+                )
+                for step, rec in record.steps.items()
+            },
+            "status_url": f"{LESSONS_PATH}/{record.id}",
+        }
+
+    @classmethod
+    def of(cls, record: LessonRecord) -> LessonSummary:
+        return cls.model_validate(cls.fields_of(record))
+
+
+class LessonStatus(LessonSummary):
+    """A lesson and, once it is READY, how to reach each of its endpoints."""
+
+    endpoints: list[EndpointAccess] | None = Field(
+        description="each endpoint's Service and ports; null until the lesson is READY"
+    )
+
+    @classmethod
+    def with_endpoints(
+        cls, record: LessonRecord, endpoints: list[EndpointAccess] | None
+    ) -> LessonStatus:
+        return cls.model_validate({**cls.fields_of(record), "endpoints": endpoints})
+
+
+class LessonList(_Body):
+    lessons: list[LessonSummary]
+
+
+class CatalogLesson(_Body):
+    slug: str
+    name: str
+    short_description: str
+    description: str
+    category: Category | None
+    tier: Tier | None
+    collection: str | None
+    tags: list[str]
+    prereqs: list[str]
+    endpoint_count: int
+    link_count: int
+    stage_count: int
+
+    @classmethod
+    def of(cls, lesson: Lesson) -> CatalogLesson:
+        return cls(
+            slug=lesson.slug,
+            name=lesson.name,
+            short_description=lesson.short_description,
+            description=lesson.description,
+            category=lesson.category,
+            tier=lesson.tier,
+            collection=lesson.collection,
+            tags=lesson.tags,
+            prereqs=lesson.prereqs,
+            endpoint_count=len(lesson.endpoints),
+            link_count=len(lesson.connections),
+            stage_count=len(lesson.stages),
+        )
+
+
+class Catalog(_Body):
+    lessons: list[CatalogLesson]
+
+
+class Health(_Body):
+    status: str = Field(examples=["ok"])
+
+
+class FieldProblem(_Body):
+    field: str = Field(
+        description="where in the request: a body field path, a query parameter, or 'body'",
+        examples=["definition.endpoints[0].name"],
+    )
+    message: str
+
+
+class ErrorBody(_Body):
+    """Every error answer has this shape."""
+
+    error: str = Field(description="the HTTP status in snake_case", examples=["not_found"])
+    message: str
+    detail: list[FieldProblem] = Field(
+        [], description="for a 422: each problem with the field it is about"
+    )

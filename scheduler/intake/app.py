@@ -1,0 +1,47 @@
+"""The intake application: routers, error handlers and the gate, put together."""
+
+from __future__ import annotations
+
+import uvicorn
+from fastapi import Depends, FastAPI
+from fastapi.security import HTTPBearer
+
+from config.settings import Settings
+from scheduler.client import LessonClient
+from scheduler.intake.errors import install_error_handlers
+from scheduler.intake.gate import Gate
+from scheduler.intake.lessons import catalog_router, lessons_router
+from scheduler.intake.service import service_router
+
+DESCRIPTION = """\
+Ask for network-device lessons for a session, follow them until READY, keep them alive and
+tear them down. Every error answers with the same JSON shape (`ErrorBody`).
+"""
+
+
+def create_app(settings: Settings | None = None, client: LessonClient | None = None) -> FastAPI:
+    """The intake for `settings` (default: the client's, else LESSONQ_* from the environment).
+
+    The curriculum is read here, so a broken one stops the service at start with its problems
+    rather than failing requests later.
+    """
+    client = client or LessonClient(settings)
+    settings = settings or client.settings
+    client.curriculum  # noqa: B018 - loaded now, on purpose
+
+    app = FastAPI(title="lessonq intake", description=DESCRIPTION, version="1")
+    install_error_handlers(app)
+    app.add_middleware(Gate, token=settings.api_token)
+    # The token is checked by the Gate, before the body is read; this dependency only
+    # declares the scheme in the OpenAPI document.
+    bearer = HTTPBearer(auto_error=False, description="LESSONQ_API_TOKEN")
+    secured = [Depends(bearer)] if settings.api_token is not None else []
+    app.include_router(lessons_router(client), dependencies=secured)
+    app.include_router(catalog_router(client), dependencies=secured)
+    app.include_router(service_router(settings))
+    return app
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    """Run the intake with uvicorn until interrupted."""
+    uvicorn.run(create_app(settings), host=host, port=port, server_header=False)

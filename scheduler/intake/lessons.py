@@ -1,0 +1,125 @@
+"""/v1/lessons and /v1/catalog: the LessonClient over HTTP.
+
+Endpoints are plain functions: FastAPI runs them in its thread pool, so the blocking Redis
+calls and the Celery send never stall the event loop.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from scheduler.api_models import (
+    LESSONS_PATH,
+    Catalog,
+    CatalogLesson,
+    CreateLesson,
+    EndpointAccess,
+    ErrorBody,
+    LessonList,
+    LessonStatus,
+    LessonSummary,
+    SessionId,
+)
+from scheduler.client import LessonClient
+from scheduler.curriculum import LessonError, UnknownLessonError, parse_lesson
+from scheduler.intake.errors import definition_problems, invalid, not_found
+from scheduler.intake.jsonbody import JsonRoute
+from scheduler.lesson import Lesson
+from scheduler.state import LessonRecord, LessonState
+
+# The ids `registry.new_lesson_id` makes (secrets.token_hex(8)). Anything else cannot be a
+# lesson: it is answered 404 without asking Redis.
+LESSON_ID = re.compile(r"[0-9a-f]{16}")
+# Where an inline lesson's problems point: its place in the request body.
+DEFINITION = "definition"
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody} for status in (401, 404, 413, 422, 503)
+}
+
+
+def _lesson(client: LessonClient, body: CreateLesson) -> Lesson:
+    """The lesson asked for: a curriculum lesson by slug, or a checked inline definition."""
+    if body.lesson is not None:
+        try:
+            # Looked up by slug only: the client would also read a path ending in .yaml.
+            return client.curriculum.lesson(body.lesson)
+        except UnknownLessonError as error:
+            raise not_found(error.problems[0].message) from None
+    try:
+        return parse_lesson(body.definition, DEFINITION, client.curriculum.images, client.limits)
+    except LessonError as error:
+        raise invalid(definition_problems(error, DEFINITION)) from None
+
+
+def lessons_router(client: LessonClient) -> APIRouter:
+    router = APIRouter(
+        prefix=LESSONS_PATH, tags=["lessons"], route_class=JsonRoute, responses=_ERRORS
+    )
+
+    def status(record: LessonRecord) -> LessonStatus:
+        endpoints = None
+        if record.state is LessonState.READY:
+            plan = client.registry.plan(record.id)
+            endpoints = [EndpointAccess.of(endpoint, plan.namespace) for endpoint in plan.endpoints]
+        return LessonStatus.with_endpoints(record, endpoints)
+
+    def known_id(lesson_id: str) -> str:
+        if LESSON_ID.fullmatch(lesson_id) is None:
+            raise not_found("no lesson with this id")
+        return lesson_id
+
+    @router.post(
+        "",
+        status_code=202,
+        responses={429: {"model": ErrorBody, "description": "too many live lessons"}},
+    )
+    def create_lesson(body: CreateLesson, response: Response) -> LessonStatus:
+        """Ask for a lesson for a session; the same lesson and session again give the same
+        live lesson. Provisioning goes on after the answer: follow `status_url`."""
+        record = client.create(_lesson(client, body), body.session_id)
+        response.headers["Location"] = f"{LESSONS_PATH}/{record.id}"
+        return status(record)
+
+    @router.get("")
+    def list_lessons(
+        session: Annotated[SessionId | None, Query(description="only this session's")] = None,
+    ) -> LessonList:
+        """Live lessons (not those tearing down or gone), oldest first."""
+        return LessonList(lessons=[LessonSummary.of(record) for record in client.list(session)])
+
+    @router.get("/{lesson_id}")
+    def get_lesson(lesson_id: str) -> LessonStatus:
+        """A lesson's state and progress; once READY, its endpoints."""
+        return status(client.status(known_id(lesson_id)))
+
+    @router.post("/{lesson_id}/keepalive")
+    def keep_alive(lesson_id: str) -> LessonStatus:
+        """Reset the lesson's idle clock (`expires_at`). A lesson no longer live is unchanged."""
+        return status(client.keepalive(known_id(lesson_id)))
+
+    @router.delete("/{lesson_id}", status_code=202)
+    def tear_down(lesson_id: str) -> LessonStatus:
+        """Start tearing the lesson down; it ends GONE."""
+        return status(client.teardown(known_id(lesson_id)))
+
+    return router
+
+
+def catalog_router(client: LessonClient) -> APIRouter:
+    router = APIRouter(
+        prefix="/v1/catalog", tags=["catalog"], responses={401: {"model": ErrorBody}}
+    )
+    # The curriculum is read once, at start: so is its catalog.
+    lessons = client.curriculum.lessons
+    answer = Catalog(lessons=[CatalogLesson.of(lessons[slug]) for slug in sorted(lessons)])
+
+    @router.get("")
+    def catalog() -> Catalog:
+        """The lessons of the curriculum, by slug."""
+        return answer
+
+    return router

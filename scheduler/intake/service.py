@@ -1,0 +1,107 @@
+"""/healthz, /readyz and /metrics: open without the API token, for probes and Prometheus.
+
+They read Redis through a connection of their own that does not retry: the lesson client's
+connection rides out a Redis restart for half a minute, which is right for a request but would
+make a probe or a scrape hang instead of saying that Redis is gone.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+import redis
+from fastapi import APIRouter
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from config.settings import Settings
+from scheduler.api_models import ErrorBody, Health
+from scheduler.intake.errors import ApiError
+from scheduler.registry import LessonRegistry
+from scheduler.state import LessonState
+
+PROBE_TIMEOUT = 2.0
+
+
+def probe_registry(settings: Settings) -> LessonRegistry:
+    """The registry over a connection that fails fast."""
+    connection = redis.Redis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        socket_timeout=PROBE_TIMEOUT,
+        socket_connect_timeout=PROBE_TIMEOUT,
+        retry=Retry(NoBackoff(), 0),
+    )
+    return LessonRegistry(connection, settings)
+
+
+def lessons_by_state(registry: LessonRegistry) -> Counter[LessonState]:
+    """How many lessons are in each state, GONE ones aside.
+
+    Read from the indexes, not from a scan of every key: the expiry index holds the live
+    lessons (QUEUED to READY, and FAILED), the heartbeat index those a task is moving (QUEUED,
+    PROVISIONING, TEARING_DOWN). Then one pipelined read of each one's state: two round trips
+    and as many small reads as there are lessons not yet gone, which admission bounds.
+    """
+    pipe = registry.redis.pipeline(transaction=False)
+    pipe.zrange(registry.expiry_key, 0, -1)
+    pipe.zrange(registry.heartbeat_key, 0, -1)
+    live, moving = pipe.execute()
+    states = registry.states({*live, *moving}).values()
+    return Counter(state for state in states if state is not None)
+
+
+class LessonsCollector:
+    """`lessonq_live_lessons{state=...}`, computed from the registry at each scrape."""
+
+    def __init__(self, registry: LessonRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        counts = lessons_by_state(self._registry)
+        gauge = GaugeMetricFamily(
+            "lessonq_live_lessons",
+            "Lessons of this lessonq instance by state (GONE ones are not counted)",
+            labels=["state"],
+        )
+        # Every state always has a series, so that a rate or an alert sees zeros, not gaps.
+        for state in LessonState:
+            if state is not LessonState.GONE:
+                gauge.add_metric([state.value], counts[state])
+        yield gauge
+
+
+def service_router(settings: Settings) -> APIRouter:
+    registry = probe_registry(settings)
+    metrics = CollectorRegistry(auto_describe=False)
+    metrics.register(LessonsCollector(registry))
+    router = APIRouter(tags=["service"])
+
+    @router.get("/healthz")
+    def healthz() -> Health:
+        """The process is up."""
+        return Health(status="ok")
+
+    @router.get("/readyz", responses={503: {"model": ErrorBody, "description": "Redis is down"}})
+    def readyz() -> Health:
+        """Redis answers: the service can take requests."""
+        try:
+            registry.redis.ping()
+        except redis.RedisError as error:
+            raise ApiError(503, f"Redis does not answer: {error}") from None
+        return Health(status="ok")
+
+    @router.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+    )
+    def prometheus() -> Response:
+        """Prometheus metrics, in the text format."""
+        return Response(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
+
+    return router
