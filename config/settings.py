@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     flower_password: SecretStr | None = None
     log_json: bool = False
 
+    # Prometheus metrics of a worker, served by its main process; None: no metrics server.
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    metrics_host: str = "0.0.0.0"
+
     # Celery delivery and the beat.
     task_time_limit: Seconds = 120
     visibility_timeout: Seconds = 60 * 60

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 
 from scheduler.dispatch import StepPayload
 from scheduler.steps import Step
+from tasks import metrics
 from tasks.kube import PermanentError, TransientError
 from tasks.runtime import Runtime, runtime
 from tasks.steps import BODIES, Again, Done, StepBody, StepContext, Stop
@@ -68,6 +69,7 @@ def log_step(payload: StepPayload, step: str, outcome: str, started: float, **ex
         fields,
         extra={"lessonq": fields},
     )
+    metrics.record_step(fields)
 
 
 def run_step(task: LessonTask, step: Step, body: StepBody, payload: StepPayload) -> None:
@@ -78,7 +80,8 @@ def run_step(task: LessonTask, step: Step, body: StepBody, payload: StepPayload)
         log_step(payload, step, "skipped: lesson no longer provisioning", started)
         return
     if time.time() >= record.deadline:
-        _fail(rt, payload, step, "provisioning did not finish before its deadline", started)
+        message = "provisioning did not finish before its deadline"
+        _fail(rt, payload, step, message, started, metrics.DEADLINE)
         return
     context = StepContext(
         plan=rt.registry.plan(payload.lesson_id),
@@ -99,14 +102,14 @@ def run_step(task: LessonTask, step: Step, body: StepBody, payload: StepPayload)
             kwargs=payload.model_copy(update={"attempt": payload.attempt + 1}).kwargs(),
         ) from None
     except PermanentError as error:
-        _fail(rt, payload, step, error.message, started)
+        _fail(rt, payload, step, error.message, started, metrics.reason(error))
         return
     except (RedisError, SoftTimeLimitExceeded):
         # No verdict on the lesson: the task fails, and GC resumes the lesson once it stalls.
         raise
     except Exception as error:
         log.exception("step %s of lesson %s raised", step, payload.lesson_id)
-        _fail(rt, payload, step, f"internal error: {error!r}", started)
+        _fail(rt, payload, step, f"internal error: {error!r}", started, metrics.INTERNAL)
         return
     if isinstance(outcome, Again):
         rt.registry.report_progress(payload.lesson_id)
@@ -138,17 +141,26 @@ def _retry_countdown(
     )
     if time.time() + countdown >= deadline:
         message = f"step {step} did not succeed before the provisioning deadline: {error.message}"
-        _fail(rt, payload, step, message, started)
+        _fail(rt, payload, step, message, started, metrics.DEADLINE)
         return None
     rt.registry.report_progress(payload.lesson_id)
-    log_step(payload, step, f"retrying in {countdown:.2f}s", started, error=error.message)
+    log_step(
+        payload,
+        step,
+        f"retrying in {countdown:.2f}s",
+        started,
+        error=error.message,
+        reason=metrics.reason(error),
+    )
     return countdown
 
 
-def _fail(rt: Runtime, payload: StepPayload, step: Step, message: str, started: float) -> None:
+def _fail(
+    rt: Runtime, payload: StepPayload, step: Step, message: str, started: float, reason: str
+) -> None:
     # A lesson torn down while this step ran makes its errors moot: fail only a live one.
     if rt.registry.fail(payload.lesson_id, f"{step}: {message}"):
-        log_step(payload, step, "failed", started, error=message)
+        log_step(payload, step, "failed", started, error=message, reason=reason)
     else:
         log_step(payload, step, "stopped: lesson is being torn down", started)
 

@@ -15,6 +15,7 @@ from celery import shared_task
 from scheduler.dispatch import TEARDOWN_MANY_TASK, StepPayload
 from scheduler.state import LessonState
 from scheduler.steps import TEARDOWN_TASK
+from tasks import metrics
 from tasks.kube import Kube, KubeError, is_terminating, owner_of
 from tasks.provision import LessonTask, backoff, log_step
 from tasks.runtime import runtime
@@ -54,7 +55,14 @@ def teardown(self: LessonTask, **kwargs: Any) -> None:
             cap=rt.settings.retry_backoff_max,
             retry_after=getattr(error, "retry_after", None),
         )
-        log_step(payload, "teardown", f"retrying in {countdown:.2f}s", started, error=error.message)
+        log_step(
+            payload,
+            "teardown",
+            f"retrying in {countdown:.2f}s",
+            started,
+            error=error.message,
+            reason=metrics.reason(error),
+        )
         raise self.retry(
             countdown=countdown,
             kwargs=payload.model_copy(update={"attempt": payload.attempt + 1}).kwargs(),

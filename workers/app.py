@@ -11,6 +11,7 @@ from __future__ import annotations
 from celery import Celery
 
 from config.settings import Settings, current_settings
+from workers import logs, metrics
 
 TASK_MODULES = ["tasks.provision", "tasks.teardown", "tasks.gc"]
 
@@ -44,3 +45,6 @@ def create_app(settings: Settings) -> Celery:
 
 
 app = create_app(current_settings())
+# JSON logs and the metrics server hook into the worker's and beat's own signals.
+logs.install()
+metrics.install()

@@ -1,0 +1,18 @@
+"""A stack of its own for the operations tests: kubesim sees only lessonq's own calls (the
+ClusterRole test counts them), and its worker serves metrics and logs JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.stack import Stack, running_stack
+from workers.local import free_port
+
+
+@pytest.fixture(scope="session")
+def ops_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    settings = {"metrics_port": free_port(), "metrics_host": "127.0.0.1", "log_json": True}
+    with running_stack(tmp_path_factory.mktemp("ops"), settings=settings) as running:
+        yield running
