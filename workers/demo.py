@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import signal
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +26,14 @@ from config.settings import Settings, load_settings
 from scheduler.client import LessonClient, ProgressCallback
 from scheduler.state import LessonRecord, LessonState
 from tasks.kube import NAD_GROUP, NAD_PLURAL, NAD_VERSION
-from workers.local import KubeSimProcess, RedisServer, start_beat, start_worker
+from workers.local import (
+    KubeSimProcess,
+    LoggedProcess,
+    RedisServer,
+    start_beat,
+    start_cli,
+    start_worker,
+)
 
 # A node that lets lesson devices forward IP, at a tenth of real time: vQFX switches take about
 # 40 s to boot (4 s here), Linux hosts about 5 s.
@@ -43,9 +53,45 @@ SIM_ARGS = [
 ]
 
 
+@dataclass(frozen=True)
+class WebPorts:
+    """The intake and Flower that `lessonq up` adds to the stack."""
+
+    intake: int
+    flower: int
+    flower_password: str
+
+
+@dataclass
+class LocalStack:
+    settings: Settings
+    env: dict[str, str]
+    processes: list[LoggedProcess] = field(default_factory=list)
+
+    def exports(self) -> str:
+        """The settings as `NAME=value ...`, for a shell's `export`."""
+        return " ".join(f"{name}={shlex.quote(value)}" for name, value in self.env.items())
+
+    def supervise(self) -> int:
+        """Wait until Ctrl-C (or SIGTERM): 0; or until one of the processes exits: 1."""
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        try:
+            while True:
+                for process in self.processes:
+                    if not process.running:
+                        print(f"{process.name} exited; see {process.log}", file=sys.stderr)
+                        return 1
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            print("stopping", file=sys.stderr)
+            return 0
+
+
 @contextmanager
-def local_stack(workdir: Path, curriculum: Path) -> Iterator[Settings]:
-    """Redis, kubesim, a worker and beat, all stopped on exit."""
+def local_stack(
+    workdir: Path, curriculum: Path, web: WebPorts | None = None
+) -> Iterator[LocalStack]:
+    """Redis, kubesim, a worker and beat (and the intake and Flower), all stopped on exit."""
     with ExitStack() as stack:
         redis = RedisServer(workdir / "redis").start()
         stack.callback(redis.stop)
@@ -59,12 +105,29 @@ def local_stack(workdir: Path, curriculum: Path) -> Iterator[Settings]:
             "readiness_watch": 2,
         }
         env = {f"LESSONQ_{name.upper()}": str(value) for name, value in values.items()}
-        settings = load_settings(**values)
-        worker = start_worker(env, workdir / "worker.log", "demo", settings.queue)
+        local = LocalStack(load_settings(**values), env)
+        worker = start_worker(env, workdir / "worker.log", "demo", local.settings.queue)
         stack.callback(worker.stop)
         beat = start_beat(env, workdir / "beat.log", workdir)
         stack.callback(beat.stop)
-        yield settings
+        local.processes += [worker, beat]
+        if web is not None:
+            intake = start_cli(
+                ["intake", "--host", "127.0.0.1", "--port", str(web.intake)],
+                env,
+                workdir / "intake.log",
+                web.intake,
+            )
+            stack.callback(intake.stop)
+            flower = start_cli(
+                ["flower", "--address", "127.0.0.1", "--port", str(web.flower)],
+                {**env, "LESSONQ_FLOWER_PASSWORD": web.flower_password},
+                workdir / "flower.log",
+                web.flower,
+            )
+            stack.callback(flower.stop)
+            local.processes += [intake, flower]
+        yield local
 
 
 def show_progress(started: float) -> ProgressCallback:
@@ -120,8 +183,9 @@ def show_objects(url: str, namespace: str) -> None:
 def run(lesson: str, session_id: str, curriculum: Path) -> int:
     with (
         tempfile.TemporaryDirectory(prefix="lessonq-demo-") as tmp,
-        local_stack(Path(tmp), curriculum) as settings,
+        local_stack(Path(tmp), curriculum) as stack,
     ):
+        settings = stack.settings
         client = LessonClient(settings)
         print(f"lessonq demo: Redis {settings.redis_url}, kubesim {settings.kube_url}")
         started = time.monotonic()

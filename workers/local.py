@@ -106,40 +106,51 @@ class RedisServer:
         self.start()
 
 
-class CeleryProcess:
-    """`celery -A workers.app worker|beat` as a subprocess in its own process group."""
+class LoggedProcess:
+    """A subprocess in its own process group, its output appended to a log file."""
 
     def __init__(
-        self,
-        role: str,
-        env: Mapping[str, str],
-        log: Path,
-        args: list[str],
-        app: str = "workers.app",
+        self, name: str, command: Sequence[str], env: Mapping[str, str], log: Path
     ) -> None:
-        self.role = role
+        self.name = name
         self.log = log
-        command = [sys.executable, "-m", "celery", "-A", app, role, *args]
         self._output = open(log, "ab")  # noqa: SIM115 - lives as long as the process
         self._process = subprocess.Popen(
-            command,
+            list(command),
             env={**os.environ, **env},
             stdout=self._output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
+    def _check_running(self) -> None:
+        if self._process.poll() is not None:
+            raise RuntimeError(f"{self.name} exited: {self.log.read_text()[-3000:]}")
+
     def wait_for_log(self, text: str, timeout: float = 30) -> None:
         def logged() -> bool:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"celery {self.role} exited: {self.log.read_text()[-3000:]}")
+            self._check_running()
             return text in self.log.read_text(errors="replace")
 
-        _wait_for(logged, timeout, f"celery {self.role} logging {text!r}")
+        _wait_for(logged, timeout, f"{self.name} logging {text!r}")
+
+    def wait_for_port(self, port: int, timeout: float = 30) -> None:
+        """Until something accepts connections on 127.0.0.1:`port` (and this is still running)."""
+
+        def listening() -> bool:
+            self._check_running()
+            with socket.socket() as sock:
+                return sock.connect_ex(("127.0.0.1", port)) == 0
+
+        _wait_for(listening, timeout, f"{self.name} listening on port {port}")
 
     @property
     def pid(self) -> int:
         return self._process.pid
+
+    @property
+    def running(self) -> bool:
+        return self._process.poll() is None
 
     def kill(self) -> None:
         """SIGKILL the whole process group: the main process and its pool children."""
@@ -154,6 +165,37 @@ class CeleryProcess:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._process.wait(timeout=timeout)
         self.kill()
+
+
+class CeleryProcess(LoggedProcess):
+    """`celery -A workers.app worker|beat` as a subprocess in its own process group."""
+
+    def __init__(
+        self,
+        role: str,
+        env: Mapping[str, str],
+        log: Path,
+        args: list[str],
+        app: str = "workers.app",
+    ) -> None:
+        self.role = role
+        command = [sys.executable, "-m", "celery", "-A", app, role, *args]
+        super().__init__(f"celery {role}", command, env, log)
+
+
+def start_cli(
+    args: Sequence[str], env: Mapping[str, str], log: Path, port: int
+) -> LoggedProcess:
+    """`lessonq ARGS...` (as `python -m scheduler.cli`), once it listens on `port`."""
+    process = LoggedProcess(
+        f"lessonq {args[0]}", [sys.executable, "-m", "scheduler.cli", *args], env, log
+    )
+    try:
+        process.wait_for_port(port)
+    except BaseException:
+        process.stop()
+        raise
+    return process
 
 
 def start_worker(

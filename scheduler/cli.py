@@ -1,0 +1,237 @@
+"""`lessonq`: run the services, and ask for, watch and remove lessons from the command line.
+
+All parsing is here; each command is a small function of the parsed arguments returning the
+exit status. Errors are one line on stderr (no traceback) and a non-zero exit: 1 for a failure,
+2 for bad usage (argparse's), 130 for Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import redis
+import yaml
+from pydantic import ValidationError
+
+from config.settings import Settings, SettingsError, load_settings
+from scheduler import cli_serve, cli_show
+from scheduler.client import LessonClient
+from scheduler.curriculum import LessonError, Limits, load_curriculum, load_lesson_file
+from scheduler.registry import AdmissionRefused, LessonNotFound
+from scheduler.state import LessonState
+
+Command = Callable[[argparse.Namespace], int]
+
+
+class CliError(Exception):
+    """A failure worth one line on stderr."""
+
+
+def connect(settings: Settings) -> LessonClient:
+    """A client, once Redis answers: the registry's own client would retry for half a minute."""
+    probe = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        probe.ping()
+    except redis.RedisError as error:
+        where = cli_serve.safe_url(settings.redis_url)
+        raise CliError(f"cannot reach Redis at {where}: {error}") from None
+    finally:
+        probe.close()
+    return LessonClient(settings)
+
+
+def print_record(client: LessonClient, lesson_id: str, as_json: bool) -> LessonState:
+    record = client.status(lesson_id)
+    if as_json:
+        print(record.model_dump_json())
+    else:
+        plan = client.registry.plan(lesson_id) if record.state is LessonState.READY else None
+        print("\n".join(cli_show.status_lines(record, plan)))
+    return record.state
+
+
+def wait_for(client: LessonClient, lesson_id: str, timeout: float) -> LessonState:
+    progress = cli_show.Progress(sys.stdout)
+    try:
+        return client.wait(lesson_id, timeout=timeout, on_progress=progress).state
+    finally:
+        progress.close()
+
+
+# --- commands on lessons ---------------------------------------------------------------------
+
+
+def create(args: argparse.Namespace) -> int:
+    client = connect(load_settings())
+    record = client.create(args.lesson, args.session)
+    print(f"lesson {record.id}: {record.lesson} for session {record.session_id}, "
+          f"namespace {record.namespace}, {record.state.value}")
+    if not args.wait:
+        return 0
+    state = wait_for(client, record.id, args.timeout)
+    print_record(client, record.id, as_json=False)
+    return 0 if state is LessonState.READY else 1
+
+
+def status(args: argparse.Namespace) -> int:
+    print_record(connect(load_settings()), args.id, args.json)
+    return 0
+
+
+def list_lessons(args: argparse.Namespace) -> int:
+    records = connect(load_settings()).list(args.session)
+    if args.json:
+        print("[" + ",".join(record.model_dump_json() for record in records) + "]")
+    elif records:
+        print("\n".join(cli_show.table(records)))
+    else:
+        print("no live lessons" + (f" for session {args.session}" if args.session else ""))
+    return 0
+
+
+def keepalive(args: argparse.Namespace) -> int:
+    record = connect(load_settings()).keepalive(args.id)
+    print(f"lesson {record.id}: {record.state.value}, expires {cli_show.when(record.expires_at)}")
+    return 0
+
+
+def teardown(args: argparse.Namespace) -> int:
+    client = connect(load_settings())
+    record = client.teardown(args.id)
+    print(f"lesson {record.id}: {record.state.value}")
+    if not args.wait:
+        return 0
+    state = wait_for(client, record.id, args.timeout)
+    print(f"lesson {record.id}: {state.value}")
+    return 0 if state is LessonState.GONE else 1
+
+
+# --- commands on curricula -------------------------------------------------------------------
+
+
+def validate(args: argparse.Namespace) -> int:
+    """Every problem as file:field: message; a lesson file is checked against the images of
+    the configured curriculum."""
+    settings = load_settings()
+    limits = Limits.from_settings(settings)
+    path: Path = args.path
+    if not path.exists():
+        raise CliError(f"{path}: no such file or folder")
+    try:
+        if path.is_dir():
+            curriculum = load_curriculum(path, limits)
+            print(f"{path}: {len(curriculum.lessons)} lessons and {len(curriculum.images)} images, "
+                  "no problems")
+        else:
+            images = load_curriculum(settings.curriculum, limits).images
+            lesson = load_lesson_file(path, images, limits)
+            print(f"{path}: lesson {lesson.slug} with {len(lesson.endpoints)} endpoints, "
+                  "no problems")
+    except LessonError as error:
+        print(error)
+        count = len(error.problems)
+        print(f"{count} problem{'s' if count != 1 else ''} in {path}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def render(args: argparse.Namespace) -> int:
+    """The lesson's manifests as YAML documents, for `kubectl apply -f -`."""
+    from tasks.manifests import all_manifests
+
+    plan = LessonClient(load_settings()).plan(args.lesson, args.session, args.lesson_id)
+    print(yaml.safe_dump_all(all_manifests(plan), sort_keys=False, explicit_start=True), end="")
+    return 0
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+
+def _lesson_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    def add(name: str, func: Command, help_text: str) -> argparse.ArgumentParser:
+        parser = commands.add_parser(name, help=help_text, description=help_text)
+        parser.set_defaults(func=func)
+        return parser
+
+    parser = add("create", create, "ask for a lesson for a session")
+    parser.add_argument("lesson", help="curriculum slug, or a path to a lesson.meta.yaml")
+    parser.add_argument("--session", required=True, help="the learner's session id")
+    parser.add_argument("--wait", action="store_true", help="show progress until it settles")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds to wait at most")
+    parser = add("status", status, "show one lesson")
+    parser.add_argument("id")
+    parser.add_argument("--json", action="store_true", help="the record as JSON")
+    parser = add("list", list_lessons, "list live lessons")
+    parser.add_argument("--session", help="only this session's")
+    parser.add_argument("--json", action="store_true", help="the records as a JSON list")
+    add("keepalive", keepalive, "reset a lesson's idle clock").add_argument("id")
+    parser = add("teardown", teardown, "remove a lesson and its namespace")
+    parser.add_argument("id")
+    parser.add_argument("--wait", action="store_true", help="wait until it is GONE")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds to wait at most")
+    parser = add("validate", validate, "check a curriculum folder or a lesson file")
+    parser.add_argument("path", type=Path)
+    parser = add("render", render, "print a lesson's Kubernetes manifests as YAML")
+    parser.add_argument("lesson", help="curriculum slug, or a path to a lesson.meta.yaml")
+    parser.add_argument("--session", required=True, help="the learner's session id")
+    parser.add_argument("--lesson-id", help="the lesson id to name (default: a new one)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lessonq",
+        description="Network-device lessons on Kubernetes. Settings come from LESSONQ_* "
+        "environment variables (or a .env file).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    cli_serve.add_commands(commands)
+    _lesson_commands(commands)
+    return parser
+
+
+def describe(error: BaseException) -> str | None:
+    """The line to show for an expected failure; None for a bug (shown with a traceback)."""
+    if isinstance(error, LessonError):
+        return str(error)  # one line per problem, each file:field: message
+    if isinstance(error, ValidationError):
+        return "; ".join(
+            f"{'.'.join(map(str, problem['loc']))}: {problem['msg'].removeprefix('Value error, ')}"
+            for problem in error.errors()
+        )
+    if isinstance(error, AdmissionRefused):
+        return f"{error} (try again in {error.retry_after:g}s)"
+    expected = (CliError, SettingsError, LessonNotFound, TimeoutError, OSError, ValueError)
+    if isinstance(error, (*expected, redis.RedisError)):
+        return " ".join(str(error).split())
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "passthrough", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
+    try:
+        code = args.func(args)
+    except KeyboardInterrupt:
+        code = 130
+    except BrokenPipeError:
+        # The reader went away (`lessonq render ... | head`): drop what is still buffered.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 1
+    except Exception as error:
+        message = describe(error)
+        if message is None:
+            raise
+        print(f"lessonq {args.command}: {message}", file=sys.stderr)
+        code = 1
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

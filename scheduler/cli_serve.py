@@ -1,0 +1,142 @@
+"""The `lessonq` commands that run a service: worker, beat, flower, intake, sim and up.
+
+worker, beat and flower become `celery -A workers.app ...` (exec: the process is Celery's, for
+signals and exit codes); the settings are checked first so a bad one is one line, not a
+traceback from inside Celery. intake and sim run in this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from config.settings import load_settings
+
+Command = Callable[[argparse.Namespace], int]
+CELERY = [sys.executable, "-m", "celery", "-A", "workers.app"]
+FLOWER_AUTH_ENV = "FLOWER_BASIC_AUTH"
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _exec(command: list[str], env: dict[str, str] | None = None) -> int:
+    sys.stdout.flush()
+    os.execvpe(command[0], command, {**os.environ, **(env or {})})
+
+
+def worker(args: argparse.Namespace) -> int:
+    load_settings()
+    return _exec([*CELERY, "worker", "--loglevel", "INFO", *args.extra])
+
+
+def beat(args: argparse.Namespace) -> int:
+    load_settings()
+    schedule = Path(tempfile.gettempdir()) / "lessonq-beat-schedule"
+    return _exec([*CELERY, "beat", "--loglevel", "INFO", "--schedule", str(schedule), *args.extra])
+
+
+def flower_auth(args: argparse.Namespace) -> dict[str, str]:
+    """Flower's basic auth, passed in its environment (not on the command line, where `ps`
+    shows it)."""
+    settings = load_settings()
+    if args.no_auth:
+        # Flower refuses its API without credentials unless told otherwise.
+        return {"FLOWER_UNAUTHENTICATED_API": "true"}
+    if settings.flower_password is None:
+        raise ValueError(
+            "LESSONQ_FLOWER_PASSWORD is not set: Flower would be open to anyone who reaches it "
+            "(give --no-auth to run it without a password anyway)"
+        )
+    password = settings.flower_password.get_secret_value()
+    if "," in password or ":" in settings.flower_user:
+        # Flower reads a comma-separated list of user:password pairs.
+        raise ValueError("LESSONQ_FLOWER_PASSWORD must not contain ',' (nor the user ':')")
+    return {FLOWER_AUTH_ENV: f"{settings.flower_user}:{password}"}
+
+
+def flower(args: argparse.Namespace) -> int:
+    env = flower_auth(args)
+    if not args.no_auth:
+        print(f"Flower: basic auth as {load_settings().flower_user}", file=sys.stderr)
+    command = [*CELERY, "flower", f"--address={args.address}", f"--port={args.port}"]
+    return _exec([*command, *args.extra], env)
+
+
+def intake(args: argparse.Namespace) -> int:
+    from scheduler.intake import serve
+    from workers import logs
+
+    settings = load_settings()
+    logs.configure(settings)
+    serve(settings, args.host, args.port)
+    return 0
+
+
+def sim(args: argparse.Namespace) -> int:
+    from kubesim.__main__ import main as kubesim_main
+
+    return kubesim_main(args.extra)
+
+
+def up(args: argparse.Namespace) -> int:
+    from workers.demo import WebPorts, local_stack
+
+    settings = load_settings()
+    secret = settings.flower_password
+    password = secret.get_secret_value() if secret else secrets.token_urlsafe(12)
+    web = WebPorts(intake=args.intake_port, flower=args.flower_port, flower_password=password)
+    with (
+        tempfile.TemporaryDirectory(prefix="lessonq-up-") as workdir,
+        local_stack(Path(workdir), settings.curriculum.resolve(), web=web) as stack,
+    ):
+        print(
+            "lessonq is up (Ctrl-C stops everything):\n"
+            f"  intake   http://127.0.0.1:{web.intake}  (OpenAPI: /docs)\n"
+            f"  flower   http://127.0.0.1:{web.flower}  (user {settings.flower_user}, "
+            f"password {password})\n"
+            f"  redis    {stack.settings.redis_url}\n"
+            f"  kubesim  {stack.env['LESSONQ_KUBE_URL']}\n"
+            f"  logs     {workdir}\n"
+            "In another shell, for the lessonq commands:\n"
+            f"  export {stack.exports()}",
+            flush=True,
+        )
+        return stack.supervise()
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    def add(name: str, func: Command, help_text: str, passthrough: bool) -> argparse.ArgumentParser:
+        more = " (other arguments go to it unchanged)" if passthrough else ""
+        parser = commands.add_parser(name, help=help_text, description=help_text + more)
+        parser.set_defaults(func=func, passthrough=passthrough)
+        return parser
+
+    add("worker", worker, "run a Celery worker", True)
+    add("beat", beat, "run Celery beat (GC); exactly one per instance", True)
+    parser = add("flower", flower, "run Flower, the Celery dashboard", True)
+    parser.add_argument("--address", default="0.0.0.0", help="address to listen on")
+    parser.add_argument("--port", type=int, default=5555)
+    parser.add_argument(
+        "--no-auth", action="store_true", help="no basic auth (LESSONQ_FLOWER_PASSWORD unset)"
+    )
+    parser = add("intake", intake, "run the HTTP intake", False)
+    parser.add_argument("--host", default="0.0.0.0", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8000)
+    add("sim", sim, "run kubesim, the Kubernetes API emulator", True)
+    parser = add("up", up, "the whole stack on this machine, with kubesim, for development", False)
+    parser.add_argument("--intake-port", type=int, default=8000)
+    parser.add_argument("--flower-port", type=int, default=5555)

@@ -1,0 +1,101 @@
+"""What the `lessonq` command prints: records, tables, and the live progress of a lesson."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TextIO
+
+from scheduler.plan import LessonPlan
+from scheduler.state import LessonRecord, StepStatus
+from scheduler.steps import Step
+
+# Erase the terminal line and go back to its start: the progress line is redrawn in place.
+REDRAW = "\r\x1b[K"
+
+
+def when(timestamp: float | None) -> str:
+    return datetime.fromtimestamp(timestamp).isoformat(timespec="seconds") if timestamp else "-"
+
+
+def steps_done(record: LessonRecord) -> int:
+    return sum(1 for step in Step if record.step_done(step))
+
+
+def status_lines(record: LessonRecord, plan: LessonPlan | None) -> list[str]:
+    """`lessonq status`: the record, then each endpoint's service and ports once READY."""
+    done = f"{steps_done(record)}/{len(Step)}"
+    durations = ", ".join(
+        f"{step.value} {rec.seconds:.2f}s"
+        for step, rec in record.steps.items()
+        if rec.status is StepStatus.DONE and rec.seconds is not None
+    )
+    rows = [
+        ("id", record.id),
+        ("lesson", record.lesson),
+        ("session", record.session_id),
+        ("state", record.state.value),
+        ("namespace", record.namespace),
+        ("step", record.current_step or "-"),
+        ("endpoints", f"{record.healthy}/{record.total} healthy"),
+        ("steps done", f"{done} ({durations})" if durations else done),
+        ("error", record.error or "-"),
+        ("created", when(record.created_at)),
+        ("ready", when(record.ready_at)),
+        ("expires", when(record.expires_at)),
+    ]
+    lines = [f"{name:<11} {value}" for name, value in rows]
+    for endpoint in plan.endpoints if plan is not None else []:
+        ports = ", ".join(f"{port.name} {port.port}" for port in endpoint.ports) or "no ports"
+        lines.append(f"{'service':<11} {endpoint.name}.{record.namespace}: {ports}")
+    return lines
+
+
+def table(records: Sequence[LessonRecord]) -> list[str]:
+    """`lessonq list`: one line per lesson."""
+    header = ("ID", "LESSON", "SESSION", "STATE", "ENDPOINTS", "NAMESPACE")
+    rows = [header] + [
+        (r.id, r.lesson, r.session_id, r.state.value, f"{r.healthy}/{r.total}", r.namespace)
+        for r in records
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+            for row in rows]
+
+
+class Progress:
+    """The `on_progress` of `LessonClient.wait`: a line redrawn in place on a terminal, else
+    one plain line per change (for logs and pipes)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._live = out.isatty()
+        self._started = time.monotonic()
+
+    def line(self, record: LessonRecord) -> str:
+        done = steps_done(record)
+        elapsed = time.monotonic() - self._started
+        if self._live:
+            bar = "#" * done + "." * (len(Step) - done)
+            return (
+                f"{record.state.value:<13} [{bar}] {done}/{len(Step)} steps"
+                f"  {record.current_step or '-':<18} endpoints {record.healthy}/{record.total}"
+                f"  {elapsed:5.1f}s"
+            )
+        return (
+            f"{elapsed:6.2f}s {record.state.value} steps {done}/{len(Step)}"
+            f" step {record.current_step or '-'} endpoints {record.healthy}/{record.total}"
+        )
+
+    def __call__(self, record: LessonRecord) -> None:
+        if self._live:
+            self._out.write(REDRAW + self.line(record))
+        else:
+            self._out.write(self.line(record) + "\n")
+        self._out.flush()
+
+    def close(self) -> None:
+        if self._live:
+            self._out.write("\n")
+            self._out.flush()

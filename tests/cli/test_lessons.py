@@ -1,0 +1,97 @@
+"""`lessonq create / status / list / keepalive / teardown` against a real stack."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import subprocess
+
+from scheduler.steps import Step
+from tests.cli.run import LESSONQ, assert_one_line_error, lessonq
+from tests.support.stack import Stack
+from workers.local import free_port
+
+
+def lesson_id(output: str) -> str:
+    found = re.search(r"^lesson ([0-9a-f]+): ", output, re.MULTILINE)
+    assert found, output
+    return found.group(1)
+
+
+def test_a_lesson_from_create_to_teardown(stack: Stack, session_id: str) -> None:
+    created = lessonq("create", "linux-basics", "--session", session_id, "--wait", env=stack.env)
+    assert created.returncode == 0, created.stderr
+    lines = created.stdout.splitlines()
+    ident = lesson_id(created.stdout)
+    # Not a terminal: one plain progress line per change, the last one READY with every step.
+    progress = [line for line in lines if re.match(r"^\s*\d+\.\d\ds ", line)]
+    assert len(progress) >= 2, lines
+    assert all("\r" not in line for line in lines)
+    every = f"{len(Step)}/{len(Step)}"
+    assert re.search(rf"READY steps {every} step - endpoints (\d+)/\1$", progress[-1])
+    assert any("PROVISIONING" in line or "QUEUED" in line for line in progress[:-1])
+    # Then the status of the READY lesson, with the service of each endpoint.
+    assert "state       READY" in lines
+    record = stack.client().status(ident)
+    for endpoint in stack.client().registry.plan(ident).endpoints:
+        assert any(line.startswith(f"service     {endpoint.name}.{record.namespace}:")
+                   for line in lines), lines
+
+    status = lessonq("status", ident, "--json", env=stack.env)
+    assert json.loads(status.stdout)["state"] == "READY"
+    listed = lessonq("list", "--session", session_id, env=stack.env)
+    assert listed.stdout.splitlines()[0].split() == [
+        "ID", "LESSON", "SESSION", "STATE", "ENDPOINTS", "NAMESPACE"]
+    assert listed.stdout.splitlines()[1].split()[:4] == [ident, "linux-basics", session_id, "READY"]
+    kept = lessonq("keepalive", ident, env=stack.env)
+    assert kept.returncode == 0 and "expires" in kept.stdout
+
+    gone = lessonq("teardown", ident, "--wait", env=stack.env)
+    assert gone.returncode == 0, gone.stderr
+    assert gone.stdout.splitlines()[-1] == f"lesson {ident}: GONE"
+    assert stack.client().status(ident).state.value == "GONE"
+    assert lessonq("list", "--session", session_id, env=stack.env).stdout.strip() == (
+        f"no live lessons for session {session_id}")
+
+
+def test_progress_is_redrawn_in_place_on_a_terminal(stack: Stack, session_id: str) -> None:
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [str(LESSONQ), "create", "linux-basics", "--session", session_id, "--wait"],
+        env={**os.environ, **stack.env}, stdout=follower, stderr=subprocess.PIPE,
+    )
+    os.close(follower)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closes when the process exits
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(leader)
+    assert process.wait(timeout=60) == 0, process.stderr
+    text = output.decode()
+    redraws = text.split("\r\x1b[K")
+    assert len(redraws) >= 3, text
+    assert re.match(rf"READY\s+\[{'#' * len(Step)}\] {len(Step)}/{len(Step)} steps", redraws[-1])
+    stack.client().teardown(lesson_id(text.replace("\r\n", "\n")))
+
+
+def test_failures_are_one_line_without_traceback(stack: Stack) -> None:
+    unreachable = {**stack.env, "LESSONQ_REDIS_URL": f"redis://:secret@127.0.0.1:{free_port()}/0"}
+    cases = [
+        (["create", "nope", "--session", "s"], stack.env, "unknown lesson 'nope'"),
+        (["create", "linux-basics", "--session", "not valid"], stack.env, "session_id must be"),
+        (["status", "0123456789abcdef"], stack.env, "no lesson with id '0123456789abcdef'"),
+        (["teardown", "0123456789abcdef"], stack.env, "no lesson with id"),
+        (["list"], unreachable, "cannot reach Redis at redis://:***@127.0.0.1:"),
+        (["list"], {**stack.env, "LESSONQ_INSTANCE_ID": "Not Valid"}, "LESSONQ_INSTANCE_ID"),
+        (["render", "linux-basics", "--session", "s", "--lesson-id", "UPPER CASE"], stack.env,
+         "lesson_id"),
+    ]
+    for args, env, words in cases:
+        assert_one_line_error(lessonq(*args, env=env), words)
