@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,8 @@ class Intake:
         self._output.close()
 
 
-def start_intake(stack: Stack, workdir: Path, name: str, **overrides: Any) -> Iterator[Intake]:
+@contextmanager
+def running_intake(stack: Stack, workdir: Path, name: str, **overrides: Any) -> Iterator[Intake]:
     intake = Intake(stack, workdir / f"intake-{name}.log", **overrides)
     try:
         yield intake
@@ -82,7 +84,8 @@ def start_intake(stack: Stack, workdir: Path, name: str, **overrides: Any) -> It
 @pytest.fixture(scope="session")
 def intake(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Intake]:
     """The intake in front of the shared stack (Redis, kubesim and a worker)."""
-    yield from start_intake(stack, tmp_path_factory.mktemp("intake"), "shared")
+    with running_intake(stack, tmp_path_factory.mktemp("intake"), "shared") as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

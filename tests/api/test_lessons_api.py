@@ -30,6 +30,16 @@ def tear_down(api: httpx.Client, lesson_id: str) -> dict[str, Any]:
     return wait_for_state(api, lesson_id, ["GONE"], timeout=30)
 
 
+def assert_not_found_by_id(api: httpx.Client, lesson_id: str) -> None:
+    """Every endpoint that takes a lesson id answers 404 for this one."""
+    for method, path in (
+        ("GET", f"{LESSONS}/{lesson_id}"),
+        ("POST", f"{LESSONS}/{lesson_id}/keepalive"),
+        ("DELETE", f"{LESSONS}/{lesson_id}"),
+    ):
+        assert_error(api.request(method, path), 404, "not_found")
+
+
 def test_lesson_reaches_ready_with_its_endpoints_then_delete_leaves_nothing(
     api: httpx.Client, stack: Stack, session_id: str
 ) -> None:
@@ -150,13 +160,7 @@ def test_unknown_lesson_slug_and_unknown_ids_are_404(api: httpx.Client, session_
         404,
         "not_found",
     )
-    unknown = new_lesson_id()
-    for method, path in (
-        ("GET", f"{LESSONS}/{unknown}"),
-        ("POST", f"{LESSONS}/{unknown}/keepalive"),
-        ("DELETE", f"{LESSONS}/{unknown}"),
-    ):
-        assert_error(api.request(method, path), 404, "not_found")
+    assert_not_found_by_id(api, new_lesson_id())
 
 
 def test_hostile_ids_are_404(api: httpx.Client) -> None:
@@ -173,12 +177,7 @@ def test_hostile_ids_are_404(api: httpx.Client) -> None:
         "*",
     ]
     for lesson_id in hostile:
-        for method, path in (
-            ("GET", f"{LESSONS}/{lesson_id}"),
-            ("POST", f"{LESSONS}/{lesson_id}/keepalive"),
-            ("DELETE", f"{LESSONS}/{lesson_id}"),
-        ):
-            assert_error(api.request(method, path), 404, "not_found")
+        assert_not_found_by_id(api, lesson_id)
 
 
 def test_list_needs_a_valid_session(api: httpx.Client) -> None:

@@ -1,0 +1,98 @@
+"""LESSONQ_API_TOKEN: every /v1 endpoint needs the bearer token; probes and metrics do not."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.api.conftest import Intake, running_intake
+from tests.api.helpers import LESSONS, assert_error
+from tests.support.stack import Stack
+
+TOKEN = "s3cret-token-\u00e9"  # not ASCII: compared as bytes
+SOME_ID = "0123456789abcdef"
+V1 = [
+    ("POST", LESSONS),
+    ("GET", LESSONS),
+    ("GET", f"{LESSONS}/{SOME_ID}"),
+    ("POST", f"{LESSONS}/{SOME_ID}/keepalive"),
+    ("DELETE", f"{LESSONS}/{SOME_ID}"),
+    ("GET", "/v1/catalog"),
+    ("GET", "/v1/no-such-endpoint"),
+]
+
+
+@pytest.fixture(scope="module")
+def guarded(idle_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Intake]:
+    workdir = Path(tmp_path_factory.mktemp("auth"))
+    with running_intake(idle_stack, workdir, "auth", instance_id="auth", api_token=TOKEN) as intake:
+        yield intake
+
+
+def bearer(token: bytes) -> dict[str, bytes]:
+    return {"authorization": b"Bearer " + token}
+
+
+@pytest.mark.parametrize(("method", "path"), V1)
+def test_without_the_token_every_v1_endpoint_is_401(
+    guarded: Intake, method: str, path: str
+) -> None:
+    with guarded.client() as api:
+        response = api.request(method, path, json={"lesson": "linux-basics", "session_id": "s"})
+        assert_error(response, 401, "unauthorized")
+        assert response.headers["www-authenticate"] == 'Bearer realm="lessonq"'
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        b"Bearer wrong",
+        b"Bearer " + TOKEN.encode()[:-1],
+        b"Bearer " + TOKEN.encode() + b"x",
+        b"Bearer",
+        b"Basic " + TOKEN.encode(),
+        TOKEN.encode(),
+        b"Bearer " + TOKEN.encode("latin-1"),
+        b"Bearer \xff\xfe",
+    ],
+)
+def test_a_wrong_token_is_401(guarded: Intake, authorization: bytes) -> None:
+    with guarded.client(headers={"authorization": authorization}) as api:
+        response = api.get("/v1/catalog")
+        assert_error(response, 401, "unauthorized")
+        challenge = 'Bearer realm="lessonq", error="invalid_token"'
+        assert response.headers["www-authenticate"] == challenge
+
+
+def test_the_token_is_checked_before_the_body_is_read(guarded: Intake) -> None:
+    with guarded.client() as api:
+        headers = {"content-type": "application/json"}
+        response = api.post(LESSONS, content=b"{not json", headers=headers)
+        assert_error(response, 401, "unauthorized")
+
+
+def test_with_the_token_the_api_answers(guarded: Intake) -> None:
+    with guarded.client(headers=bearer(TOKEN.encode())) as api:
+        assert api.get("/v1/catalog").status_code == 200
+        response = api.post(LESSONS, json={"lesson": "linux-basics", "session_id": "s"})
+        assert response.status_code == 202, response.text
+        lesson_id = response.json()["id"]
+        assert api.get(f"{LESSONS}/{lesson_id}").status_code == 200
+        assert api.post(f"{LESSONS}/{lesson_id}/keepalive").status_code == 200
+        assert api.get(LESSONS, params={"session": "s"}).status_code == 200
+        assert api.delete(f"{LESSONS}/{lesson_id}").status_code == 202
+    # Scheme names are case-insensitive.
+    with guarded.client(headers={"authorization": b"bearer " + TOKEN.encode()}) as api:
+        assert api.get("/v1/catalog").status_code == 200
+
+
+def test_probes_metrics_and_the_openapi_document_stay_open(guarded: Intake) -> None:
+    with guarded.client() as api:
+        for path in ("/healthz", "/readyz", "/metrics", "/openapi.json"):
+            assert api.get(path).status_code == 200, path
+        document = api.get("/openapi.json").json()
+    assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert document["paths"]["/v1/catalog"]["get"]["security"] == [{"HTTPBearer": []}]
+    assert "security" not in document["paths"]["/healthz"]["get"]
