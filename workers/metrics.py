@@ -42,7 +42,7 @@ def _start(**_: Any) -> None:
     # The `celery` command imported prometheus_client already (Flower's plugin uses it), so
     # the library chose in-memory values: choose again, now that the directory is set.
     values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
-    from workers.live_lessons import serve_metrics
+    from workers.metrics_server import serve_metrics
 
     server = serve_metrics(settings, directory)
     _serving.update(directory=directory, server=server)

@@ -53,8 +53,6 @@ def test_metrics_and_json_logs_of_steps_retries_and_failures(
     assert ready.state is LessonState.READY, ready.error
 
     found = samples(ops_stack)
-    assert value(found, "lessonq_live_lessons", state="READY") >= 1
-    assert value(found, "lessonq_live_lessons", state="FAILED") >= 1
     for step in Step:
         count = value(found, "lessonq_provision_step_duration_seconds_count",
                       step=step.value, outcome="done")
@@ -67,7 +65,6 @@ def test_metrics_and_json_logs_of_steps_retries_and_failures(
         assert client.wait(record.id, timeout=30).state is LessonState.GONE
     found = samples(ops_stack)
     assert value(found, "lessonq_teardown_duration_seconds_count", outcome="done") >= 2
-    assert value(found, "lessonq_live_lessons", state="READY") == 0
 
     mine = [line for line in json_lines(ops_stack) if line.get("lesson_id") == ready.id]
     steps = {line["step"]: line for line in mine if line.get("outcome") == "done"}
