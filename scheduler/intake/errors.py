@@ -102,26 +102,23 @@ def definition_problems(error: LessonError, field: str) -> list[FieldProblem]:
 
 
 def _validation_problem(error: Mapping[str, Any]) -> FieldProblem:
-    kind, loc, ctx = error["type"], error["loc"], error.get("ctx") or {}
+    kind, ctx = error["type"], error.get("ctx") or {}
     # loc starts with where the value came from ("body", "query"); the rest is the field.
-    path = ".".join(str(part) for part in loc[1:])
+    # Only the body as a whole has no field: a JSON syntax error, or not an object at all.
+    path = "" if kind == "json_invalid" else ".".join(str(part) for part in error["loc"][1:])
     if kind == "json_invalid":
-        return FieldProblem(field="body", message=f"is not valid JSON: {ctx.get('error', '')}")
-    if not path:
-        if kind in _NOT_AN_OBJECT:
-            message = "must be a JSON object (sent as Content-Type: application/json)"
-        elif kind == "missing":
-            message = "is required: a JSON object"
-        else:
-            message = str(ctx["error"]) if kind == "value_error" else error["msg"]
-        return FieldProblem(field=str(loc[0]) if loc else "body", message=message)
-    if kind == "value_error":
-        message = str(ctx["error"])
+        message = f"is not valid JSON: {ctx.get('error', '')}"
+    elif kind == "value_error":
+        message = str(ctx.get("error", error["msg"]))
     elif kind == "extra_forbidden":
         message = "is not a field of this request"
+    elif not path and kind in _NOT_AN_OBJECT:
+        message = "must be a JSON object (sent as Content-Type: application/json)"
+    elif not path and kind == "missing":
+        message = "is required: a JSON object"
     else:
         message = error["msg"]
-    return FieldProblem(field=_clip(path), message=message)
+    return FieldProblem(field=_clip(path) or "body", message=message)
 
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:
