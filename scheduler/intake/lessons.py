@@ -84,11 +84,11 @@ def lessons_router(client: LessonClient) -> APIRouter:
         response.headers["Location"] = f"{LESSONS_PATH}/{record.id}"
         return status(record)
 
+    # The session is required: a listing of every session's lessons would hand out the ids
+    # that keepalive and DELETE act on, and read every record. Operators have `lessonq list`.
     @router.get("")
-    def list_lessons(
-        session: Annotated[SessionId | None, Query(description="only this session's")] = None,
-    ) -> LessonList:
-        """Live lessons (not those tearing down or gone), oldest first."""
+    def list_lessons(session: Annotated[SessionId, Query()]) -> LessonList:
+        """A session's live lessons (not those tearing down or gone), oldest first."""
         return LessonList(lessons=[LessonSummary.of(record) for record in client.list(session)])
 
     @router.get("/{lesson_id}")
