@@ -78,11 +78,8 @@ def flower(args: argparse.Namespace) -> int:
 
 def intake(args: argparse.Namespace) -> int:
     from scheduler.intake import serve
-    from workers import logs
 
-    settings = load_settings()
-    logs.configure(settings)
-    serve(settings, args.host, args.port)
+    serve(load_settings(), args.host, args.port)
     return 0
 
 

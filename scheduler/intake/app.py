@@ -12,6 +12,7 @@ from scheduler.intake.errors import install_error_handlers
 from scheduler.intake.gate import Gate
 from scheduler.intake.lessons import catalog_router, lessons_router
 from scheduler.intake.service import service_router
+from workers import logs
 
 DESCRIPTION = """\
 Ask for network-device lessons for a session, follow them until READY, keep them alive and
@@ -44,4 +45,7 @@ def create_app(settings: Settings | None = None, client: LessonClient | None = N
 
 def serve(settings: Settings, host: str, port: int) -> None:
     """Run the intake with uvicorn until interrupted."""
-    uvicorn.run(create_app(settings), host=host, port=port, server_header=False)
+    # uvicorn's loggers go through the root logger: JSON lines when LESSONQ_LOG_JSON is set.
+    logs.configure(settings)
+    app = create_app(settings)
+    uvicorn.run(app, host=host, port=port, server_header=False, log_config=None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -13,6 +14,7 @@ from scheduler.client import LessonClient
 from scheduler.state import LessonState
 from scheduler.steps import Step
 from tests.support.stack import Stack
+from workers.local import free_port, start_cli
 
 
 def samples(stack: Stack) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -76,3 +78,19 @@ def test_metrics_and_json_logs_of_steps_retries_and_failures(
     retried = [line for line in json_lines(ops_stack)
                if line.get("lesson_id") == failed.id and line.get("reason") == "5xx"]
     assert retried and str(retried[0]["outcome"]).startswith("retrying in")
+
+
+def test_the_intake_logs_json_lines(stack: Stack, tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "intake.log"
+    intake = start_cli(["intake", "--host", "127.0.0.1", "--port", str(port)],
+                       {**stack.env, "LESSONQ_LOG_JSON": "true"}, log, port)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10):
+            pass
+    finally:
+        intake.stop()
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    assert lines and all(line["level"] and line["logger"] for line in lines)
+    assert any(line["logger"] == "uvicorn.access" and "GET /healthz" in line["message"]
+               for line in lines), lines
