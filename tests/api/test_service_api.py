@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -9,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.api.conftest import running_intake
 from tests.api.helpers import LESSONS, assert_error, create
+from tests.support.settings import REPO
 from tests.support.stack import Stack
 from workers.local import free_port
 
@@ -90,3 +94,20 @@ def test_openapi_document_describes_every_endpoint(api: httpx.Client) -> None:
     assert "endpoints" in schemas["LessonStatus"]["properties"]
     # No token configured: no security scheme claimed.
     assert "securitySchemes" not in document["components"]
+
+
+def test_a_broken_curriculum_stops_the_service_at_start(tmp_path: Path) -> None:
+    (tmp_path / "lessons" / "broken").mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LESSONQ_")}
+    env["LESSONQ_CURRICULUM"] = str(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "scheduler.intake", "--port", str(free_port())],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert done.stderr.startswith("lessonq intake: ")
+    assert "lesson.meta.yaml:(file): file is missing" in done.stderr
