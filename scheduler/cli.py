@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import redis
 import yaml
@@ -151,12 +152,43 @@ def render(args: argparse.Namespace) -> int:
 # --- parsing ---------------------------------------------------------------------------------
 
 
-def _lesson_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    def add(name: str, func: Command, help_text: str) -> argparse.ArgumentParser:
-        parser = commands.add_parser(name, help=help_text, description=help_text)
-        parser.set_defaults(func=func)
+if TYPE_CHECKING:
+    Commands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def _adder(commands: Commands) -> Callable[..., argparse.ArgumentParser]:
+    def add(
+        name: str, func: Command, help_text: str, passthrough: bool = False
+    ) -> argparse.ArgumentParser:
+        more = " (other arguments go to it unchanged)" if passthrough else ""
+        parser = commands.add_parser(name, help=help_text, description=help_text + more)
+        parser.set_defaults(func=func, passthrough=passthrough)
         return parser
 
+    return add
+
+
+def _service_commands(commands: Commands) -> None:
+    add = _adder(commands)
+    add("worker", cli_serve.worker, "run a Celery worker", passthrough=True)
+    add("beat", cli_serve.beat, "run Celery beat (GC); exactly one per instance", passthrough=True)
+    parser = add("flower", cli_serve.flower, "run Flower, the Celery dashboard", passthrough=True)
+    parser.add_argument("--address", default="0.0.0.0", help="address to listen on")
+    parser.add_argument("--port", type=int, default=5555)
+    parser.add_argument(
+        "--no-auth", action="store_true", help="no basic auth (LESSONQ_FLOWER_PASSWORD unset)"
+    )
+    parser = add("intake", cli_serve.intake, "run the HTTP intake")
+    parser.add_argument("--host", default="0.0.0.0", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8000)
+    add("sim", cli_serve.sim, "run kubesim, the Kubernetes API emulator", passthrough=True)
+    parser = add("up", cli_serve.up, "the whole stack on this machine, on kubesim, for development")
+    parser.add_argument("--intake-port", type=int, default=8000)
+    parser.add_argument("--flower-port", type=int, default=5555)
+
+
+def _lesson_commands(commands: Commands) -> None:
+    add = _adder(commands)
     parser = add("create", create, "ask for a lesson for a session")
     parser.add_argument("lesson", help="curriculum slug, or a path to a lesson.meta.yaml")
     parser.add_argument("--session", required=True, help="the learner's session id")
@@ -188,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
         "environment variables (or a .env file).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    cli_serve.add_commands(commands)
+    _service_commands(commands)
     _lesson_commands(commands)
     return parser
 

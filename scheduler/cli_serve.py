@@ -12,13 +12,12 @@ import os
 import secrets
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 from config.settings import load_settings
 
-Command = Callable[[argparse.Namespace], int]
 CELERY = [sys.executable, "-m", "celery", "-A", "workers.app"]
 FLOWER_AUTH_ENV = "FLOWER_BASIC_AUTH"
 
@@ -33,7 +32,7 @@ def safe_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def _exec(command: list[str], env: dict[str, str] | None = None) -> int:
+def _exec(command: list[str], env: dict[str, str] | None = None) -> NoReturn:
     sys.stdout.flush()
     os.execvpe(command[0], command, {**os.environ, **(env or {})})
 
@@ -70,8 +69,9 @@ def flower_auth(args: argparse.Namespace) -> dict[str, str]:
 
 def flower(args: argparse.Namespace) -> int:
     env = flower_auth(args)
-    if not args.no_auth:
-        print(f"Flower: basic auth as {load_settings().flower_user}", file=sys.stderr)
+    if args.no_auth:
+        print(f"lessonq flower: no authentication: anyone who reaches port {args.port} sees and "
+              "controls the workers", file=sys.stderr)
     command = [*CELERY, "flower", f"--address={args.address}", f"--port={args.port}"]
     return _exec([*command, *args.extra], env)
 
@@ -113,27 +113,3 @@ def up(args: argparse.Namespace) -> int:
             flush=True,
         )
         return stack.supervise()
-
-
-def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    def add(name: str, func: Command, help_text: str, passthrough: bool) -> argparse.ArgumentParser:
-        more = " (other arguments go to it unchanged)" if passthrough else ""
-        parser = commands.add_parser(name, help=help_text, description=help_text + more)
-        parser.set_defaults(func=func, passthrough=passthrough)
-        return parser
-
-    add("worker", worker, "run a Celery worker", True)
-    add("beat", beat, "run Celery beat (GC); exactly one per instance", True)
-    parser = add("flower", flower, "run Flower, the Celery dashboard", True)
-    parser.add_argument("--address", default="0.0.0.0", help="address to listen on")
-    parser.add_argument("--port", type=int, default=5555)
-    parser.add_argument(
-        "--no-auth", action="store_true", help="no basic auth (LESSONQ_FLOWER_PASSWORD unset)"
-    )
-    parser = add("intake", intake, "run the HTTP intake", False)
-    parser.add_argument("--host", default="0.0.0.0", help="address to listen on")
-    parser.add_argument("--port", type=int, default=8000)
-    add("sim", sim, "run kubesim, the Kubernetes API emulator", True)
-    parser = add("up", up, "the whole stack on this machine, with kubesim, for development", False)
-    parser.add_argument("--intake-port", type=int, default=8000)
-    parser.add_argument("--flower-port", type=int, default=5555)

@@ -90,6 +90,8 @@ def test_failures_are_one_line_without_traceback(stack: Stack) -> None:
         (["teardown", "0123456789abcdef"], stack.env, "no lesson with id"),
         (["list"], unreachable, "cannot reach Redis at redis://:***@127.0.0.1:"),
         (["list"], {**stack.env, "LESSONQ_INSTANCE_ID": "Not Valid"}, "LESSONQ_INSTANCE_ID"),
+        (["worker"], {**stack.env, "LESSONQ_VISIBILITY_TIMEOUT": "1"}, "VISIBILITY_TIMEOUT"),
+        (["flower"], stack.env, "LESSONQ_FLOWER_PASSWORD is not set"),
         (["render", "linux-basics", "--session", "s", "--lesson-id", "UPPER CASE"], stack.env,
          "lesson_id"),
     ]

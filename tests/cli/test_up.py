@@ -8,6 +8,7 @@ import shlex
 import signal
 import socket
 import subprocess
+from pathlib import Path
 
 import httpx
 
@@ -20,6 +21,15 @@ def listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def logs_of(banner: str) -> str:
+    """The tail of each log in the folder `lessonq up` printed, to see what did not stop."""
+    found = re.search(r"^  logs\s+(\S+)$", banner, re.MULTILINE)
+    if found is None:
+        return banner
+    return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-1500:]}"
+                     for log in sorted(Path(found.group(1)).rglob("*.log")))
+
+
 def test_up_serves_everything_until_interrupted() -> None:
     intake, flower = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LESSONQ_")}
@@ -28,8 +38,8 @@ def test_up_serves_everything_until_interrupted() -> None:
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     assert process.stdout is not None and process.stderr is not None
+    banner = ""
     try:
-        banner = ""
         while "export " not in banner:
             line = process.stdout.readline()
             assert line, f"lessonq up ended early: {banner}{process.stderr.read()}"
@@ -49,7 +59,11 @@ def test_up_serves_everything_until_interrupted() -> None:
         assert "state       READY" in created.stdout
     finally:
         process.send_signal(signal.SIGINT)
-        code = process.wait(timeout=60)
+        try:
+            code = process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise AssertionError(f"lessonq up did not stop; its logs: {logs_of(banner)}") from None
     assert code == 0, process.stderr.read()
     assert not listening(intake) and not listening(flower)
     redis_port = int(exports["LESSONQ_REDIS_URL"].rsplit(":", 1)[1].split("/")[0])

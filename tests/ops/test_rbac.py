@@ -79,5 +79,5 @@ def test_the_cluster_role_grants_exactly_what_the_pipeline_uses(
 
     calls = used(ops_stack.sim.stats())
     grants = granted(cluster_role())
-    assert calls - grants == set(), "the code calls what the ClusterRole does not grant"
-    assert grants - calls == set(), "the ClusterRole grants what the code never uses"
+    assert calls - grants == set(), "the code calls what deploy/rbac.yaml does not grant"
+    assert grants - calls == set(), "deploy/rbac.yaml grants what the code no longer uses"
