@@ -74,6 +74,9 @@ class LocalStack:
 
     def supervise(self) -> int:
         """Wait until Ctrl-C (or SIGTERM): 0; or until one of the processes exits: 1."""
+        # Set both: a process started with SIGINT ignored (in the background, under some
+        # supervisors and test runners) would otherwise ignore Ctrl-C too.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             while True:
