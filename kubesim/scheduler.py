@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from kubesim.api import Api, type_key
 from kubesim.events import EventRecorder
 from kubesim.podstatus import condition_of, set_condition
 from kubesim.resources import NAMESPACES, PODS
-from kubesim.selectors import Requirement, from_label_selector_object, labels_match
+from kubesim.selectors import (
+    LabelSelector,
+    Requirement,
+    from_label_selector_object,
+    labels_match,
+)
 from kubesim.store import Change
 
 JSON = dict[str, Any]
@@ -58,6 +64,51 @@ def _node_affinity_ok(pod: JSON, labels: dict[str, str]) -> bool:
         if selector is not None and labels_match(selector, labels):
             return True
     return False
+
+
+def _domain(node: str, topology_key: str) -> str | None:
+    return node_labels(node).get(topology_key)
+
+
+@dataclass(frozen=True)
+class Term:
+    """A required pod (anti-)affinity term of one pod, its selectors parsed once."""
+
+    topology_key: str
+    selector: LabelSelector | None
+    namespaces: tuple[str, ...]
+    namespace_selector: LabelSelector | None
+
+    @classmethod
+    def of(cls, term: JSON, owner: JSON) -> Term:
+        has_ns_selector = term.get("namespaceSelector") is not None
+        explicit = tuple(term.get("namespaces") or ())
+        return cls(
+            topology_key=term.get("topologyKey", ""),
+            selector=from_label_selector_object(term.get("labelSelector")),
+            # without a namespace selector, the listed namespaces or the owner's own
+            namespaces=explicit
+            if explicit or has_ns_selector
+            else (owner["metadata"]["namespace"],),
+            namespace_selector=(
+                (from_label_selector_object(term.get("namespaceSelector")) or ())
+                if has_ns_selector
+                else None
+            ),
+        )
+
+    def matches(self, other: JSON, namespaces: dict[str, dict[str, str]]) -> bool:
+        """Does `other` match this term?"""
+        other_ns = other["metadata"]["namespace"]
+        in_scope = other_ns in self.namespaces or (
+            self.namespace_selector is not None
+            and labels_match(self.namespace_selector, namespaces.get(other_ns, {}))
+        )
+        return (
+            in_scope
+            and self.selector is not None
+            and labels_match(self.selector, other["metadata"].get("labels"))
+        )
 
 
 class Scheduler:
@@ -138,12 +189,15 @@ class Scheduler:
     def _choose(self, pod: JSON) -> tuple[str | None, Counter[str]]:
         why: Counter[str] = Counter()
         load, holders = self._load, list(self._holders.values())
-        wants_pods = bool(
-            _required(pod["spec"].get("affinity"), "podAffinity")
-            or _required(pod["spec"].get("affinity"), "podAntiAffinity")
-        )
-        placed = list(self._placed.values()) if wants_pods else []
-        namespaces = self._namespace_labels() if holders or wants_pods else {}
+        affinity = _required(pod["spec"].get("affinity"), "podAffinity")
+        anti_affinity = _required(pod["spec"].get("affinity"), "podAntiAffinity")
+        placed = list(self._placed.values()) if affinity or anti_affinity else []
+        namespaces = self._namespace_labels() if holders or placed else {}
+        # Which topology domains hold a matching pod, per term: worked out once per pod, so a
+        # decision costs one pass over the bound pods, not one per node.
+        wanted = [self._domains(Term.of(t, pod), placed, namespaces) for t in affinity]
+        shunned = [self._domains(Term.of(t, pod), placed, namespaces) for t in anti_affinity]
+        refusals = self._existing_refusals(pod, holders, namespaces)
         feasible = []
         for node in self._nodes:
             labels = node_labels(node)
@@ -151,11 +205,11 @@ class Scheduler:
                 why[TOO_MANY_PODS] += 1
             elif not _node_affinity_ok(pod, labels):
                 why[NODE_SELECTOR_MISMATCH] += 1
-            elif not self._affinity_ok(pod, node, placed, namespaces):
+            elif not all(self._attracted(node, term, pod, namespaces) for term in wanted):
                 why[AFFINITY_MISMATCH] += 1
-            elif not self._anti_affinity_ok(pod, node, placed, namespaces):
+            elif any(_domain(node, term.topology_key) in found for term, found in shunned):
                 why[ANTI_AFFINITY_MISMATCH] += 1
-            elif not self._existing_anti_affinity_ok(pod, node, holders, namespaces):
+            elif any(_domain(node, key) == domain for key, domain in refusals):
                 why[EXISTING_ANTI_AFFINITY] += 1
             else:
                 feasible.append(node)
@@ -164,76 +218,44 @@ class Scheduler:
         return min(feasible, key=lambda n: (load[n], self._nodes.index(n))), why
 
     @staticmethod
-    def _term_matches(
-        term: JSON, owner: JSON, other: JSON, namespaces: dict[str, dict[str, str]]
-    ) -> bool:
-        """Does `other` match an affinity term written in `owner`'s spec?"""
-        ns_selector = term.get("namespaceSelector")
-        other_ns = other["metadata"]["namespace"]
-        if ns_selector is not None:
-            selector = from_label_selector_object(ns_selector) or ()
-            in_scope = other_ns in (term.get("namespaces") or []) or labels_match(
-                selector, namespaces.get(other_ns, {})
-            )
-        else:
-            in_scope = other_ns in (term.get("namespaces") or [owner["metadata"]["namespace"]])
-        wanted = from_label_selector_object(term.get("labelSelector"))
-        return (
-            in_scope
-            and wanted is not None
-            and labels_match(wanted, other["metadata"].get("labels"))
-        )
+    def _domains(
+        term: Term, placed: list[JSON], namespaces: dict[str, dict[str, str]]
+    ) -> tuple[Term, set[str | None]]:
+        """The term, and the topology domains of the bound pods it matches."""
+        return term, {
+            _domain(other["spec"]["nodeName"], term.topology_key)
+            for other in placed
+            if term.matches(other, namespaces)
+        }
 
     @staticmethod
-    def _topology(node: str, key: str) -> str | None:
-        return node_labels(node).get(key)
-
-    def _affinity_ok(
-        self, pod: JSON, node: str, placed: list[JSON], namespaces: dict[str, dict[str, str]]
+    def _attracted(
+        node: str,
+        term_domains: tuple[Term, set[str | None]],
+        pod: JSON,
+        namespaces: dict[str, dict[str, str]],
     ) -> bool:
-        for term in _required(pod["spec"].get("affinity"), "podAffinity"):
-            domain = self._topology(node, term.get("topologyKey", ""))
-            if domain is None:
-                return False
-            matching = [p for p in placed if self._term_matches(term, pod, p, namespaces)]
-            if any(
-                self._topology(p["spec"]["nodeName"], term["topologyKey"]) == domain
-                for p in matching
-            ):
-                continue
-            # the first pod of a group may go anywhere if it matches its own term
-            if not matching and self._term_matches(term, pod, pod, namespaces):
-                continue
+        term, found = term_domains
+        domain = _domain(node, term.topology_key)
+        if domain is None:
             return False
-        return True
+        # the first pod of a group may go anywhere if it matches its own term
+        return domain in found or (not found and term.matches(pod, namespaces))
 
-    def _anti_affinity_ok(
-        self, pod: JSON, node: str, placed: list[JSON], namespaces: dict[str, dict[str, str]]
-    ) -> bool:
-        for term in _required(pod["spec"].get("affinity"), "podAntiAffinity"):
-            domain = self._topology(node, term.get("topologyKey", ""))
-            if domain is None:
-                continue
-            for other in placed:
-                if self._topology(
-                    other["spec"]["nodeName"], term["topologyKey"]
-                ) == domain and self._term_matches(term, pod, other, namespaces):
-                    return False
-        return True
-
-    def _existing_anti_affinity_ok(
-        self, pod: JSON, node: str, placed: list[JSON], namespaces: dict[str, dict[str, str]]
-    ) -> bool:
-        for other in placed:
-            for term in _required(other["spec"].get("affinity"), "podAntiAffinity"):
-                domain = self._topology(node, term.get("topologyKey", ""))
-                if (
-                    domain is not None
-                    and self._topology(other["spec"]["nodeName"], term["topologyKey"]) == domain
-                    and self._term_matches(term, other, pod, namespaces)
-                ):
-                    return False
-        return True
+    @staticmethod
+    def _existing_refusals(
+        pod: JSON, holders: list[JSON], namespaces: dict[str, dict[str, str]]
+    ) -> list[tuple[str, str | None]]:
+        """(topology key, domain) pairs where a bound pod's anti-affinity refuses this pod."""
+        return [
+            (term.topology_key, _domain(other["spec"]["nodeName"], term.topology_key))
+            for other in holders
+            for term in (
+                Term.of(t, other)
+                for t in _required(other["spec"].get("affinity"), "podAntiAffinity")
+            )
+            if term.matches(pod, namespaces)
+        ]
 
     def _mark_unschedulable(self, pod: JSON, why: Counter[str]) -> None:
         reasons = ", ".join(f"{count} {text}" for text, count in sorted(why.items()))
