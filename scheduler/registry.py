@@ -11,8 +11,10 @@ Keys, all under ``lessonq:<instance>:``:
 - ``heartbeat``  zset id -> last progress, only while a task should be making progress (GC
   resumes lessons whose heartbeat went quiet).
 
-Every transition is a WATCH/MULTI transaction on the lesson's hash, so concurrent workers, the
-client and GC never interleave half-applied changes, and indexes move with the record.
+Every transition is atomic, so concurrent workers, the client and GC never interleave
+half-applied changes, and indexes move with the record: the hot ones (registering a lesson,
+starting and finishing a step) are Lua scripts (`registry_scripts`), the rest WATCH/MULTI
+transactions on the lesson's hash.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from redis.retry import Retry
 from redis.typing import EncodableT, FieldT
 
 from config.settings import Settings
+from scheduler import registry_scripts as scripts
 from scheduler.plan import LessonPlan
 from scheduler.state import (
     LIVE,
@@ -41,7 +44,7 @@ from scheduler.state import (
     StepRecord,
     StepStatus,
 )
-from scheduler.steps import FIRST_STEPS, Step, runnable
+from scheduler.steps import DEPENDS_ON, FIRST_STEPS, Step
 
 T = TypeVar("T")
 # What a record's hash fields are written from.
@@ -102,6 +105,9 @@ class AdmissionRefused(Exception):
 class LessonRegistry:
     def __init__(self, client: redis.Redis, settings: Settings) -> None:
         self._redis = client
+        self._create_script = client.register_script(scripts.CREATE)
+        self._start_script = client.register_script(scripts.START_STEP)
+        self._complete_script = client.register_script(scripts.COMPLETE_STEP)
         self._settings = settings
         self._prefix = f"lessonq:{settings.instance_id}:"
         self.expiry_key = self._prefix + "expiry"
@@ -184,130 +190,104 @@ class LessonRegistry:
 
         Returns the live record and, when a FAILED lesson for the same lesson and session was
         replaced, that lesson's record (now TEARING_DOWN; the caller starts its teardown).
+        Raises AdmissionRefused past the global or per-session limit of live lessons.
         """
-        key = self._idempotency_key(plan.slug, plan.session_id)
+        now = time.time()
+        fields: Fields = {
+            "id": plan.lesson_id,
+            "lesson": plan.slug,
+            "session_id": plan.session_id,
+            "namespace": plan.namespace,
+            "state": LessonState.QUEUED.value,
+            "healthy": 0,
+            "total": len(plan.endpoints),
+            "created_at": now,
+            "updated_at": now,
+            "expires_at": now + self._settings.lesson_ttl,
+            "deadline": now + self._settings.provision_timeout,
+            "plan": plan.model_dump_json(),
+        }
+        fields.update({f"step:{step.value}": StepStatus.QUEUED.value for step in FIRST_STEPS})
+        keys = [
+            self._idempotency_key(plan.slug, plan.session_id),
+            self._session_key(plan.session_id),
+            self.expiry_key,
+            self.deadline_key,
+            self.heartbeat_key,
+            self.record_key(plan.lesson_id),
+        ]
+        args = [
+            plan.lesson_id,
+            self.record_key(""),
+            ",".join(REUSABLE),
+            LessonState.FAILED.value,
+            self._settings.max_live_lessons,
+            self._settings.max_lessons_per_session,
+            fields["expires_at"],
+            fields["deadline"],
+            now,
+            *(item for pair in fields.items() for item in pair),
+        ]
+        replaced: LessonRecord | None = None
+        while True:
+            outcome, value = (_text(v) or "" for v in self._create_script(keys=keys, args=args))
+            if outcome == "created":
+                return _decode(_texts(fields)), replaced
+            if outcome == "existing":
+                return self.require(value), replaced
+            if outcome == "failed":
+                # Tear the failed one down, then ask again: the name is free.
+                if self.begin_teardown([value]):
+                    replaced = self.require(value)
+                continue
+            limit = self._settings.max_live_lessons
+            message = f"{value} lessons are live, the limit is {limit}"
+            if outcome == "session-full":
+                limit = self._settings.max_lessons_per_session
+                message = (
+                    f"session {plan.session_id} has {value} live lessons, the limit is {limit}"
+                )
+            raise AdmissionRefused(message, self._settings.admission_retry_after)
 
-        def apply(pipe: Pipeline) -> tuple[str, bool, str | None]:
-            existing_id = _text(pipe.get(key))
-            replaced = None
-            if existing_id is not None:
-                state = pipe.hget(self.record_key(existing_id), "state")
-                if state in REUSABLE:
-                    return existing_id, False, None
-                if state == LessonState.FAILED:
-                    replaced = existing_id
-            self._admit(pipe, plan.session_id, replacing=replaced is not None)
-            now = time.time()
-            pipe.multi()
-            if replaced is not None:
-                self._queue_teardown(pipe, replaced, plan.session_id, now)
-            fields: Fields = {
-                "id": plan.lesson_id,
-                "lesson": plan.slug,
-                "session_id": plan.session_id,
-                "namespace": plan.namespace,
-                "state": LessonState.QUEUED.value,
-                "healthy": 0,
-                "total": len(plan.endpoints),
-                "created_at": now,
-                "updated_at": now,
-                "expires_at": now + self._settings.lesson_ttl,
-                "deadline": now + self._settings.provision_timeout,
-                "plan": plan.model_dump_json(),
-            }
-            fields.update({f"step:{step.value}": StepStatus.QUEUED.value for step in FIRST_STEPS})
-            record_key = self.record_key(plan.lesson_id)
-            pipe.hset(record_key, mapping=fields)
-            pipe.set(key, plan.lesson_id)
-            pipe.sadd(self._session_key(plan.session_id), plan.lesson_id)
-            pipe.zadd(self.expiry_key, {plan.lesson_id: fields["expires_at"]})
-            pipe.zadd(self.deadline_key, {plan.lesson_id: fields["deadline"]})
-            pipe.zadd(self.heartbeat_key, {plan.lesson_id: now})
-            return plan.lesson_id, True, replaced
-
-        session_key = self._session_key(plan.session_id)
-        lesson_id, _created, replaced = self._transact(apply, key, session_key, self.expiry_key)
-        replaced_record = self.require(replaced) if replaced else None
-        return self.require(lesson_id), replaced_record
-
-    def _admit(self, pipe: Pipeline, session_id: str, *, replacing: bool) -> None:
-        """Refuse a new lesson past the global or the per-session limit of live lessons."""
-        settings = self._settings
-        # A FAILED lesson being replaced stops counting as it is torn down.
-        live = int(pipe.zcard(self.expiry_key)) - replacing
-        if live >= settings.max_live_lessons:
-            raise AdmissionRefused(
-                f"{live} lessons are live, the limit is {settings.max_live_lessons}",
-                settings.admission_retry_after,
-            )
-        mine = int(pipe.scard(self._session_key(session_id))) - replacing
-        if mine >= settings.max_lessons_per_session:
-            raise AdmissionRefused(
-                f"session {session_id} has {mine} live lessons, the limit is "
-                f"{settings.max_lessons_per_session}",
-                settings.admission_retry_after,
-            )
-
-    def start_step(self, lesson_id: str, step: Step) -> LessonRecord | None:
-        """Mark a step running; None when the lesson is no longer provisioning (stop)."""
-
-        def apply(pipe: Pipeline) -> bool:
-            state = pipe.hget(self.record_key(lesson_id), "state")
-            if state not in PROVISIONING_STATES:
-                return False
-            status = pipe.hget(self.record_key(lesson_id), f"step:{step.value}")
-            now = time.time()
-            pipe.multi()
-            fields: Fields = {
-                "state": LessonState.PROVISIONING.value,
-                "updated_at": now,
-                f"step:{step.value}": StepStatus.RUNNING.value,
-            }
-            if status != StepStatus.RUNNING:
-                fields[f"start:{step.value}"] = now
-            pipe.hset(self.record_key(lesson_id), mapping=fields)
-            pipe.zadd(self.heartbeat_key, {lesson_id: now})
-            return True
-
-        if not self._transact(apply, self.record_key(lesson_id)):
+    def start_step(self, lesson_id: str, step: Step) -> tuple[LessonRecord, LessonPlan] | None:
+        """Mark a step running and return the record and plan; None when the lesson is no
+        longer provisioning (the step stops)."""
+        now = time.time()
+        reply = self._start_script(
+            keys=[self.record_key(lesson_id), self.heartbeat_key],
+            args=[
+                step.value,
+                now,
+                lesson_id,
+                ",".join(PROVISIONING_STATES),
+                LessonState.PROVISIONING.value,
+                StepStatus.RUNNING.value,
+            ],
+        )
+        if not reply:
             return None
-        return self.get(lesson_id)
+        fields = {str(reply[i]): str(reply[i + 1]) for i in range(0, len(reply), 2)}
+        return _decode(fields), LessonPlan.model_validate_json(fields["plan"])
 
     def complete_step(self, lesson_id: str, step: Step) -> list[Step]:
         """Mark a step done; return the steps it unblocks (now marked queued).
 
-        When every step is done the lesson becomes READY in the same transaction. Two steps
-        finishing at once cannot both start the same successor: the loser of the race re-reads
-        the record and sees it already queued.
+        When every step is done the lesson becomes READY in the same script.
         """
-        record_key = self.record_key(lesson_id)
-
-        def apply(pipe: Pipeline) -> list[Step]:
-            fields = _texts(pipe.hgetall(record_key))
-            if not fields or fields.get("state") != LessonState.PROVISIONING:
-                return []
-            statuses = _step_statuses(fields)
-            statuses[step] = StepStatus.DONE
-            done = {s for s, status in statuses.items() if status is StepStatus.DONE}
-            following = runnable(done, set(statuses) - done)
-            now = time.time()
-            pipe.multi()
-            update: Fields = {
-                "updated_at": now,
-                f"step:{step.value}": StepStatus.DONE.value,
-                f"end:{step.value}": now,
-            }
-            update.update({f"step:{s.value}": StepStatus.QUEUED.value for s in following})
-            if len(done) == len(Step):
-                update.update({"state": LessonState.READY.value, "ready_at": now})
-                pipe.zrem(self.deadline_key, lesson_id)
-                pipe.zrem(self.heartbeat_key, lesson_id)
-            else:
-                pipe.zadd(self.heartbeat_key, {lesson_id: now})
-            pipe.hset(record_key, mapping=update)
-            return following
-
-        return self._transact(apply, record_key)
+        following = self._complete_script(
+            keys=[self.record_key(lesson_id), self.deadline_key, self.heartbeat_key],
+            args=[
+                step.value,
+                time.time(),
+                lesson_id,
+                LessonState.PROVISIONING.value,
+                StepStatus.DONE.value,
+                StepStatus.QUEUED.value,
+                LessonState.READY.value,
+                *(item for s, deps in DEPENDS_ON.items() for item in (s.value, _joined(deps))),
+            ],
+        )
+        return [Step(str(name)) for name in following]
 
     def report_progress(
         self,
@@ -448,6 +428,10 @@ class LessonRegistry:
     def _transact(self, apply: Callable[[Pipeline], T], *keys: str) -> T:
         run = cast(Callable[[Pipeline], None], apply)
         return cast(T, self._redis.transaction(run, *keys, value_from_callable=True))
+
+
+def _joined(steps: Iterable[Step]) -> str:
+    return ",".join(step.value for step in steps)
 
 
 def _text(value: object) -> str | None:

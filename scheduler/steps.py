@@ -23,6 +23,12 @@ class Step(StrEnum):
     def task_name(self) -> str:
         return f"lessonq.provision.{self.value}"
 
+    @property
+    def priority(self) -> int:
+        """Later steps go first (with Redis, 0 is the highest priority): under a burst, lessons
+        already under way finish before new ones start, instead of all finishing at the end."""
+        return STEP_PRIORITY[self]
+
 
 # Pods wait for their networks (Multus needs the definitions to wire them) and for the policy
 # (a pod must never run unisolated); services only need the namespace.
@@ -35,15 +41,17 @@ DEPENDS_ON: dict[Step, tuple[Step, ...]] = {
     Step.READINESS: (Step.PODS,),
 }
 
+STEP_PRIORITY: dict[Step, int] = {
+    Step.NAMESPACE: 6,
+    Step.NETWORKS: 3,
+    Step.POLICIES: 3,
+    Step.SERVICES: 3,
+    Step.PODS: 0,
+    Step.READINESS: 0,
+}
+# Teardowns and GC go first of all: they free what new lessons need.
+TEARDOWN_PRIORITY = 0
+
 FIRST_STEPS: tuple[Step, ...] = tuple(step for step, deps in DEPENDS_ON.items() if not deps)
 
 TEARDOWN_TASK = "lessonq.teardown"
-
-
-def runnable(done: set[Step], started: set[Step]) -> list[Step]:
-    """Steps whose dependencies are all done and that have not been started yet."""
-    return [
-        step
-        for step, deps in DEPENDS_ON.items()
-        if step not in done and step not in started and all(dep in done for dep in deps)
-    ]
