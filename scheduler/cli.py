@@ -69,8 +69,10 @@ def wait_for(client: LessonClient, lesson_id: str, timeout: float) -> LessonStat
 def create(args: argparse.Namespace) -> int:
     client = connect(load_settings())
     record = client.create(args.lesson, args.session)
-    print(f"lesson {record.id}: {record.lesson} for session {record.session_id}, "
-          f"namespace {record.namespace}, {record.state.value}")
+    print(
+        f"lesson {record.id}: {record.lesson} for session {record.session_id}, "
+        f"namespace {record.namespace}, {record.state.value}"
+    )
     if not args.wait:
         return 0
     state = wait_for(client, record.id, args.timeout)
@@ -125,13 +127,16 @@ def validate(args: argparse.Namespace) -> int:
     try:
         if path.is_dir():
             curriculum = load_curriculum(path, limits)
-            print(f"{path}: {len(curriculum.lessons)} lessons and {len(curriculum.images)} images, "
-                  "no problems")
+            print(
+                f"{path}: {len(curriculum.lessons)} lessons and {len(curriculum.images)} images, "
+                "no problems"
+            )
         else:
             images = load_curriculum(settings.curriculum, limits).images
             lesson = load_lesson_file(path, images, limits)
-            print(f"{path}: lesson {lesson.slug} with {len(lesson.endpoints)} endpoints, "
-                  "no problems")
+            print(
+                f"{path}: lesson {lesson.slug} with {len(lesson.endpoints)} endpoints, no problems"
+            )
     except LessonError as error:
         print(error)
         count = len(error.problems)

@@ -70,8 +70,11 @@ def flower_auth(args: argparse.Namespace) -> dict[str, str]:
 def flower(args: argparse.Namespace) -> int:
     env = flower_auth(args)
     if args.no_auth:
-        print(f"lessonq flower: no authentication: anyone who reaches port {args.port} sees and "
-              "controls the workers", file=sys.stderr)
+        print(
+            f"lessonq flower: no authentication: anyone who reaches port {args.port} sees and "
+            "controls the workers",
+            file=sys.stderr,
+        )
     command = [*CELERY, "flower", f"--address={args.address}", f"--port={args.port}"]
     return _exec([*command, *args.extra], env)
 

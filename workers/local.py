@@ -183,9 +183,7 @@ class CeleryProcess(LoggedProcess):
         super().__init__(f"celery {role}", command, env, log)
 
 
-def start_cli(
-    args: Sequence[str], env: Mapping[str, str], log: Path, port: int
-) -> LoggedProcess:
+def start_cli(args: Sequence[str], env: Mapping[str, str], log: Path, port: int) -> LoggedProcess:
     """`lessonq ARGS...` (as `python -m scheduler.cli`), once it listens on `port`."""
     process = LoggedProcess(
         f"lessonq {args[0]}", [sys.executable, "-m", "scheduler.cli", *args], env, log
