@@ -14,7 +14,7 @@ from celery import Celery
 from pydantic import BaseModel, ConfigDict
 
 from scheduler.state import LessonRecord
-from scheduler.steps import TEARDOWN_TASK, Step
+from scheduler.steps import TEARDOWN_PRIORITY, TEARDOWN_TASK, Step
 
 TEARDOWN_MANY_TASK = "lessonq.teardown.many"
 
@@ -31,8 +31,9 @@ class StepPayload(BaseModel):
     # Consecutive transient failures, for the backoff; a step that makes progress resets it.
     attempt: int = 0
     # When the readiness step first saw every endpoint ready (the lesson's readyDelay runs
-    # from there).
+    # from there), and how many times it has looked so far.
     ready_since: float | None = None
+    polls: int = 0
 
     @classmethod
     def of(cls, record: LessonRecord) -> StepPayload:
@@ -41,6 +42,15 @@ class StepPayload(BaseModel):
             lesson=record.lesson,
             session_id=record.session_id,
             namespace=record.namespace,
+        )
+
+    def fresh(self) -> StepPayload:
+        """The same lesson with the per-step counters cleared, for the next step."""
+        return StepPayload(
+            lesson_id=self.lesson_id,
+            lesson=self.lesson,
+            session_id=self.session_id,
+            namespace=self.namespace,
         )
 
     def kwargs(self) -> dict[str, Any]:
@@ -53,14 +63,16 @@ class Dispatcher:
         self._queue = queue
 
     def step(self, step: Step, payload: StepPayload) -> None:
-        self._send(step.task_name, payload.kwargs())
+        self._send(step.task_name, payload.kwargs(), step.priority)
 
     def steps(self, steps: Iterable[Step], payload: StepPayload) -> None:
-        for step in steps:
-            self.step(step, payload)
+        """Send several steps in one round trip to the broker (a kombu publish batch)."""
+        with self._app.producer_or_acquire() as producer, producer.batch():
+            for step in steps:
+                self._send(step.task_name, payload.kwargs(), step.priority, producer)
 
     def teardown(self, payload: StepPayload) -> None:
-        self._send(TEARDOWN_TASK, payload.kwargs())
+        self._send(TEARDOWN_TASK, payload.kwargs(), TEARDOWN_PRIORITY)
 
     def teardowns(self, lesson_ids: list[str]) -> None:
         """Start many teardowns with one message; a worker fans it out.
@@ -68,7 +80,24 @@ class Dispatcher:
         GC may expire hundreds of lessons in one tick; one message keeps the tick short.
         """
         if lesson_ids:
-            self._send(TEARDOWN_MANY_TASK, {"lesson_ids": lesson_ids})
+            self._send(TEARDOWN_MANY_TASK, {"lesson_ids": lesson_ids}, TEARDOWN_PRIORITY)
 
-    def _send(self, name: str, kwargs: dict[str, Any]) -> None:
-        self._app.send_task(name, kwargs=kwargs, queue=self._queue)
+    def waiting(self) -> int:
+        """Messages waiting in the queue for a free worker (not those already reserved)."""
+        with self._app.pool.acquire(block=True) as connection:
+            # Declaring the queue the workers consume is harmless, and answers with its size
+            # (a passive declare would fail on Redis whenever the queue is empty).
+            declared = connection.default_channel.queue_declare(self._queue)
+            return int(declared.message_count)
+
+    def _send(self, name: str, kwargs: dict[str, Any], priority: int, producer: Any = None) -> None:
+        # kwargsrepr (what Flower and the logs show) is built here: Celery's generic saferepr
+        # of the arguments costs more than the rest of the publish.
+        self._app.send_task(
+            name,
+            kwargs=kwargs,
+            queue=self._queue,
+            priority=priority,
+            kwargsrepr=repr(kwargs),
+            producer=producer,
+        )

@@ -301,19 +301,6 @@ class Kube:
                 return None
             raise
 
-    def wait_namespace_gone(self, name: str, uid: str, since: str, seconds: float) -> bool:
-        """Watch until that namespace is deleted, for at most `seconds`."""
-        for event in self._watch(
-            self._core.list_namespace,
-            seconds,
-            since,
-            field_selector=f"metadata.name={name}",
-        ):
-            obj = event["object"]
-            if event["type"] == "DELETED" or obj.get("metadata", {}).get("uid") != uid:
-                return True
-        return self.get_namespace(name) is None
-
     # Pods.
 
     def list_pods(self, namespace: str, label_selector: str) -> tuple[list[Obj], str]:

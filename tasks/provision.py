@@ -75,20 +75,22 @@ def log_step(payload: StepPayload, step: str, outcome: str, started: float, **ex
 def run_step(task: LessonTask, step: Step, body: StepBody, payload: StepPayload) -> None:
     rt = runtime()
     started = time.monotonic()
-    record = rt.registry.start_step(payload.lesson_id, step)
-    if record is None:
+    started_step = rt.registry.start_step(payload.lesson_id, step)
+    if started_step is None:
         log_step(payload, step, "skipped: lesson no longer provisioning", started)
         return
+    record, plan = started_step
     if time.time() >= record.deadline:
         message = "provisioning did not finish before its deadline"
         _fail(rt, payload, step, message, started, metrics.DEADLINE)
         return
     context = StepContext(
-        plan=rt.registry.plan(payload.lesson_id),
+        plan=plan,
         payload=payload,
         deadline=record.deadline,
         kube=rt.kube,
         registry=rt.registry,
+        dispatcher=rt.dispatcher,
         settings=rt.settings,
     )
     try:
@@ -113,7 +115,7 @@ def run_step(task: LessonTask, step: Step, body: StepBody, payload: StepPayload)
         return
     if isinstance(outcome, Again):
         rt.registry.report_progress(payload.lesson_id)
-        update = {"attempt": 0, "ready_since": outcome.ready_since}
+        update = {"attempt": 0, "ready_since": outcome.ready_since, "polls": outcome.polls}
         raise task.retry(
             countdown=outcome.countdown, kwargs=payload.model_copy(update=update).kwargs()
         )
@@ -122,8 +124,7 @@ def run_step(task: LessonTask, step: Step, body: StepBody, payload: StepPayload)
         return
     assert isinstance(outcome, Done)
     following = rt.registry.complete_step(payload.lesson_id, step)
-    fresh = payload.model_copy(update={"attempt": 0, "ready_since": None})
-    rt.dispatcher.steps(following, fresh)
+    rt.dispatcher.steps(following, payload.fresh())
     log_step(payload, step, "done", started, next=[s.value for s in following])
 
 

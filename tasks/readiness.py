@@ -28,6 +28,8 @@ class Readiness:
     ready: frozenset[str]
     total: int
     problem: str | None = None
+    # Why each endpoint that is not ready is waiting (missing pods included).
+    waiting: tuple[str, ...] = ()
 
     @property
     def healthy(self) -> int:
@@ -69,17 +71,32 @@ def fatal_problem(pod: Mapping[str, Any]) -> str | None:
     return None
 
 
+def waiting_reason(pod: Mapping[str, Any]) -> str:
+    """What a pod that is not ready is waiting for, as `kubectl describe` would hint."""
+    scheduled = _condition(pod, "PodScheduled")
+    if scheduled is not None and scheduled.get("status") == "False":
+        return f"{scheduled.get('reason')}: {scheduled.get('message') or 'not scheduled'}"
+    for container in pod.get("status", {}).get("containerStatuses") or []:
+        waiting = (container.get("state") or {}).get("waiting")
+        if waiting:
+            return str(waiting.get("reason") or "Waiting")
+    return str(pod.get("status", {}).get("phase") or "Pending")
+
+
 def assess(pods: Iterable[Mapping[str, Any]], endpoints: Iterable[str]) -> Readiness:
     """How far the lesson's endpoints are: only pods named after its endpoints count."""
-    expected = set(endpoints)
+    expected = list(endpoints)
+    found = {pod.get("metadata", {}).get("name"): pod for pod in pods}
     ready: set[str] = set()
+    waiting = []
     problem = None
-    for pod in pods:
-        name = pod.get("metadata", {}).get("name")
-        if name not in expected:
-            continue
-        if is_ready(pod):
+    for name in expected:
+        pod = found.get(name)
+        if pod is None:
+            waiting.append(f"{name} (no pod)")
+        elif is_ready(pod):
             ready.add(name)
-        elif problem is None:
-            problem = fatal_problem(pod)
-    return Readiness(frozenset(ready), len(expected), problem)
+        else:
+            problem = problem or fatal_problem(pod)
+            waiting.append(f"{name} ({waiting_reason(pod)})")
+    return Readiness(frozenset(ready), len(expected), problem, tuple(waiting))

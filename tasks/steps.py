@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from config.settings import Settings
-from scheduler.dispatch import StepPayload
+from scheduler.dispatch import Dispatcher, StepPayload
 from scheduler.naming import INSTANCE, LESSON_ID, MANAGED
 from scheduler.plan import LessonPlan
 from scheduler.registry import LessonRegistry
@@ -38,6 +38,7 @@ class StepContext:
     deadline: float
     kube: Kube
     registry: LessonRegistry
+    dispatcher: Dispatcher
     settings: Settings
 
     def still_provisioning(self) -> bool:
@@ -61,9 +62,13 @@ class Again:
 
     countdown: float
     ready_since: float | None = None
+    polls: int = 0
 
 
 Outcome = Done | Stop | Again
+
+# Seconds before the readiness step's first look after its watch; it doubles from there.
+POLL_BASE = 0.5
 StepBody = Callable[[StepContext], Outcome]
 
 
@@ -131,7 +136,13 @@ def pods(ctx: StepContext) -> Outcome:
 
 
 def readiness(ctx: StepContext) -> Outcome:
-    """Watch the pods for a short while; come back later if they are not all ready yet."""
+    """Wait for the pods without keeping other work waiting.
+
+    When no other message is waiting for a worker, the step watches the pods for a few seconds
+    and notices readiness at once; when work is waiting, it only looks, and comes back after a
+    growing pause, so lessons with long boots, or stuck ones, cost a list call per pause rather
+    than a worker slot.
+    """
     plan = ctx.plan
     selector = f"{LESSON_ID}={plan.lesson_id}"
     endpoints = [endpoint.name for endpoint in plan.endpoints]
@@ -139,23 +150,30 @@ def readiness(ctx: StepContext) -> Outcome:
     seen = assess(pods, endpoints)
     ctx.registry.report_progress(plan.lesson_id, healthy=seen.healthy, total=seen.total)
     budget = min(ctx.settings.readiness_watch, ctx.deadline - time.time())
-    if not seen.complete and seen.problem is None and budget > 0:
+    if not seen.complete and seen.problem is None and budget > 0 and not ctx.dispatcher.waiting():
+        # Nothing else is waiting for this worker slot: watch, and notice readiness at once.
         seen = _watch_until_ready(ctx, {p["metadata"]["name"]: p for p in pods}, since, budget)
     if seen.problem is not None:
         raise PermanentError(seen.problem)
     if not seen.complete:
         if time.time() >= ctx.deadline:
             raise PermanentError(
-                f"{seen.healthy}/{seen.total} endpoints ready at the provisioning deadline"
+                f"{seen.healthy}/{seen.total} endpoints ready at the provisioning deadline; "
+                f"waiting: {', '.join(seen.waiting)}"
             )
-        return Again(countdown=0)
+        pause = min(POLL_BASE * 2.0**ctx.payload.polls, ctx.settings.readiness_watch)
+        return Again(countdown=pause, polls=ctx.payload.polls + 1)
     # The lesson's readyDelay: let the devices settle after their probes pass.
     now = time.time()
     ready_since = ctx.payload.ready_since or now
     settle = plan.ready_delay - (now - ready_since)
     if settle > 0:
         # Come back at least twice per stall timeout, so GC never takes the wait for a stall.
-        return Again(countdown=min(settle, ctx.settings.stall_timeout / 2), ready_since=ready_since)
+        return Again(
+            countdown=min(settle, ctx.settings.stall_timeout / 2),
+            ready_since=ready_since,
+            polls=ctx.payload.polls,
+        )
     return Done()
 
 

@@ -1,4 +1,4 @@
-"""Teardown: delete the lesson's namespace, wait (a little at a time) until it is gone, GONE.
+"""Teardown: delete the lesson's namespace, look again until it is gone, then GONE.
 
 Deleting the namespace removes everything in it. The delete names the namespace's uid, so a
 newer lesson that reuses the name is never touched. A namespace that is not ours (another
@@ -19,24 +19,34 @@ from tasks import metrics
 from tasks.kube import Kube, KubeError, is_terminating, owner_of
 from tasks.provision import LessonTask, backoff, log_step
 from tasks.runtime import runtime
+from tasks.steps import POLL_BASE
 
 
-def remove_namespace(kube: Kube, namespace: str, lesson_id: str, wait: float) -> bool:
-    """Delete the lesson's namespace and watch for up to `wait` seconds; True once it is gone."""
-    existing = kube.get_namespace(namespace)
-    if existing is None or owner_of(existing) != lesson_id:
-        return True
-    uid = existing["metadata"]["uid"]
-    if not is_terminating(existing):
-        deleting = kube.delete_namespace(namespace, uid)
-        if deleting is None:
+def start_deletion(kube: Kube, namespace: str, lesson_id: str, uid: str | None) -> bool:
+    """Delete the lesson's namespace; True when nothing of ours is left to wait for.
+
+    With the uid the registry recorded, one DELETE does (its precondition makes sure it is
+    ours); without it, the namespace is read first to check it is ours.
+    """
+    if uid is None:
+        existing = kube.get_namespace(namespace)
+        if existing is None or owner_of(existing) != lesson_id:
             return True
-        existing = deleting
-    return kube.wait_namespace_gone(namespace, uid, existing["metadata"]["resourceVersion"], wait)
+        uid = existing["metadata"]["uid"]
+        if is_terminating(existing):
+            return False
+    return kube.delete_namespace(namespace, uid) is None
+
+
+def namespace_gone(kube: Kube, namespace: str, lesson_id: str) -> bool:
+    existing = kube.get_namespace(namespace)
+    return existing is None or owner_of(existing) != lesson_id
 
 
 @shared_task(name=TEARDOWN_TASK, base=LessonTask, bind=True)  # type: ignore[untyped-decorator]
 def teardown(self: LessonTask, **kwargs: Any) -> None:
+    """Delete once, then look again after growing pauses (a namespace takes seconds to go);
+    a worker slot is never held while it terminates."""
     payload = StepPayload.model_validate(kwargs)
     rt = runtime()
     started = time.monotonic()
@@ -44,9 +54,12 @@ def teardown(self: LessonTask, **kwargs: Any) -> None:
     if record is None or record.state is not LessonState.TEARING_DOWN:
         return
     try:
-        gone = remove_namespace(
-            rt.kube, payload.namespace, payload.lesson_id, rt.settings.readiness_watch
-        )
+        if payload.polls == 0:
+            gone = start_deletion(
+                rt.kube, payload.namespace, payload.lesson_id, record.namespace_uid
+            )
+        else:
+            gone = namespace_gone(rt.kube, payload.namespace, payload.lesson_id)
     except KubeError as error:
         # Whatever the API says, the namespace must go: keep trying, ever more patiently.
         rt.registry.report_progress(payload.lesson_id)
@@ -69,7 +82,11 @@ def teardown(self: LessonTask, **kwargs: Any) -> None:
         ) from None
     if not gone:
         rt.registry.report_progress(payload.lesson_id)
-        raise self.retry(countdown=0, kwargs=payload.model_copy(update={"attempt": 0}).kwargs())
+        pause = min(POLL_BASE * 2.0**payload.polls, rt.settings.readiness_watch)
+        raise self.retry(
+            countdown=pause,
+            kwargs=payload.model_copy(update={"attempt": 0, "polls": payload.polls + 1}).kwargs(),
+        )
     rt.registry.finish_teardown(payload.lesson_id)
     log_step(payload, "teardown", "done", started)
 

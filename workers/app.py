@@ -30,9 +30,10 @@ def create_app(settings: Settings) -> Celery:
         task_soft_time_limit=settings.task_time_limit * 0.9,
         broker_transport_options={"visibility_timeout": settings.visibility_timeout},
         broker_connection_retry_on_startup=True,
-        # Flower shows tasks from these events.
+        # Flower shows tasks from the workers' events. No "task-sent" events: each would cost
+        # every enqueue a second publish, and Flower does not need them.
         worker_send_task_events=True,
-        task_send_sent_event=True,
+        task_send_sent_event=False,
         beat_schedule={
             "lessonq-gc": {"task": "lessonq.gc", "schedule": settings.gc_interval},
             "lessonq-gc-orphans": {
