@@ -13,8 +13,8 @@ Keys, all under ``lessonq:<instance>:``:
 
 Every transition is atomic, so concurrent workers, the client and GC never interleave
 half-applied changes, and indexes move with the record: the hot ones (registering a lesson,
-starting and finishing a step) are Lua scripts (`registry_scripts`), the rest WATCH/MULTI
-transactions on the lesson's hash.
+starting and finishing a step, starting teardowns) are Lua scripts (`registry_scripts`), the
+rest WATCH/MULTI transactions on the lesson's hash.
 """
 
 from __future__ import annotations
@@ -108,6 +108,7 @@ class LessonRegistry:
         self._create_script = client.register_script(scripts.CREATE)
         self._start_script = client.register_script(scripts.START_STEP)
         self._complete_script = client.register_script(scripts.COMPLETE_STEP)
+        self._begin_teardown_script = client.register_script(scripts.BEGIN_TEARDOWN)
         self._settings = settings
         self._prefix = f"lessonq:{settings.instance_id}:"
         self.expiry_key = self._prefix + "expiry"
@@ -349,34 +350,22 @@ class LessonRegistry:
         ids = list(dict.fromkeys(lesson_ids))
         if not ids:
             return []
-        record_keys = [self.record_key(lesson_id) for lesson_id in ids]
-
-        def apply(pipe: Pipeline) -> list[str]:
-            # Read through another connection in one round trip: the keys are already
-            # watched, so a change after this read still aborts the transaction.
-            reader = self._redis.pipeline(transaction=False)
-            for key in record_keys:
-                reader.hmget(key, ["state", "session_id"])
-            found = dict(zip(ids, reader.execute(), strict=True))
-            changing = {i: str(session) for i, (state, session) in found.items() if state in LIVE}
-            if not changing:
-                return []
-            now = time.time()
-            pipe.multi()
-            for lesson_id, session_id in changing.items():
-                self._queue_teardown(pipe, lesson_id, session_id, now)
-            return list(changing)
-
-        return self._transact(apply, *record_keys)
-
-    def _queue_teardown(self, pipe: Pipeline, lesson_id: str, session_id: str, now: float) -> None:
-        """The writes that move a lesson to TEARING_DOWN: it no longer counts as live."""
-        record_key = self.record_key(lesson_id)
-        pipe.hset(record_key, mapping={"state": LessonState.TEARING_DOWN.value, "updated_at": now})
-        pipe.zrem(self.expiry_key, lesson_id)
-        pipe.zrem(self.deadline_key, lesson_id)
-        pipe.srem(self._session_key(session_id), lesson_id)
-        pipe.zadd(self.heartbeat_key, {lesson_id: now})
+        changed = self._begin_teardown_script(
+            keys=[
+                self.expiry_key,
+                self.deadline_key,
+                self.heartbeat_key,
+                *(self.record_key(lesson_id) for lesson_id in ids),
+            ],
+            args=[
+                time.time(),
+                self._session_key(""),
+                ",".join(LIVE),
+                LessonState.TEARING_DOWN.value,
+                *ids,
+            ],
+        )
+        return [str(lesson_id) for lesson_id in changed]
 
     def finish_teardown(self, lesson_id: str) -> bool:
         """TEARING_DOWN -> GONE; the record is kept for a while so callers can read the end."""

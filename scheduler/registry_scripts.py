@@ -1,7 +1,8 @@
 """The registry's hot transitions as Redis Lua scripts: one round trip each, atomic by nature.
 
 Enqueueing, starting a step and finishing one are on every lesson's critical path, several
-times per lesson; as WATCH/MULTI transactions they would take three to five round trips each.
+times per lesson, and GC moves many lessons at once; as WATCH/MULTI transactions they would
+take three to five round trips each, or hundreds of commands.
 Names of states and statuses are passed in by the caller, so Python's enums stay the one source.
 """
 
@@ -100,4 +101,29 @@ else
   redis.call('ZADD', KEYS[3], ARGV[2], ARGV[3])
 end
 return following
+"""
+
+
+# Moving lessons to TEARING_DOWN (GC may move a hundred at once): each live one stops counting
+# as live (out of the expiry and deadline indexes and its session's set) and gets a heartbeat,
+# so GC resumes its teardown should the task be lost. Returns the ids that changed.
+# KEYS: expiry, deadline, heartbeat, then each lesson's record.
+# ARGV: now, the session-set key prefix, live states (comma-separated), the TEARING_DOWN state,
+#       then each lesson's id, in the order of the records.
+BEGIN_TEARDOWN = """
+local changed = {}
+for i = 4, #KEYS do
+  local id = ARGV[i + 1]
+  local state = redis.call('HGET', KEYS[i], 'state')
+  if state and string.find(',' .. ARGV[3] .. ',', ',' .. state .. ',', 1, true) then
+    local session = redis.call('HGET', KEYS[i], 'session_id')
+    redis.call('HSET', KEYS[i], 'state', ARGV[4], 'updated_at', ARGV[1])
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('SREM', ARGV[2] .. session, id)
+    redis.call('ZADD', KEYS[3], ARGV[1], id)
+    table.insert(changed, id)
+  end
+end
+return changed
 """
