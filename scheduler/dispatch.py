@@ -66,7 +66,12 @@ class Dispatcher:
         self._send(step.task_name, payload.kwargs(), step.priority)
 
     def steps(self, steps: Iterable[Step], payload: StepPayload) -> None:
-        """Send several steps in one round trip to the broker (a kombu publish batch)."""
+        """Send steps; several go in one round trip to the broker (a kombu publish batch)."""
+        steps = list(steps)
+        if len(steps) == 1:
+            # A batch sets up a Redis pipeline, which costs more than a lone publish.
+            self.step(steps[0], payload)
+            return
         with self._app.producer_or_acquire() as producer, producer.batch():
             for step in steps:
                 self._send(step.task_name, payload.kwargs(), step.priority, producer)
