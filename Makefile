@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test lint demo clean
+.PHONY: test lint demo bench bench-full clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,14 @@ test: lint
 
 demo: $(STAMP)
 	$(PY) -m workers.demo
+
+# Quick mode, under two minutes; bench/results/latest.json and a Markdown table.
+bench: $(STAMP)
+	$(PY) -m bench
+
+# Longer runs; also rewrites BENCHMARKS.md.
+bench-full: $(STAMP)
+	$(PY) -m bench --full
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from kubernetes import client
 
@@ -78,7 +79,8 @@ def pod_creator(core: client.CoreV1Api, namespace: str, worker: int) -> Callable
 
     def create() -> None:
         name = f"bench-{worker}-{next(serial)}"
-        body = {
+        # A plain dict, as lessonq sends its manifests (the client serialises either).
+        body: Any = {
             "metadata": {"name": name, "labels": {"app": "bench", "lesson": namespace}},
             "spec": {
                 "containers": [
@@ -89,6 +91,13 @@ def pod_creator(core: client.CoreV1Api, namespace: str, worker: int) -> Callable
         core.create_namespaced_pod(namespace, body)
 
     return create
+
+
+def _getter(core: client.CoreV1Api) -> Callable[[], None]:
+    def get() -> None:
+        core.read_namespace("default")
+
+    return get
 
 
 def main() -> None:
@@ -111,10 +120,9 @@ def main() -> None:
     try:
         clients = [core_api(url) for _ in range(args.threads)]
         clients[0].list_namespace()  # warm the connection and the server
-        gets, get_time = measure(
-            [lambda c=c: c.read_namespace("default") for c in clients], args.seconds
-        )
-        clients[0].create_namespace({"metadata": {"name": "bench"}})
+        gets, get_time = measure([_getter(c) for c in clients], args.seconds)
+        namespace: Any = {"metadata": {"name": "bench"}}
+        clients[0].create_namespace(namespace)
         creates, create_time = measure(
             [pod_creator(c, "bench", i) for i, c in enumerate(clients)], args.seconds
         )

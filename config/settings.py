@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(None, ge=1, le=65535)
     metrics_host: str = "0.0.0.0"
 
+    # A worker process whose memory grew past this is replaced after its current task: its
+    # heap fragments over thousands of tasks (the live objects stay flat), and a fresh fork is
+    # cheaper than the drift.
+    worker_max_memory_mb: int = Field(120, ge=32)
+
     # Celery delivery and the beat.
     task_time_limit: Seconds = 120
     visibility_timeout: Seconds = 60 * 60

@@ -185,7 +185,7 @@ def test_admission_limits_live_lessons_overall_and_per_session(
     slugs = ["linux-basics", "snapshot-testing", "bgp-spine-leaf"]
     first, _ = registry.create(make_plan(registry, session_id, slugs[0]))
     registry.create(make_plan(registry, session_id, slugs[1]))
-    with pytest.raises(AdmissionRefused, match="session .* has 2 live lessons, the limit is 2"):
+    with pytest.raises(AdmissionRefused, match=r"session .* has 2 live lessons, the limit is 2"):
         registry.create(make_plan(registry, session_id, slugs[2]))
     registry.create(make_plan(registry, f"{session_id}-b", slugs[0]))
     with pytest.raises(AdmissionRefused, match="3 lessons are live, the limit is 3") as refused:

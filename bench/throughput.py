@@ -1,0 +1,84 @@
+"""Throughput: 200 lessons of 4 endpoints submitted at once to one worker (concurrency 2).
+
+Then the same 200 torn down, and the worker's peak RSS. kubesim answers without added latency
+and boots containers in about half a second, so the worker and its API calls are what is
+measured.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.harness import PeakRss, bench_stack, median, percentile, wait_settled
+from bench.lessons import ring_lesson
+from scheduler.state import LessonState
+from scheduler.steps import Step
+from tasks.manifests import all_manifests
+
+LESSONS = 200
+ENDPOINTS = 4
+
+# Ten nodes: 800 pods do not fit on three (a kubelet takes at most 110).
+SIM_ARGS = [
+    "--nodes",
+    ",".join(f"node-{i}" for i in range(1, 11)),
+    "--time-scale",
+    "1",
+    "--probe-seconds",
+    "0.2",
+    "--namespace-delete-seconds",
+    "0.5",
+    "--image-profiles",
+    json.dumps([{"pattern": "*", "boot_seconds": 0.5, "jitter_seconds": 0.2}]),
+]
+
+
+def _api_calls(stats: dict[str, Any]) -> int:
+    return int(stats["total"])
+
+
+def run(workdir: Path, quick: bool) -> dict[str, Any]:
+    lesson = ring_lesson(ENDPOINTS)
+    with bench_stack(workdir, SIM_ARGS) as stack:
+        worker = stack.start_worker(concurrency=2)
+        client = stack.client()
+        # One lesson first, so the worker's processes are warm when the burst arrives.
+        (warm,) = wait_settled(client, [client.create(lesson, "warm").id], timeout=60)
+        client.teardown(warm.id)
+        wait_settled(client, [warm.id], timeout=60)
+        objects = len(all_manifests(client.registry.plan(warm.id)))
+
+        calls_before = _api_calls(stack.sim_stats())
+        started = time.time()
+        with PeakRss(worker.pid) as memory:
+            ids = [client.create(lesson, f"burst-{i}").id for i in range(LESSONS)]
+            ready = wait_settled(client, ids, timeout=600)
+        failed = [r for r in ready if r.state is not LessonState.READY]
+        if failed:
+            raise RuntimeError(f"{len(failed)} lessons did not get ready: {failed[0].error}")
+        finished = max(r.ready_at or 0 for r in ready)
+        calls = _api_calls(stack.sim_stats()) - calls_before
+        ttrs = [(r.ready_at or 0) - r.created_at for r in ready]
+        step_run_ms = {
+            step.value: round(median((r.steps[step].seconds or 0) * 1000 for r in ready), 1)
+            for step in Step
+        }
+
+        teardown_started = time.time()
+        for lesson_id in ids:
+            client.teardown(lesson_id)
+        gone = wait_settled(client, ids, timeout=600)
+        teardown_finished = max(r.updated_at for r in gone)
+        return {
+            "lessons_per_s": round(LESSONS / (finished - started), 1),
+            "ttr_p50_ms": round(percentile(ttrs, 0.5) * 1000),
+            "ttr_p95_ms": round(percentile(ttrs, 0.95) * 1000),
+            "api_calls_per_lesson": round(calls / LESSONS, 1),
+            "objects_per_lesson": objects,
+            "teardowns_per_s": round(LESSONS / (teardown_finished - teardown_started), 1),
+            "worker_rss_mb": round(memory.mb, 1),
+            "throughput_step_run_ms": step_run_ms,
+        }
