@@ -31,6 +31,8 @@ def create_app(settings: Settings) -> Celery:
         task_soft_time_limit=settings.task_time_limit * 0.9,
         broker_transport_options={"visibility_timeout": settings.visibility_timeout},
         broker_connection_retry_on_startup=True,
+        # Celery's consumer, made to survive a Redis restart while tasks run (see the module).
+        worker_consumer="workers.consumer:Consumer",
         # Flower shows tasks from the workers' events. No "task-sent" events: each would cost
         # every enqueue a second publish, and Flower does not need them.
         worker_send_task_events=True,

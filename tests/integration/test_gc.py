@@ -42,8 +42,14 @@ def test_idle_lesson_is_torn_down_and_keepalive_resets_the_clock(
         client = stack.client()
         idle = client.create("linux-basics", f"{session_id}-idle")
         kept = client.create("linux-basics", f"{session_id}-kept")
-        for record in (idle, kept):
-            assert client.wait(record.id, timeout=60).state is LessonState.READY
+
+        def keep_both() -> None:
+            # Both are kept alive until READY, however slow a loaded machine provisions them.
+            for record in (idle, kept):
+                client.keepalive(record.id)
+
+        wait_for_state(client, idle.id, LessonState.READY, every=keep_both)
+        wait_for_state(client, kept.id, LessonState.READY, every=keep_both)
         wait_for_state(client, idle.id, LessonState.GONE, every=lambda: client.keepalive(kept.id))
         assert client.status(kept.id).state is LessonState.READY
         assert ClusterView(stack.sim.url).namespace(idle.namespace) is None
