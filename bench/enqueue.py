@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import redis
+
 from bench.harness import BenchStack, median
 from scheduler.client import LessonClient
 from workers.app import create_app
@@ -33,7 +35,7 @@ def run(stack: BenchStack, quick: bool) -> dict[str, Any]:
     payload = {"plan": sample.model_dump_json()}
     size = len(payload["plan"])
     app = create_app(stack.settings)
-    raw = stack.redis_client()
+    raw = redis.Redis.from_url(stack.settings.redis_url)
     data = payload["plan"].encode()
 
     def create() -> object:

@@ -12,58 +12,24 @@ import time
 import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import redis
-
-from config.settings import Settings, load_settings
 from scheduler.client import LessonClient
 from scheduler.state import SETTLED, LessonRecord
-from workers.local import (
-    CeleryProcess,
-    KubeSimProcess,
-    RedisServer,
-    redis_server_binary,
-    start_worker,
-)
+from workers.local import KubeSimProcess, Processes, RedisServer, redis_server_binary
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-@dataclass
-class BenchStack:
-    workdir: Path
+@dataclass(kw_only=True)
+class BenchStack(Processes):
     redis_server: RedisServer
     sim: KubeSimProcess
-    values: dict[str, Any]
-    workers: list[CeleryProcess] = field(default_factory=list)
-
-    @property
-    def settings(self) -> Settings:
-        return load_settings(**self.values)
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {f"LESSONQ_{name.upper()}": str(value) for name, value in self.values.items()}
 
     def client(self) -> LessonClient:
         return LessonClient(self.settings)
-
-    def redis_client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.redis_server.url, decode_responses=True)
-
-    def start_worker(
-        self, concurrency: int = 2, app: str = "workers.app", queue: str | None = None
-    ) -> CeleryProcess:
-        name = f"bench{len(self.workers)}"
-        log = self.workdir / f"{name}.log"
-        worker = start_worker(
-            self.env, log, name, queue or self.settings.queue, concurrency, app=app
-        )
-        self.workers.append(worker)
-        return worker
 
     def sim_stats(self) -> dict[str, Any]:
         with urllib.request.urlopen(f"{self.sim.url.rstrip('/')}/_sim/stats") as answer:
@@ -88,12 +54,9 @@ def bench_stack(workdir: Path, sim_args: Sequence[str], **settings: Any) -> Iter
             "max_lessons_per_session": 1_000_000,
             **settings,
         }
-        bench = BenchStack(workdir, server, sim, values)
-        try:
-            yield bench
-        finally:
-            for worker in bench.workers:
-                worker.stop()
+        bench = BenchStack(workdir, values, redis_server=server, sim=sim)
+        stack.callback(bench.stop)
+        yield bench
 
 
 def wait_settled(

@@ -43,7 +43,7 @@ def _api_calls(stats: dict[str, Any]) -> int:
 def run(workdir: Path, quick: bool) -> dict[str, Any]:
     lesson = ring_lesson(ENDPOINTS)
     with bench_stack(workdir, SIM_ARGS) as stack:
-        worker = stack.start_worker(concurrency=2)
+        worker = stack.start_worker("bench", concurrency=2)
         client = stack.client()
         # One lesson first, so the worker's processes are warm when the burst arrives.
         (warm,) = wait_settled(client, [client.create(lesson, "warm").id], timeout=60)

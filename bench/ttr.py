@@ -75,8 +75,8 @@ def run(workdir: Any, quick: bool) -> dict[str, Any]:
     repeats = 2 if quick else 7
     results: dict[str, Any] = {}
     with bench_stack(workdir, SIM_ARGS) as stack:
-        stack.start_worker(concurrency=2)
-        stack.start_worker(concurrency=1, app="bench.hop", queue=HOP_QUEUE)
+        stack.start_worker("bench", concurrency=2)
+        stack.start_worker("hop", concurrency=1, app="bench.hop", queue=HOP_QUEUE)
         client = stack.client()
         hop = measure_hop(stack.settings)
         round_trip = _round_trip(stack)

@@ -16,24 +16,16 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client as k8s
 
-from config.settings import Settings, load_settings
 from scheduler.client import LessonClient, ProgressCallback
 from scheduler.state import LessonRecord, LessonState
 from tasks.kube import NAD_GROUP, NAD_PLURAL, NAD_VERSION
-from workers.local import (
-    KubeSimProcess,
-    LoggedProcess,
-    RedisServer,
-    start_beat,
-    start_cli,
-    start_worker,
-)
+from workers.local import KubeSimProcess, Processes, RedisServer, start_cli
 
 # A node that lets lesson devices forward IP, at a tenth of real time: vQFX switches take about
 # 40 s to boot (4 s here), Linux hosts about 5 s.
@@ -63,11 +55,7 @@ class WebPorts:
 
 
 @dataclass
-class LocalStack:
-    settings: Settings
-    env: dict[str, str]
-    processes: list[LoggedProcess] = field(default_factory=list)
-
+class LocalStack(Processes):
     def exports(self) -> str:
         """The settings as `NAME=value ...`, for a shell's `export`."""
         return " ".join(f"{name}={shlex.quote(value)}" for name, value in self.env.items())
@@ -107,29 +95,27 @@ def local_stack(
             "instance_id": "demo",
             "readiness_watch": 2,
         }
-        env = {f"LESSONQ_{name.upper()}": str(value) for name, value in values.items()}
-        local = LocalStack(load_settings(**values), env)
-        worker = start_worker(env, workdir / "worker.log", "demo", local.settings.queue)
-        stack.callback(worker.stop)
-        beat = start_beat(env, workdir / "beat.log", workdir)
-        stack.callback(beat.stop)
-        local.processes += [worker, beat]
+        local = LocalStack(workdir, values)
+        stack.callback(local.stop)
+        local.start_worker("demo")
+        local.start_beat()
         if web is not None:
-            intake = start_cli(
-                ["intake", "--host", "127.0.0.1", "--port", str(web.intake)],
-                env,
-                workdir / "intake.log",
-                web.intake,
+            local.processes.append(
+                start_cli(
+                    ["intake", "--host", "127.0.0.1", "--port", str(web.intake)],
+                    local.env,
+                    workdir / "intake.log",
+                    web.intake,
+                )
             )
-            stack.callback(intake.stop)
-            flower = start_cli(
-                ["flower", "--address", "127.0.0.1", "--port", str(web.flower)],
-                {**env, "LESSONQ_FLOWER_PASSWORD": web.flower_password},
-                workdir / "flower.log",
-                web.flower,
+            local.processes.append(
+                start_cli(
+                    ["flower", "--address", "127.0.0.1", "--port", str(web.flower)],
+                    {**local.env, "LESSONQ_FLOWER_PASSWORD": web.flower_password},
+                    workdir / "flower.log",
+                    web.flower,
+                )
             )
-            stack.callback(flower.stop)
-            local.processes += [intake, flower]
         yield local
 
 

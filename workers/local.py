@@ -14,9 +14,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
+
+from config.settings import ENV_PREFIX, Settings, load_settings
 
 
 def free_port() -> int:
@@ -271,3 +275,48 @@ class KubeSimProcess:
                 self._process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self._process.kill()
+
+
+def settings_env(values: Mapping[str, Any]) -> dict[str, str]:
+    """Settings as the LESSONQ_* environment a subprocess reads them from."""
+    return {f"{ENV_PREFIX}{name.upper()}": str(value) for name, value in values.items()}
+
+
+@dataclass
+class Processes:
+    """lessonq processes started with one set of settings (in `workdir`), stopped together."""
+
+    workdir: Path
+    values: dict[str, Any]
+    processes: list[LoggedProcess] = field(default_factory=list)
+
+    @property
+    def settings(self) -> Settings:
+        return load_settings(**self.values)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return settings_env(self.values)
+
+    def start_worker(
+        self,
+        name: str = "worker",
+        concurrency: int = 2,
+        app: str = "workers.app",
+        queue: str | None = None,
+    ) -> CeleryProcess:
+        log = self.workdir / f"{name}-{len(self.processes)}.log"
+        worker = start_worker(
+            self.env, log, name, queue or self.settings.queue, concurrency, app=app
+        )
+        self.processes.append(worker)
+        return worker
+
+    def start_beat(self) -> CeleryProcess:
+        beat = start_beat(self.env, self.workdir / "beat.log", self.workdir)
+        self.processes.append(beat)
+        return beat
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
