@@ -19,6 +19,10 @@ from scheduler.steps import TEARDOWN_PRIORITY, TEARDOWN_TASK, Step
 TEARDOWN_MANY_TASK = "lessonq.teardown.many"
 
 
+# The fields that name the lesson; the others are one step's own counters.
+IDENTITY = {"lesson_id", "lesson", "session_id", "namespace"}
+
+
 class StepPayload(BaseModel):
     """The keyword arguments of every provisioning and teardown task."""
 
@@ -46,12 +50,7 @@ class StepPayload(BaseModel):
 
     def fresh(self) -> StepPayload:
         """The same lesson with the per-step counters cleared, for the next step."""
-        return StepPayload(
-            lesson_id=self.lesson_id,
-            lesson=self.lesson,
-            session_id=self.session_id,
-            namespace=self.namespace,
-        )
+        return StepPayload(**self.model_dump(include=IDENTITY))
 
     def kwargs(self) -> dict[str, Any]:
         return self.model_dump(exclude_defaults=True)

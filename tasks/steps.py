@@ -22,6 +22,7 @@ from scheduler.state import LIVE, PROVISIONING_STATES, LessonState
 from scheduler.steps import Step
 from tasks.kube import Kube, PermanentError, TransientError, is_terminating, owner_of
 from tasks.manifests import (
+    Manifest,
     namespace_manifest,
     network_manifests,
     pod_manifests,
@@ -115,24 +116,14 @@ def _clear_the_way(ctx: StepContext, existing: dict[str, Any]) -> None:
     )
 
 
-def networks(ctx: StepContext) -> Outcome:
-    ctx.kube.ensure_all(network_manifests(ctx.plan), ctx.plan.lesson_id)
-    return Done()
+def creating(manifests: Callable[[LessonPlan], list[Manifest]]) -> StepBody:
+    """A step that makes these objects exist, all at once, and is done."""
 
+    def step(ctx: StepContext) -> Outcome:
+        ctx.kube.ensure_all(manifests(ctx.plan), ctx.plan.lesson_id)
+        return Done()
 
-def policies(ctx: StepContext) -> Outcome:
-    ctx.kube.ensure_all(policy_manifests(ctx.plan), ctx.plan.lesson_id)
-    return Done()
-
-
-def services(ctx: StepContext) -> Outcome:
-    ctx.kube.ensure_all(service_manifests(ctx.plan), ctx.plan.lesson_id)
-    return Done()
-
-
-def pods(ctx: StepContext) -> Outcome:
-    ctx.kube.ensure_all(pod_manifests(ctx.plan), ctx.plan.lesson_id)
-    return Done()
+    return step
 
 
 def readiness(ctx: StepContext) -> Outcome:
@@ -202,9 +193,13 @@ def _watch_until_ready(
 
 BODIES: dict[Step, StepBody] = {
     Step.NAMESPACE: namespace,
-    Step.NETWORKS: networks,
-    Step.POLICIES: policies,
-    Step.SERVICES: services,
-    Step.PODS: pods,
+    # A NetworkAttachmentDefinition per link, each on a bridge of its own.
+    Step.NETWORKS: creating(network_manifests),
+    # The NetworkPolicy that keeps egress inside the lesson (DNS still allowed).
+    Step.POLICIES: creating(policy_manifests),
+    # A Service per endpoint, named after it.
+    Step.SERVICES: creating(service_manifests),
+    # A Pod per endpoint, on the lesson's node, wired to its links.
+    Step.PODS: creating(pod_manifests),
     Step.READINESS: readiness,
 }
