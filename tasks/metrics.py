@@ -68,8 +68,11 @@ def reason(error: KubeError) -> str:
 
     Transient errors by status class (``5xx``, ``429``, ``408``, ``410``; ``no-status`` for
     connection errors, timeouts and waits on another lesson's namespace); permanent ones by their
-    Kubernetes reason (``Forbidden``, ``Invalid``...), or ``refused`` when lessonq refused.
+    Kubernetes reason (``Forbidden``, ``Invalid``...), ``deadline`` when the provisioning
+    deadline came first, or ``refused`` when lessonq refused.
     """
+    if error.reason == DEADLINE:
+        return DEADLINE
     if isinstance(error, TransientError):
         if not error.status:
             return "no-status"

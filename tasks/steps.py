@@ -29,6 +29,7 @@ from tasks.manifests import (
     policy_manifests,
     service_manifests,
 )
+from tasks.metrics import DEADLINE
 from tasks.readiness import Readiness, assess
 
 
@@ -150,10 +151,16 @@ def readiness(ctx: StepContext) -> Outcome:
         if time.time() >= ctx.deadline:
             raise PermanentError(
                 f"{seen.healthy}/{seen.total} endpoints ready at the provisioning deadline; "
-                f"waiting: {', '.join(seen.waiting)}"
+                f"waiting: {', '.join(seen.waiting)}",
+                reason=DEADLINE,
             )
-        pause = min(POLL_BASE * 2.0**ctx.payload.polls, ctx.settings.readiness_watch)
-        return Again(countdown=pause, polls=ctx.payload.polls + 1)
+        # Look again after a growing pause, and one last time at the deadline.
+        pause = min(
+            POLL_BASE * 2.0**ctx.payload.polls,
+            ctx.settings.readiness_watch,
+            ctx.deadline - time.time(),
+        )
+        return Again(countdown=max(pause, 0), polls=ctx.payload.polls + 1)
     # The lesson's readyDelay: let the devices settle after their probes pass.
     now = time.time()
     ready_since = ctx.payload.ready_since or now

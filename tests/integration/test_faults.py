@@ -118,3 +118,32 @@ def test_api_refusing_an_object_fails_the_lesson_at_once_with_its_message(
             == links
         )
         assert view.namespaces(f"{LESSON_ID}={record.id}") != []
+
+
+def test_pods_that_never_get_ready_fail_at_the_deadline_saying_what_they_wait_for(
+    tmp_path: Path, session_id: str
+) -> None:
+    sim = {"image_profiles": [{"pattern": "*", "outcome": "never-ready"}]}
+    with running_stack(tmp_path, sim=sim, settings={"provision_timeout": 4}) as stack:
+        client = stack.client()
+        failed = client.wait(client.create("linux-basics", session_id).id, timeout=60)
+        assert failed.state is LessonState.FAILED
+        assert failed.error is not None
+        assert failed.error.startswith(
+            "readiness: 0/1 endpoints ready at the provisioning deadline"
+        )
+        assert "waiting: linux1 (" in failed.error
+
+
+def test_an_image_that_cannot_be_pulled_fails_the_lesson_without_waiting_for_the_deadline(
+    tmp_path: Path, session_id: str
+) -> None:
+    sim = {"image_profiles": [{"pattern": "*/utility:*", "outcome": "pull-error"}]}
+    with running_stack(tmp_path, sim=sim) as stack:
+        client = stack.client()
+        record = client.create("linux-basics", session_id)
+        failed = client.wait(record.id, timeout=60)
+        assert failed.state is LessonState.FAILED
+        assert failed.error is not None and "pod linux1: ImagePullBackOff" in failed.error
+        # Long before the (90 s) provisioning deadline.
+        assert failed.updated_at < record.deadline - 60
