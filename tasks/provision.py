@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 from scheduler.dispatch import StepPayload
 from scheduler.steps import Step
 from tasks import metrics
-from tasks.kube import PermanentError, TransientError
+from tasks.kube import KubeError, PermanentError, TransientError
 from tasks.runtime import Runtime, runtime
 from tasks.steps import BODIES, Again, Done, StepBody, StepContext, Stop
 
@@ -97,13 +97,10 @@ def run_step(task: LessonTask, step: Step, body: StepBody, payload: StepPayload)
     try:
         outcome = body(context)
     except TransientError as error:
-        countdown = _retry_countdown(rt, payload, step, error, record.deadline, started)
+        countdown = retry_countdown(rt, payload, step, error, started, record.deadline)
         if countdown is None:
             return
-        raise task.retry(
-            countdown=countdown,
-            kwargs=payload.model_copy(update={"attempt": payload.attempt + 1}).kwargs(),
-        ) from None
+        run_again(task, payload, countdown, attempt=payload.attempt + 1)
     except PermanentError as error:
         _fail(rt, payload, step, error.message, started, metrics.reason(error))
         return
@@ -116,9 +113,13 @@ def run_step(task: LessonTask, step: Step, body: StepBody, payload: StepPayload)
         return
     if isinstance(outcome, Again):
         rt.registry.report_progress(payload.lesson_id)
-        update = {"attempt": 0, "ready_since": outcome.ready_since, "polls": outcome.polls}
-        raise task.retry(
-            countdown=outcome.countdown, kwargs=payload.model_copy(update=update).kwargs()
+        run_again(
+            task,
+            payload,
+            outcome.countdown,
+            attempt=0,
+            ready_since=outcome.ready_since,
+            polls=outcome.polls,
         )
     if isinstance(outcome, Stop):
         log_step(payload, step, "stopped: lesson is being torn down", started)
@@ -129,21 +130,31 @@ def run_step(task: LessonTask, step: Step, body: StepBody, payload: StepPayload)
     log_step(payload, step, "done", started, next=[s.value for s in following])
 
 
-def _retry_countdown(
+def run_again(
+    task: LessonTask, payload: StepPayload, countdown: float, **counters: Any
+) -> NoReturn:
+    """Re-send this task in `countdown` s with these counters (acked once the retry is sent)."""
+    raise task.retry(countdown=countdown, kwargs=payload.model_copy(update=counters).kwargs())
+
+
+def retry_countdown(
     rt: Runtime,
     payload: StepPayload,
-    step: Step,
-    error: TransientError,
-    deadline: float,
+    step: str,
+    error: KubeError,
     started: float,
+    deadline: float | None,
 ) -> float | None:
-    """Seconds until the retry, or None when the deadline comes first (the lesson fails)."""
+    """Seconds until a retry after `error`, or None when the deadline comes first (the lesson
+    fails). Without a deadline (teardown) there is always a retry, ever more patiently."""
     countdown = backoff(
-        payload.attempt, cap=rt.settings.retry_backoff_max, retry_after=error.retry_after
+        payload.attempt,
+        cap=rt.settings.retry_backoff_max,
+        retry_after=error.retry_after if isinstance(error, TransientError) else None,
     )
-    if time.time() + countdown >= deadline:
+    if deadline is not None and time.time() + countdown >= deadline:
         message = f"step {step} did not succeed before the provisioning deadline: {error.message}"
-        _fail(rt, payload, step, message, started, metrics.DEADLINE)
+        _fail(rt, payload, Step(step), message, started, metrics.DEADLINE)
         return None
     rt.registry.report_progress(payload.lesson_id)
     log_step(

@@ -69,8 +69,16 @@ class Again:
 
 Outcome = Done | Stop | Again
 
-# Seconds before the readiness step's first look after its watch; it doubles from there.
+# Seconds before the first look again at something that takes a while (pods booting, a
+# namespace terminating); the pause doubles from there.
 POLL_BASE = 0.5
+
+
+def poll_pause(polls: int, cap: float) -> float:
+    """The pause before look number `polls` + 1: 0.5 s, doubling, at most `cap`."""
+    return min(POLL_BASE * 2.0**polls, cap)
+
+
 StepBody = Callable[[StepContext], Outcome]
 
 
@@ -156,8 +164,7 @@ def readiness(ctx: StepContext) -> Outcome:
             )
         # Look again after a growing pause, and one last time at the deadline.
         pause = min(
-            POLL_BASE * 2.0**ctx.payload.polls,
-            ctx.settings.readiness_watch,
+            poll_pause(ctx.payload.polls, ctx.settings.readiness_watch),
             ctx.deadline - time.time(),
         )
         return Again(countdown=max(pause, 0), polls=ctx.payload.polls + 1)

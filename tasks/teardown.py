@@ -15,11 +15,11 @@ from celery import shared_task
 from scheduler.dispatch import TEARDOWN_MANY_TASK, StepPayload
 from scheduler.state import LessonState
 from scheduler.steps import TEARDOWN_TASK
-from tasks import metrics
 from tasks.kube import Kube, KubeError, is_terminating, owner_of
-from tasks.provision import LessonTask, backoff, log_step
+from tasks.metrics import TEARDOWN_STEP
+from tasks.provision import LessonTask, log_step, retry_countdown, run_again
 from tasks.runtime import runtime
-from tasks.steps import POLL_BASE
+from tasks.steps import poll_pause
 
 
 def start_deletion(kube: Kube, namespace: str, lesson_id: str, uid: str | None) -> bool:
@@ -62,33 +62,14 @@ def teardown(self: LessonTask, **kwargs: Any) -> None:
             gone = namespace_gone(rt.kube, payload.namespace, payload.lesson_id)
     except KubeError as error:
         # Whatever the API says, the namespace must go: keep trying, ever more patiently.
-        rt.registry.report_progress(payload.lesson_id)
-        countdown = backoff(
-            payload.attempt,
-            cap=rt.settings.retry_backoff_max,
-            retry_after=getattr(error, "retry_after", None),
-        )
-        log_step(
-            payload,
-            "teardown",
-            f"retrying in {countdown:.2f}s",
-            started,
-            error=error.message,
-            reason=metrics.reason(error),
-        )
-        raise self.retry(
-            countdown=countdown,
-            kwargs=payload.model_copy(update={"attempt": payload.attempt + 1}).kwargs(),
-        ) from None
+        countdown = retry_countdown(rt, payload, TEARDOWN_STEP, error, started, deadline=None)
+        run_again(self, payload, countdown or 0, attempt=payload.attempt + 1)
     if not gone:
         rt.registry.report_progress(payload.lesson_id)
-        pause = min(POLL_BASE * 2.0**payload.polls, rt.settings.readiness_watch)
-        raise self.retry(
-            countdown=pause,
-            kwargs=payload.model_copy(update={"attempt": 0, "polls": payload.polls + 1}).kwargs(),
-        )
+        pause = poll_pause(payload.polls, rt.settings.readiness_watch)
+        run_again(self, payload, pause, attempt=0, polls=payload.polls + 1)
     rt.registry.finish_teardown(payload.lesson_id)
-    log_step(payload, "teardown", "done", started)
+    log_step(payload, TEARDOWN_STEP, "done", started)
 
 
 @shared_task(name=TEARDOWN_MANY_TASK, base=LessonTask)  # type: ignore[untyped-decorator]
