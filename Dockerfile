@@ -9,14 +9,21 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     LESSONQ_CURRICULUM=/app/examples/curriculum
 
 WORKDIR /app
-# The project's metadata first: the dependency layer is rebuilt only when they change.
-COPY pyproject.toml README.md ./
+# The dependencies first, in a layer of their own that only pyproject.toml invalidates: read
+# from [project] dependencies and installed before any source is copied, so editing the code
+# does not reinstall them.
+COPY pyproject.toml ./
+RUN python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"], sep="\n")' > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+# Then lessonq itself, without touching the dependencies.
+COPY README.md ./
 COPY config config
 COPY scheduler scheduler
 COPY tasks tasks
 COPY workers workers
 COPY kubesim kubesim
-RUN pip install .
+RUN pip install --no-deps .
 COPY examples examples
 
 # A numeric, unprivileged user: Kubernetes' runAsNonRoot can check it.

@@ -124,3 +124,24 @@ def test_the_dockerfile_builds_the_console_script() -> None:
     packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
     for package in packages["packages"]["find"]["include"]:
         assert f"COPY {package.rstrip('*')} " in dockerfile, package
+
+
+def test_the_dockerfile_installs_dependencies_in_a_layer_of_their_own() -> None:
+    """Dependencies from pyproject.toml alone, before any source: editing code keeps that layer."""
+    steps = re.findall(r"^(COPY|RUN) (.+?)(?<!\\)$", (REPO / "Dockerfile").read_text(),
+                       re.MULTILINE | re.DOTALL)
+    copies = [(index, args.split()[:-1]) for index, (kind, args) in enumerate(steps)
+              if kind == "COPY"]
+    installs = [index for index, (kind, args) in enumerate(steps)
+                if kind == "RUN" and "pip install" in args]
+    assert len(installs) == 2, steps
+    dependencies, project = installs
+    before = [source for index, sources in copies if index < dependencies for source in sources]
+    assert before == ["pyproject.toml"]
+    assert "-r " in steps[dependencies][1] and '["project"]["dependencies"]' in steps[
+        dependencies][1]
+    assert steps[project][1].strip() == "pip install --no-deps ."
+    packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    sources = {source for index, sources in copies if index < project for source in sources}
+    assert {p.rstrip("*") for p in packages["packages"]["find"]["include"]} <= sources
+    assert "README.md" in sources  # pyproject's readme, read when the project is built
