@@ -73,6 +73,9 @@ class Settings(BaseSettings):
 
     # The HTTP intake and Flower.
     api_token: SecretStr | None = None
+    # Seconds the intake's Redis client pauses between retries of a failed call, in all, before
+    # the request answers 503 (workers and the command line ride out a restart: about 40 s).
+    intake_redis_retry: float = Field(5, ge=0)
     flower_user: str = "admin"
     flower_password: SecretStr | None = None
     log_json: bool = False

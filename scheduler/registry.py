@@ -68,15 +68,24 @@ _SCALARS = (
 )
 
 
-def connect(url: str) -> redis.Redis:
-    """A Redis client that rides out a restart of the server (about half a minute)."""
+def connect(url: str, retry_seconds: float | None = None) -> redis.Redis:
+    """A Redis client that rides out a restart of the server (25 retries, about 40 s of pauses
+    between them), or, with `retry_seconds`, one that retries only while those pauses add up
+    to no more than that (each attempt is bounded by the socket timeouts on top)."""
+    backoff = ExponentialBackoff(cap=2.0, base=0.05)
+    retries = 25
+    if retry_seconds is not None:
+        retries, paused = 0, backoff.compute(1)
+        while paused <= retry_seconds:
+            retries += 1
+            paused += backoff.compute(retries + 1)
     return redis.Redis.from_url(
         url,
         decode_responses=True,
         socket_timeout=10,
         socket_connect_timeout=2,
         health_check_interval=15,
-        retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=25),
+        retry=Retry(backoff, retries=retries),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
 

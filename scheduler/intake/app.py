@@ -6,12 +6,13 @@ import uvicorn
 from fastapi import Depends, FastAPI
 from fastapi.security import HTTPBearer
 
-from config.settings import Settings
+from config.settings import Settings, current_settings
 from scheduler.client import LessonClient
 from scheduler.intake.errors import install_error_handlers
 from scheduler.intake.gate import Gate
 from scheduler.intake.lessons import catalog_router, lessons_router
 from scheduler.intake.service import service_router
+from scheduler.registry import LessonRegistry, connect
 from workers import logs
 
 DESCRIPTION = """\
@@ -26,7 +27,9 @@ def create_app(settings: Settings | None = None, client: LessonClient | None = N
     The curriculum is read here, so a broken one stops the service at start with its problems
     rather than failing requests later.
     """
-    client = client or LessonClient(settings)
+    if client is None:
+        settings = settings or current_settings()
+        client = LessonClient(settings, registry=intake_registry(settings))
     settings = settings or client.settings
     client.curriculum  # noqa: B018 - loaded now, on purpose
 
@@ -41,6 +44,15 @@ def create_app(settings: Settings | None = None, client: LessonClient | None = N
     app.include_router(catalog_router(client), dependencies=secured)
     app.include_router(service_router(settings))
     return app
+
+
+def intake_registry(settings: Settings) -> LessonRegistry:
+    """The registry over a client that gives up after LESSONQ_INTAKE_REDIS_RETRY seconds.
+
+    A worker's client rides out a Redis restart, which is right for a task; a request would
+    hold one of the intake's threads all that time, and a caller is better told 503 soon.
+    """
+    return LessonRegistry(connect(settings.redis_url, settings.intake_redis_retry), settings)
 
 
 def serve(settings: Settings, host: str, port: int) -> None:

@@ -1,8 +1,11 @@
 """/healthz, /readyz and /metrics: open without the API token, for probes and Prometheus.
 
-They read Redis through a connection of their own that does not retry: the lesson client's
-connection rides out a Redis restart for half a minute, which is right for a request but would
-make a probe or a scrape hang instead of saying that Redis is gone.
+None of them waits behind the /v1 endpoints. Those are plain functions that FastAPI runs in its
+shared thread pool (40 threads), and while Redis is down each holds its thread for the lesson
+client's retries (LESSONQ_INTAKE_REDIS_RETRY): enough requests fill the pool. So /healthz does
+no I/O and runs on the event loop; /readyz and /metrics run their Redis calls on threads of
+their own (`PROBE_THREADS`), through a connection that does not retry and times out after
+`PROBE_TIMEOUT` seconds, so a probe or a scrape says that Redis is gone instead of hanging.
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 
+import anyio.to_thread
 import redis
+from anyio import CapacityLimiter
 from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -25,6 +30,8 @@ from scheduler.registry import LessonRegistry
 from scheduler.state import LessonState
 
 PROBE_TIMEOUT = 2.0
+# Threads for the Redis calls of /readyz and /metrics, apart from the /v1 endpoints' pool.
+PROBE_THREADS = 4
 
 
 def probe_registry(settings: Settings) -> LessonRegistry:
@@ -80,17 +87,19 @@ def service_router(settings: Settings) -> APIRouter:
     metrics = CollectorRegistry(auto_describe=False)
     metrics.register(LessonsCollector(registry))
     router = APIRouter(tags=["service"])
+    # Created lazily by anyio, in the server's event loop, on first use.
+    probes = CapacityLimiter(PROBE_THREADS)
 
     @router.get("/healthz")
-    def healthz() -> Health:
+    async def healthz() -> Health:
         """The process is up."""
         return Health(status="ok")
 
     @router.get("/readyz", responses={503: {"model": ErrorBody, "description": "Redis is down"}})
-    def readyz() -> Health:
+    async def readyz() -> Health:
         """Redis answers: the service can take requests."""
         try:
-            registry.redis.ping()
+            await anyio.to_thread.run_sync(registry.redis.ping, limiter=probes)
         except redis.RedisError as error:
             raise ApiError(503, f"Redis does not answer: {error}") from None
         return Health(status="ok")
@@ -100,8 +109,9 @@ def service_router(settings: Settings) -> APIRouter:
         response_class=Response,
         responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
     )
-    def prometheus() -> Response:
+    async def prometheus() -> Response:
         """Prometheus metrics, in the text format."""
-        return Response(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
+        text = await anyio.to_thread.run_sync(generate_latest, metrics, limiter=probes)
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     return router

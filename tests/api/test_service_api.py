@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from scheduler.intake.service import PROBE_TIMEOUT
 from tests.api.conftest import running_intake
 from tests.api.helpers import LESSONS, assert_error, create
 from tests.support.settings import REPO
@@ -46,6 +51,93 @@ def test_without_redis_the_process_is_healthy_but_not_ready(
         body = assert_error(api.get("/readyz"), 503, "unavailable")
         assert "Redis" in body["message"]
         assert_error(api.get("/metrics"), 503, "unavailable")
+
+
+def test_without_redis_v1_answers_503_after_the_intakes_short_retries(
+    idle_stack: Stack, tmp_path: Path
+) -> None:
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    with (
+        running_intake(idle_stack, tmp_path, "down", redis_url=nowhere,
+                       intake_redis_retry=1) as intake,
+        intake.client() as api,
+    ):
+        for method, path in (("GET", f"{LESSONS}/0123456789abcdef"), ("POST", LESSONS)):
+            started = time.monotonic()
+            response = api.request(method, path,
+                                   json={"lesson": "linux-basics", "session_id": "s"})
+            # Three retries, 0.7 s of pauses; a worker's client would retry for 40 s.
+            assert time.monotonic() - started < 3, (method, path)
+            assert_error(response, 503, "unavailable")
+
+
+class HungRedis:
+    """A TCP server that accepts connections and never answers them: a Redis that hangs."""
+
+    def __init__(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", 0), backlog=256)
+        self.port = self._server.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                self.accepted.append(self._server.accept()[0])
+            except OSError:
+                return
+
+    def close(self) -> None:
+        """Gone for good: open connections drop, new ones are refused."""
+        if self._server.fileno() == -1:
+            return
+        self._server.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        self._server.close()
+        self._thread.join(timeout=5)
+        for connection in self.accepted:
+            connection.close()
+
+
+def test_probes_and_metrics_answer_while_v1_requests_hold_every_thread(
+    idle_stack: Stack, tmp_path: Path
+) -> None:
+    # FastAPI runs the /v1 endpoints on a pool of 40 threads; 50 requests on a Redis that never
+    # answers hold them all (each waits for its socket timeout, 10 s).
+    stuck_requests = 50
+    redis = HungRedis()
+    try:
+        with (
+            running_intake(idle_stack, tmp_path, "hung", intake_redis_retry=0.5,
+                           redis_url=f"redis://127.0.0.1:{redis.port}/0") as intake,
+            intake.client() as api,
+            ThreadPoolExecutor(stuck_requests) as pool,
+        ):
+            stuck = [pool.submit(api.get, f"{LESSONS}/0123456789abcdef")
+                     for _ in range(stuck_requests)]
+            give_up = time.monotonic() + 10
+            while len(redis.accepted) < 40:  # every thread of the pool waits on Redis
+                assert time.monotonic() < give_up, len(redis.accepted)
+                time.sleep(0.05)
+
+            started = time.monotonic()
+            assert api.get("/healthz", timeout=1).status_code == 200
+            assert time.monotonic() - started < 0.5
+            # Threads of their own and a connection that does not retry: Redis is reported
+            # gone after the probe timeout, not after the /v1 requests.
+            started = time.monotonic()
+            with ThreadPoolExecutor(2) as probes:
+                readyz, metrics = probes.map(api.get, ["/readyz", "/metrics"])
+            assert_error(readyz, 503, "unavailable")
+            assert_error(metrics, 503, "unavailable")
+            assert time.monotonic() - started < PROBE_TIMEOUT + 1.5
+            assert not any(request.done() for request in stuck)
+            # Redis goes away for good: the stuck requests are told 503 after their retries.
+            redis.close()
+            for request in stuck:
+                assert_error(request.result(timeout=5), 503, "unavailable")
+    finally:
+        redis.close()
 
 
 def test_metrics_count_lessons_by_state_at_scrape_time(
