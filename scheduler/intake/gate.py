@@ -1,8 +1,12 @@
-"""What every request passes before anything reads it: bearer auth on /v1, and a body limit.
+"""What every request passes before anything reads it: bearer auth, and a body limit.
 
 Both run as ASGI middleware rather than as FastAPI dependencies because FastAPI reads and
 parses the body before it solves dependencies: a caller without the token must not get as far
 as having a megabyte of JSON parsed, nor learn from a 422 what the API expects.
+
+With a token set, every path needs it except `OPEN_PATHS`: probes, metrics and the API's
+documents. Paths are compared as the routes see them, without the `root_path` the server was
+started under (uvicorn's --root-path puts it in front of the request's path).
 """
 
 from __future__ import annotations
@@ -16,15 +20,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from scheduler.intake.errors import ApiError, error_response
 
-PROTECTED_PREFIX = "/v1"
+# What needs no token, by route path; anything else does, unknown paths included.
+OPEN_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+)
 # Far more than any lesson needs (32 endpoints and 64 links fit in a few kilobytes), small
 # enough that parsing the largest body accepted stays cheap.
 MAX_BODY_BYTES = 1024 * 1024
 _TOO_LARGE = f"the request body is larger than {MAX_BODY_BYTES} bytes"
 
 
-def _protected(path: str) -> bool:
-    return path == PROTECTED_PREFIX or path.startswith(PROTECTED_PREFIX + "/")
+def route_path(scope: Scope) -> str:
+    """The request's path as the routes see it: without the root path in front."""
+    path: str = scope["path"]
+    root = scope.get("root_path", "").rstrip("/")
+    if root and (path == root or path.startswith(root + "/")):
+        return path[len(root) :] or "/"
+    return path
 
 
 class Gate:
@@ -45,7 +57,7 @@ class Gate:
 
     def _refusal(self, path: str, headers: Headers) -> Response | None:
         """The answer to a request that goes no further, if it is one."""
-        if self._token is not None and _protected(path) and not self._authorized(headers):
+        if self._token is not None and path not in OPEN_PATHS and not self._authorized(headers):
             # RFC 6750: no error code when no credentials were sent at all.
             challenge = 'Bearer realm="lessonq"'
             if "authorization" in headers:
@@ -64,7 +76,7 @@ class Gate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        refusal = self._refusal(scope["path"], Headers(scope=scope))
+        refusal = self._refusal(route_path(scope), Headers(scope=scope))
         if refusal is not None:
             await refusal(scope, receive, send)
             return

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+import uvicorn
 
+from config.settings import load_settings
+from scheduler.intake import create_app
+from scheduler.intake.gate import OPEN_PATHS
 from tests.api.conftest import Intake, running_intake
 from tests.api.helpers import LESSONS, assert_error
+from tests.support.settings import TEST_SETTINGS
 from tests.support.stack import Stack
+from workers.local import free_port
 
 TOKEN = "s3cret-token-\u00e9"  # not ASCII: compared as bytes
 SOME_ID = "0123456789abcdef"
@@ -96,3 +104,51 @@ def test_probes_metrics_and_the_openapi_document_stay_open(guarded: Intake) -> N
     assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert document["paths"]["/v1/catalog"]["get"]["security"] == [{"HTTPBearer": []}]
     assert "security" not in document["paths"]["/healthz"]["get"]
+
+
+@pytest.fixture(scope="module")
+def under_root_path(idle_stack: Stack) -> Iterator[httpx.Client]:
+    """The intake served by uvicorn under --root-path /lab (as behind a proxy that mounts it
+    there): uvicorn puts the root path in front of every request's path."""
+    settings = load_settings(**{**idle_stack.values, "instance_id": "rootpath",
+                                "api_token": TOKEN})
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+                                           root_path="/lab", log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            assert thread.is_alive(), "uvicorn did not start"
+            threading.Event().wait(0.02)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_under_a_root_path_everything_but_the_open_paths_needs_the_token(
+    under_root_path: httpx.Client,
+) -> None:
+    # Paths as the proxy forwards them, without the prefix; the routes see them the same way.
+    api = under_root_path
+    for path in ("/v1/catalog", f"{LESSONS}/0123456789abcdef", "/no-such-path", "/",
+                 "/healthz/x", "/lab/v1/catalog", "/docs/../v1/catalog"):
+        assert_error(api.get(path), 401, "unauthorized")
+    response = api.post(LESSONS, json={"lesson": "linux-basics", "session_id": "s"})
+    assert_error(response, 401, "unauthorized")
+    for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"):
+        assert api.get(path).status_code == 200, path
+    token = bearer(TOKEN.encode())
+    assert api.get("/v1/catalog", headers=token).status_code == 200
+    assert_error(api.get("/no-such-path", headers=token), 404, "not_found")
+    # The documents point at the root path, where the proxy serves them.
+    assert api.get("/openapi.json").json()["servers"] == [{"url": "/lab"}]
+
+
+def test_the_open_paths_are_the_routes_outside_the_api() -> None:
+    app = create_app(load_settings(**TEST_SETTINGS))
+    documents = {app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
+    service = {path for path in app.openapi()["paths"] if not path.startswith("/v1/")}
+    assert documents | service == OPEN_PATHS
