@@ -110,18 +110,35 @@ class RedisServer:
         self.start()
 
 
+def environment(env: Mapping[str, str], inherit_settings: bool = True) -> dict[str, str]:
+    """This process's environment with `env` on top; without its LESSONQ_* settings unless
+    `inherit_settings` (so that only `env` configures lessonq)."""
+    inherited = {
+        name: value
+        for name, value in os.environ.items()
+        if inherit_settings or not name.startswith(ENV_PREFIX)
+    }
+    return {**inherited, **env}
+
+
 class LoggedProcess:
     """A subprocess in its own process group, its output appended to a log file."""
 
     def __init__(
-        self, name: str, command: Sequence[str], env: Mapping[str, str], log: Path
+        self,
+        name: str,
+        command: Sequence[str],
+        env: Mapping[str, str],
+        log: Path,
+        *,
+        inherit_settings: bool = True,
     ) -> None:
         self.name = name
         self.log = log
         self._output = open(log, "ab")  # noqa: SIM115 - lives as long as the process
         self._process = subprocess.Popen(
             list(command),
-            env={**os.environ, **env},
+            env=environment(env, inherit_settings),
             stdout=self._output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -187,10 +204,21 @@ class CeleryProcess(LoggedProcess):
         super().__init__(f"celery {role}", command, env, log)
 
 
-def start_cli(args: Sequence[str], env: Mapping[str, str], log: Path, port: int) -> LoggedProcess:
+def start_cli(
+    args: Sequence[str],
+    env: Mapping[str, str],
+    log: Path,
+    port: int,
+    *,
+    inherit_settings: bool = True,
+) -> LoggedProcess:
     """`lessonq ARGS...` (as `python -m scheduler.cli`), once it listens on `port`."""
     process = LoggedProcess(
-        f"lessonq {args[0]}", [sys.executable, "-m", "scheduler.cli", *args], env, log
+        f"lessonq {args[0]}",
+        [sys.executable, "-m", "scheduler.cli", *args],
+        env,
+        log,
+        inherit_settings=inherit_settings,
     )
     try:
         process.wait_for_port(port)

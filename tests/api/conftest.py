@@ -1,12 +1,7 @@
-"""The intake as a real process (``python -m scheduler.intake``) in front of a test stack."""
+"""The intake as a real process (``lessonq intake``) in front of a test stack."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,61 +10,31 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.settings import REPO
 from tests.support.stack import Stack, running_stack
-from workers.local import free_port
-
-START_TIMEOUT = 30.0
+from workers.local import free_port, settings_env, start_cli
 
 
 class Intake:
     """One intake process on a free port; `overrides` are settings on top of the stack's."""
 
     def __init__(self, stack: Stack, log: Path, **overrides: Any) -> None:
-        # Only the stack's settings and ours: nothing from the environment running the tests.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LESSONQ_")}
-        env.update(stack.env)
-        env.update({f"LESSONQ_{name.upper()}": str(value) for name, value in overrides.items()})
+        port = free_port()
         self.log = log
-        self.url = f"http://127.0.0.1:{free_port()}"
-        port = self.url.rsplit(":", 1)[1]
-        self._output = open(log, "ab")  # noqa: SIM115 - lives as long as the process
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "scheduler.intake", "--host", "127.0.0.1", "--port", port],
-            env=env,
-            cwd=REPO,
-            stdout=self._output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        self.url = f"http://127.0.0.1:{port}"
+        # Only the stack's settings and ours: nothing from the environment running the tests.
+        self._process = start_cli(
+            ["intake", "--host", "127.0.0.1", "--port", str(port)],
+            {**stack.env, **settings_env(overrides)},
+            log,
+            port,
+            inherit_settings=False,
         )
-        self._wait_until_up()
-
-    def _wait_until_up(self) -> None:
-        give_up = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < give_up:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"the intake exited: {self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise TimeoutError(f"the intake did not answer within {START_TIMEOUT}s; see {self.log}")
 
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30, **kwargs)
 
     def stop(self) -> None:
-        if self._process.poll() is None:
-            os.killpg(self._process.pid, signal.SIGTERM)
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self._process.pid, signal.SIGKILL)
-                self._process.wait(timeout=10)
-        self._output.close()
+        self._process.stop()
 
 
 @contextmanager
