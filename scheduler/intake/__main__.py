@@ -1,24 +1,16 @@
-"""``python -m scheduler.intake [--host H] [--port P]``: the intake on the LESSONQ_* settings."""
+"""``python -m scheduler.intake [--host H] [--port P]``: the same command as ``lessonq intake``,
+parsed by the same parser (one set of options and defaults)."""
 
 from __future__ import annotations
 
-import argparse
 import sys
+from collections.abc import Sequence
 
-from config.settings import SettingsError, load_settings
-from scheduler.curriculum import LessonError
-from scheduler.intake.app import serve
+from scheduler import cli
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m scheduler.intake", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    args = parser.parse_args(argv)
-    try:
-        serve(load_settings(), args.host, args.port)
-    except (SettingsError, LessonError) as error:
-        sys.exit(f"lessonq intake: {error}")
+def main(argv: Sequence[str] | None = None) -> None:
+    cli.main(["intake", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

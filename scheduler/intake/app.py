@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+
 import uvicorn
 from fastapi import Depends, FastAPI
 from fastapi.security import HTTPBearer
@@ -14,6 +17,8 @@ from scheduler.intake.lessons import catalog_router, lessons_router
 from scheduler.intake.service import service_router
 from scheduler.registry import LessonRegistry, connect
 from workers import logs
+
+log = logging.getLogger("lessonq.intake")
 
 DESCRIPTION = """\
 Ask for network-device lessons for a session, follow them until READY, keep them alive and
@@ -55,9 +60,26 @@ def intake_registry(settings: Settings) -> LessonRegistry:
     return LessonRegistry(connect(settings.redis_url, settings.intake_redis_retry), settings)
 
 
+def loopback(host: str) -> bool:
+    """Whether listening on `host` keeps the service to this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # "" (every address) or a name that may resolve anywhere
+
+
 def serve(settings: Settings, host: str, port: int) -> None:
     """Run the intake with uvicorn until interrupted."""
     # uvicorn's loggers go through the root logger: JSON lines when LESSONQ_LOG_JSON is set.
     logs.configure(settings)
     app = create_app(settings)
+    if settings.api_token is None and not loopback(host):
+        log.warning(
+            "listening on %s:%s without LESSONQ_API_TOKEN: anyone who reaches it can ask for, "
+            "see and tear down lessons",
+            host,
+            port,
+        )
     uvicorn.run(app, host=host, port=port, server_header=False, log_config=None)

@@ -14,12 +14,13 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from scheduler.intake.app import loopback
 from scheduler.intake.service import PROBE_TIMEOUT
 from tests.api.conftest import running_intake
 from tests.api.helpers import LESSONS, assert_error, create
 from tests.support.settings import REPO
 from tests.support.stack import Stack
-from workers.local import free_port
+from workers.local import LoggedProcess, free_port
 
 STATES = ["QUEUED", "PROVISIONING", "READY", "FAILED", "TEARING_DOWN"]
 
@@ -203,3 +204,29 @@ def test_a_broken_curriculum_stops_the_service_at_start(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert done.stderr.startswith("lessonq intake: ")
     assert "lesson.meta.yaml:(file): file is missing" in done.stderr
+
+
+def test_python_m_scheduler_intake_is_lessonq_intake_and_warns_when_open(
+    stack: Stack, tmp_path: Path
+) -> None:
+    log = tmp_path / "intake.log"
+    port = free_port()
+    # No --host: the CLI's default, every address; and no token.
+    intake = LoggedProcess("intake", [sys.executable, "-m", "scheduler.intake", "--port",
+                                      str(port)], stack.env, log, inherit_settings=False)
+    try:
+        intake.wait_for_port(port)
+    finally:
+        intake.stop()
+    # Lines are "<date> <time> LEVEL logger: message".
+    warnings = [line.split(" ", 2)[2] for line in log.read_text().splitlines()
+                if " WARNING " in line]
+    assert warnings == [
+        f"WARNING lessonq.intake: listening on 0.0.0.0:{port} without LESSONQ_API_TOKEN: "
+        "anyone who reaches it can ask for, see and tear down lessons"
+    ]
+
+
+def test_only_loopback_addresses_count_as_private() -> None:
+    assert all(map(loopback, ["127.0.0.1", "127.1.2.3", "::1", "localhost"]))
+    assert not any(map(loopback, ["0.0.0.0", "::", "", "10.0.0.5", "lab.example.com"]))
