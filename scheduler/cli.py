@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import redis
 import yaml
+from kombu.exceptions import OperationalError as BrokerError
 from pydantic import ValidationError
 
 from config.settings import Settings, SettingsError, load_settings
@@ -241,6 +242,10 @@ def describe(error: BaseException) -> str | None:
         )
     if isinstance(error, AdmissionRefused):
         return f"{error} (try again in {error.retry_after:g}s)"
+    if isinstance(error, BrokerError):
+        # Redis answered the ping, then the publish of a task failed (kombu's own retries
+        # included): Redis went away in between, or refuses the broker's commands.
+        return "cannot send the task to the broker: " + " ".join(str(error).split())
     expected = (CliError, SettingsError, LessonNotFound, TimeoutError, OSError, ValueError)
     if isinstance(error, (*expected, redis.RedisError)):
         return " ".join(str(error).split())

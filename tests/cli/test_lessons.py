@@ -8,6 +8,10 @@ import pty
 import re
 import subprocess
 
+import pytest
+
+import workers.app
+from scheduler import cli
 from scheduler.steps import Step
 from tests.cli.run import LESSONQ, assert_one_line_error, lessonq
 from tests.support.stack import Stack
@@ -97,3 +101,24 @@ def test_failures_are_one_line_without_traceback(stack: Stack) -> None:
     ]
     for args, env, words in cases:
         assert_one_line_error(lessonq(*args, env=env), words)
+
+
+def test_a_broker_that_fails_after_the_redis_ping_is_one_line(
+    stack: Stack, session_id: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Redis answers the ping and takes the record; then the task's publish fails (kombu gives
+    # up after its retries with an OperationalError), as when Redis goes away in between.
+    for name, value in {**stack.env, "LESSONQ_INSTANCE_ID": "broker-down"}.items():
+        monkeypatch.setenv(name, value)
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    real = workers.app.create_app
+    monkeypatch.setattr(workers.app, "create_app",
+                        lambda settings: real(settings.model_copy(update={"redis_url": nowhere})))
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["create", "linux-basics", "--session", session_id])
+    assert exited.value.code == 1
+    out, err = capsys.readouterr()
+    assert err.startswith("lessonq create: cannot send the task to the broker: ")
+    assert len(err.splitlines()) == 1 and "Traceback" not in out + err, err
+    assert "111" in err or "refused" in err.lower(), err
