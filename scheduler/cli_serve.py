@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -42,9 +43,20 @@ def worker(args: argparse.Namespace) -> int:
     return _exec([*CELERY, "worker", "--loglevel", "INFO", *args.extra])
 
 
+def beat_schedule(instance_id: str) -> Path:
+    """Where beat keeps its schedule: in a directory of this user's that no one else may use
+    (another user could otherwise plant a file or link at a fixed name in /tmp), one file per
+    instance (two instances on one machine each have their beat)."""
+    directory = Path(tempfile.gettempdir()) / f"lessonq-{os.getuid()}"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    info = directory.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise ValueError(f"{directory} must be a directory that only this user can use")
+    return directory / f"beat-schedule-{instance_id}"
+
+
 def beat(args: argparse.Namespace) -> int:
-    load_settings()
-    schedule = Path(tempfile.gettempdir()) / "lessonq-beat-schedule"
+    schedule = beat_schedule(load_settings().instance_id)
     return _exec([*CELERY, "beat", "--loglevel", "INFO", "--schedule", str(schedule), *args.extra])
 
 
