@@ -80,10 +80,12 @@ class DeleteOptions:
 
 
 @dataclass
-class DeleteResult:
-    code: int
+class Result:
+    """An answer: the object (or Status), the Warning headers it carries, its status code."""
+
     body: JSON
     warnings: list[str] = field(default_factory=list)
+    code: int = 200
 
 
 class Api:
@@ -230,7 +232,7 @@ class Api:
                     f'pod rejected: RuntimeClass "{runtime_class}" not found',
                 )
 
-    def create(self, rt: ResourceType, namespace: str, body: Any, dry_run: bool = False) -> JSON:
+    def create(self, rt: ResourceType, namespace: str, body: Any, dry_run: bool = False) -> Result:
         obj = self._check_body(rt, namespace, body)
         meta = obj["metadata"]
         if meta.get("resourceVersion"):
@@ -259,7 +261,7 @@ class Api:
                 raise errors.invalid(rt.kind, rt.group, meta["name"], causes)
             if not dry_run:
                 self.store.put(type_key(rt), obj)
-        return obj
+        return Result(obj, strategy.warnings(obj), 201)
 
     def replace(
         self,
@@ -269,7 +271,7 @@ class Api:
         body: Any,
         subresource: str = "",
         dry_run: bool = False,
-    ) -> JSON:
+    ) -> Result:
         new = self._check_body(rt, namespace, body)
         return self._update(rt, namespace, name, lambda _old: new, subresource, dry_run)
 
@@ -282,7 +284,7 @@ class Api:
         patch: Any,
         subresource: str = "",
         dry_run: bool = False,
-    ) -> JSON:
+    ) -> Result:
         accepted = [JSON_PATCH, MERGE_PATCH] + ([] if rt.custom else [STRATEGIC_PATCH])
         if content_type not in accepted:
             raise errors.unsupported_media_type(content_type, accepted)
@@ -313,7 +315,7 @@ class Api:
         make_new: Callable[[JSON], JSON],
         subresource: str,
         dry_run: bool,
-    ) -> JSON:
+    ) -> Result:
         strategy = strategy_for(rt)
         key = type_key(rt)
         ns = namespace if rt.namespaced else ""
@@ -360,9 +362,8 @@ class Api:
                     else:
                         meta.pop(system, None)
                 self._validate(rt, new, strategy.validate(new) + strategy.validate_update(new, old))
-            if dry_run:
-                return new
-            return self.write(rt, old, new)
+            warnings = [] if subresource else strategy.warnings(new)
+            return Result(new if dry_run else self.write(rt, old, new), warnings)
 
     def write(self, rt: ResourceType, old: JSON, new: JSON) -> JSON:
         """Store an update (lock held): no-ops are skipped, generation follows spec changes, and an
@@ -396,9 +397,7 @@ class Api:
 
     # deletion
 
-    def delete(
-        self, rt: ResourceType, namespace: str, name: str, options: DeleteOptions
-    ) -> DeleteResult:
+    def delete(self, rt: ResourceType, namespace: str, name: str, options: DeleteOptions) -> Result:
         key = type_key(rt)
         ns = namespace if rt.namespaced else ""
         warnings = []
@@ -425,23 +424,21 @@ class Api:
                     and grace < current
                     and not options.dry_run
                 ):
-                    return DeleteResult(200, self._mark_deleting(rt, obj, grace, None), warnings)
-                return DeleteResult(accepted, obj, warnings)
+                    return Result(self._mark_deleting(rt, obj, grace, None), warnings)
+                return Result(obj, warnings, accepted)
             if options.dry_run:
-                return DeleteResult(200, obj, warnings)
+                return Result(obj, warnings)
             if (
                 grace
                 or meta.get("finalizers")
                 or propagation in ("Orphan", "Foreground")
                 or rt is NAMESPACES
             ):
-                return DeleteResult(
-                    accepted, self._mark_deleting(rt, obj, grace, propagation), warnings
-                )
+                return Result(self._mark_deleting(rt, obj, grace, propagation), warnings, accepted)
             final = self.store.remove(key, obj).obj
         if rt.returns_deleted_object:
-            return DeleteResult(200, final, warnings)
-        return DeleteResult(200, self.success_status(rt, final), warnings)
+            return Result(final, warnings)
+        return Result(self.success_status(rt, final), warnings)
 
     @staticmethod
     def success_status(rt: ResourceType, obj: JSON) -> JSON:

@@ -166,7 +166,7 @@ class JobController:
                 "spec": copy.deepcopy(template["spec"]),
             }
             try:
-                created = self._api.create(PODS, namespace, pod)
+                created = self._api.create(PODS, namespace, pod).body
             except errors.ApiError as exc:
                 self._events.record(
                     job, "Warning", "FailedCreate", f"Error creating: {exc.message}", COMPONENT

@@ -199,30 +199,21 @@ class Handler(BaseHTTPRequestHandler):
             )
             return 200, body, {}
         if route.verb == "create":
-            return 201, api.create(rt, ns, self._json_body(raw), dry_run), {}
-        if route.verb == "update":
-            return (
-                200,
-                api.replace(rt, ns, name, self._json_body(raw), route.subresource, dry_run),
-                {},
-            )
-        if route.verb == "patch":
+            result = api.create(rt, ns, self._json_body(raw), dry_run)
+        elif route.verb == "update":
+            result = api.replace(rt, ns, name, self._json_body(raw), route.subresource, dry_run)
+        elif route.verb == "patch":
             content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
-            patched = api.patch(
+            result = api.patch(
                 rt, ns, name, content_type, self._json_body(raw), route.subresource, dry_run
             )
-            return 200, patched, {}
-        options = DeleteOptions.from_json(self._json_body(raw), query)
-        if route.verb == "delete":
+        else:
+            options = DeleteOptions.from_json(self._json_body(raw), query)
+            if route.verb != "delete":
+                labels, fields = self._selectors(route, query)
+                return 200, api.delete_collection(rt, route.namespace, labels, fields, options), {}
             result = api.delete(rt, ns, name, options)
-            warn = (
-                {"Warning": ", ".join(f'299 - "{w}"' for w in result.warnings)}
-                if result.warnings
-                else {}
-            )
-            return result.code, result.body, warn
-        labels, fields = self._selectors(route, query)
-        return 200, api.delete_collection(rt, route.namespace, labels, fields, options), {}
+        return result.code, result.body, warning_headers(result.warnings)
 
     @staticmethod
     def _selectors(
@@ -344,6 +335,14 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(404, b"404 page not found\n")
         except (ValueError, errors.ApiError) as exc:
             self._send(400, {"error": str(exc)})
+
+
+def warning_headers(warnings: list[str]) -> dict[str, str]:
+    """RFC 7234 Warning values as the apiserver sends them: code 299, agent "-", quoted text."""
+    if not warnings:
+        return {}
+    quoted = (w.replace("\\", "\\\\").replace('"', '\\"') for w in warnings)
+    return {"Warning": ", ".join(f'299 - "{w}"' for w in quoted)}
 
 
 def _visible_type(change: Change, labels: LabelSelector, fields: FieldSelector) -> str | None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from kubesim import validation as v
 from kubesim.errors import Cause
+from kubesim.podvalidation import MAX_PORT, PORT_RANGE_MSG, pod_spec_warnings, validate_pod_spec
 from kubesim.resources import ResourceType
 
 JSON = dict[str, Any]
@@ -20,7 +21,6 @@ JSON = dict[str, Any]
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 SERVICE_RANGE = ipaddress.ip_network("10.96.0.0/12")
 NODE_PORTS = range(30000, 32768)
-MAX_PORT = 65535
 
 
 def _spec_of(obj: JSON) -> JSON:
@@ -49,6 +49,10 @@ class Strategy:
             new.pop("status", None)
 
     def validate_update(self, new: JSON, old: JSON) -> list[Cause]:
+        return []
+
+    def warnings(self, obj: JSON) -> list[str]:
+        """What the apiserver accepts but warns about (WarningsOnCreate, WarningsOnUpdate)."""
         return []
 
     def spec_changed(self, new: JSON, old: JSON) -> bool:
@@ -107,50 +111,6 @@ def default_pod_spec(spec: JSON) -> None:
                     container[probe].setdefault(key, default)
 
 
-def validate_pod_spec(spec: Any, path: str, restart_policies: tuple[str, ...]) -> list[Cause]:
-    if not isinstance(spec, dict):
-        return [v.required(path)]
-    causes: list[Cause] = []
-    containers = spec.get("containers")
-    if not containers:
-        causes.append(v.required(f"{path}.containers"))
-    seen: set[str] = set()
-    for group in ("initContainers", "containers"):
-        for index, container in enumerate(spec.get(group) or []):
-            if not isinstance(container, dict):
-                continue
-            where = f"{path}.{group}[{index}]"
-            name = container.get("name")
-            if isinstance(name, str):
-                causes += v.dns1123_label(f"{where}.name", name)
-                if name in seen:
-                    causes.append(
-                        Cause("FieldValueDuplicate", f'Duplicate value: "{name}"', f"{where}.name")
-                    )
-                seen.add(name)
-            if not container.get("image"):
-                causes.append(v.required(f"{where}.image"))
-            for pindex, port in enumerate(container.get("ports") or []):
-                number = port.get("containerPort") if isinstance(port, dict) else None
-                if isinstance(number, int) and not 0 < number <= MAX_PORT:
-                    causes.append(
-                        v.invalid(
-                            f"{where}.ports[{pindex}].containerPort",
-                            number,
-                            "must be between 1 and 65535, inclusive",
-                        )
-                    )
-    policy = spec.get("restartPolicy")
-    if policy not in restart_policies:
-        causes.append(v.not_supported(f"{path}.restartPolicy", policy, restart_policies))
-    if isinstance(spec.get("nodeSelector"), dict):
-        causes += v.labels(f"{path}.nodeSelector", spec["nodeSelector"])
-    runtime_class = spec.get("runtimeClassName")
-    if isinstance(runtime_class, str):
-        causes += v.dns1123_subdomain(f"{path}.runtimeClassName", runtime_class)
-    return causes
-
-
 # fields of a pod's spec that an update may change (validation.ValidatePodUpdate)
 _MUTABLE_POD_SPEC = ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds")
 
@@ -190,6 +150,9 @@ class PodStrategy(Strategy):
 
     def validate(self, obj: JSON) -> list[Cause]:
         return validate_pod_spec(obj.get("spec"), "spec", ("Always", "OnFailure", "Never"))
+
+    def warnings(self, obj: JSON) -> list[str]:
+        return pod_spec_warnings(obj.get("spec"), "spec")
 
     def validate_update(self, new: JSON, old: JSON) -> list[Cause]:
         if _pod_spec_without_mutable(new["spec"]) != _pod_spec_without_mutable(old["spec"]):
@@ -260,16 +223,12 @@ class ServiceStrategy(Strategy):
                 causes.append(v.required(f"{where}.name"))
             if isinstance(name, str) and name:
                 if name in names:
-                    causes.append(
-                        Cause("FieldValueDuplicate", f'Duplicate value: "{name}"', f"{where}.name")
-                    )
+                    causes.append(v.duplicate(f"{where}.name", name))
                 names.add(name)
                 causes += v.dns1123_label(f"{where}.name", name)
             number = port.get("port")
             if isinstance(number, int) and not 0 < number <= MAX_PORT:
-                causes.append(
-                    v.invalid(f"{where}.port", number, "must be between 1 and 65535, inclusive")
-                )
+                causes.append(v.invalid(f"{where}.port", number, PORT_RANGE_MSG))
         if isinstance(spec.get("selector"), dict):
             causes += v.labels("spec.selector", spec["selector"])
         cluster_ip = spec.get("clusterIP")
@@ -399,6 +358,10 @@ class JobStrategy(Strategy):
         if isinstance((template.get("metadata") or {}).get("labels"), dict):
             causes += v.labels("spec.template.metadata.labels", template["metadata"]["labels"])
         return causes
+
+    def warnings(self, obj: JSON) -> list[str]:
+        template = (obj.get("spec") or {}).get("template")
+        return pod_spec_warnings((template or {}).get("spec"), "spec.template.spec")
 
     def allocate(self, obj: JSON, existing: list[JSON]) -> list[Cause]:
         uid, name = obj["metadata"]["uid"], obj["metadata"]["name"]

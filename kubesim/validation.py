@@ -72,6 +72,10 @@ def required(field: str, detail: str = "") -> Cause:
     return Cause("FieldValueRequired", "Required value" + (f": {detail}" if detail else ""), field)
 
 
+def duplicate(field: str, value: Any) -> Cause:
+    return Cause("FieldValueDuplicate", f"Duplicate value: {show(value)}", field)
+
+
 def forbidden(field: str, detail: str) -> Cause:
     return Cause("FieldValueForbidden", f"Forbidden: {detail}", field)
 
@@ -85,71 +89,90 @@ def not_supported(field: str, value: Any, supported: Iterable[Any]) -> Cause:
     )
 
 
-def _length_and_format(
-    field: str, value: str, limit: int, pattern: re.Pattern[str], message: str
-) -> list[Cause]:
-    causes = []
+def invalid_each(field: str, value: Any, messages: Iterable[str]) -> list[Cause]:
+    """One FieldValueInvalid per message, as the apiserver turns a validator's []string."""
+    return [invalid(field, value, message) for message in messages]
+
+
+def _length_and_format(value: str, limit: int, pattern: re.Pattern[str], message: str) -> list[str]:
+    messages = []
     if len(value) > limit:
-        causes.append(invalid(field, value, f"must be no more than {limit} characters"))
+        messages.append(f"must be no more than {limit} characters")
     if not pattern.match(value):
-        causes.append(invalid(field, value, message))
-    return causes
+        messages.append(message)
+    return messages
+
+
+def is_dns1123_label(value: str) -> list[str]:
+    messages = _length_and_format(value, 63, _DNS1123_LABEL, DNS1123_LABEL_MSG)
+    if messages and messages[-1] == DNS1123_LABEL_MSG and _DNS1123_SUBDOMAIN.match(value):
+        messages[-1] = "must not contain dots"  # a valid subdomain within the length: only dots
+    return messages
+
+
+def is_dns1123_subdomain(value: str) -> list[str]:
+    return _length_and_format(value, 253, _DNS1123_SUBDOMAIN, DNS1123_SUBDOMAIN_MSG)
+
+
+def is_dns1035_label(value: str) -> list[str]:
+    return _length_and_format(value, 63, _DNS1035_LABEL, DNS1035_LABEL_MSG)
 
 
 def dns1123_label(field: str, value: str) -> list[Cause]:
-    return _length_and_format(field, value, 63, _DNS1123_LABEL, DNS1123_LABEL_MSG)
+    return invalid_each(field, value, is_dns1123_label(value))
 
 
 def dns1123_subdomain(field: str, value: str) -> list[Cause]:
-    return _length_and_format(field, value, 253, _DNS1123_SUBDOMAIN, DNS1123_SUBDOMAIN_MSG)
-
-
-def dns1035_label(field: str, value: str) -> list[Cause]:
-    return _length_and_format(field, value, 63, _DNS1035_LABEL, DNS1035_LABEL_MSG)
+    return invalid_each(field, value, is_dns1123_subdomain(value))
 
 
 NAME_CHECKS = {
-    NameRule.LABEL: dns1123_label,
-    NameRule.SUBDOMAIN: dns1123_subdomain,
-    NameRule.DNS1035: dns1035_label,
+    NameRule.LABEL: is_dns1123_label,
+    NameRule.SUBDOMAIN: is_dns1123_subdomain,
+    NameRule.DNS1035: is_dns1035_label,
 }
 
 
-def qualified_name(field: str, key: str) -> list[Cause]:
-    """A label or annotation key: an optional DNS-subdomain prefix and a name part."""
-    prefix, _, name = key.rpartition("/")
-    causes = []
-    if "/" in prefix:
+def is_label_key(key: str) -> list[str]:
+    """A label key (a qualified name): an optional DNS-subdomain prefix and a name part."""
+    parts = key.split("/")
+    if len(parts) > 2:
         return [
-            invalid(
-                field, key, "a qualified name " + QUALIFIED_NAME_MSG.replace("name part ", "", 1)
-            )
+            "a valid label key "
+            + QUALIFIED_NAME_MSG.removeprefix("name part ")
+            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
         ]
-    if prefix or key.startswith("/"):
+    messages = []
+    name = parts[-1]
+    if len(parts) == 2:
+        prefix = parts[0]
         if not prefix:
-            causes.append(invalid(field, key, "prefix part must be non-empty"))
-        elif len(prefix) > 253 or not _DNS1123_SUBDOMAIN.match(prefix):
-            causes.append(invalid(field, key, "prefix part " + DNS1123_SUBDOMAIN_MSG))
+            messages.append("prefix part must be non-empty")
+        else:
+            messages += [f"prefix part {m}" for m in is_dns1123_subdomain(prefix)]
     if not name:
-        causes.append(invalid(field, key, "name part must be non-empty"))
-    else:
-        if len(name) > 63:
-            causes.append(invalid(field, key, "name part must be no more than 63 characters"))
-        if not _QUALIFIED_NAME.match(name):
-            causes.append(invalid(field, key, QUALIFIED_NAME_MSG))
-    return causes
+        messages.append("name part must be non-empty")
+    elif len(name) > 63:
+        messages.append("name part must be no more than 63 characters")
+    if not _QUALIFIED_NAME.match(name):
+        messages.append(QUALIFIED_NAME_MSG)
+    return messages
+
+
+def is_label_value(value: str) -> list[str]:
+    return _length_and_format(value, 63, _LABEL_VALUE, LABEL_VALUE_MSG)
+
+
+def qualified_name(field: str, key: str) -> list[Cause]:
+    return invalid_each(field, key, is_label_key(key))
 
 
 def labels(field: str, values: Mapping[str, Any]) -> list[Cause]:
     causes = []
     for key, value in values.items():
         causes += qualified_name(field, key)
-        if not isinstance(value, str):
-            continue  # the schema reports the type
-        if len(value) > 63:
-            causes.append(invalid(field, value, "must be no more than 63 characters"))
-        if not _LABEL_VALUE.match(value):
-            causes.append(invalid(field, value, LABEL_VALUE_MSG))
+        if isinstance(value, str):  # the schema reports other types
+            causes += invalid_each(field, value, is_label_value(value))
     return causes
 
 
@@ -159,7 +182,7 @@ def object_meta(rt: ResourceType, meta: JSON) -> list[Cause]:
     if not name:
         causes.append(required("metadata.name", "name or generateName is required"))
     elif isinstance(name, str):
-        causes += NAME_CHECKS[rt.name_rule]("metadata.name", name)
+        causes += invalid_each("metadata.name", name, NAME_CHECKS[rt.name_rule](name))
     if rt.namespaced and not meta.get("namespace"):
         causes.append(required("metadata.namespace"))
     if isinstance(meta.get("labels"), dict):

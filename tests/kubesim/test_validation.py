@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from kubesim import validation as v
 from tests.kubesim.conftest import Raw, error_body, namespace, pod_body
 
 NAD_PATH = "/apis/k8s.cni.cncf.io/v1/namespaces/default/network-attachment-definitions"
@@ -208,4 +209,253 @@ def test_create_with_resource_version_is_refused(raw: Raw) -> None:
     assert (
         body["message"]
         == "Internal error occurred: resourceVersion should not be set on objects to be created"
+    )
+
+
+def refused(core: client.CoreV1Api, body: dict[str, Any]) -> dict[str, Any]:
+    with pytest.raises(client.ApiException) as caught:
+        core.create_namespaced_pod("default", body)
+    assert caught.value.status == 422
+    answer = error_body(caught.value)
+    assert answer["reason"] == "Invalid"
+    return answer
+
+
+def term(selector: dict[str, Any], topology_key: str = "kubernetes.io/hostname") -> dict[str, Any]:
+    return {"labelSelector": selector, "topologyKey": topology_key}
+
+
+REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
+AFFINITY = f"spec.affinity.podAffinity.{REQUIRED}[0]"
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        (
+            {"affinity": {"podAffinity": {REQUIRED: [term({"matchLabels": {"a": "b"}}, "")]}}},
+            [
+                (
+                    "FieldValueRequired",
+                    f"{AFFINITY}.topologyKey",
+                    "Required value: can not be empty",
+                ),
+                (
+                    "FieldValueInvalid",
+                    f"{AFFINITY}.topologyKey",
+                    'Invalid value: "": name part must be non-empty',
+                ),
+                (
+                    "FieldValueInvalid",
+                    f"{AFFINITY}.topologyKey",
+                    f'Invalid value: "": {v.QUALIFIED_NAME_MSG}',
+                ),
+            ],
+        ),
+        (
+            {
+                "affinity": {
+                    "podAntiAffinity": {
+                        REQUIRED: [
+                            term(
+                                {
+                                    "matchExpressions": [
+                                        {"key": "a", "operator": "Contains", "values": ["b"]}
+                                    ]
+                                }
+                            )
+                        ]
+                    }
+                }
+            },
+            [
+                (
+                    "FieldValueInvalid",
+                    f"spec.affinity.podAntiAffinity.{REQUIRED}[0].labelSelector.matchExpressions[0].operator",
+                    'Invalid value: "Contains": not a valid selector operator',
+                )
+            ],
+        ),
+        (
+            {
+                "affinity": {
+                    "podAffinity": {
+                        REQUIRED: [term({"matchExpressions": [{"key": "a", "operator": "In"}]})]
+                    }
+                }
+            },
+            [
+                (
+                    "FieldValueRequired",
+                    f"{AFFINITY}.labelSelector.matchExpressions[0].values",
+                    "Required value: must be specified when `operator` is 'In' or 'NotIn'",
+                )
+            ],
+        ),
+        (
+            {
+                "affinity": {
+                    "podAffinity": {
+                        REQUIRED: [
+                            term(
+                                {
+                                    "matchExpressions": [
+                                        {"key": "a", "operator": "Exists", "values": ["b"]}
+                                    ]
+                                }
+                            )
+                        ]
+                    }
+                }
+            },
+            [
+                (
+                    "FieldValueForbidden",
+                    f"{AFFINITY}.labelSelector.matchExpressions[0].values",
+                    "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+                )
+            ],
+        ),
+        (
+            {
+                "affinity": {
+                    "nodeAffinity": {
+                        REQUIRED: {
+                            "nodeSelectorTerms": [
+                                {
+                                    "matchExpressions": [
+                                        {"key": "cpu", "operator": "Gt", "values": ["1", "2"]}
+                                    ]
+                                }
+                            ]
+                        }
+                    }
+                }
+            },
+            [
+                (
+                    "FieldValueRequired",
+                    f"spec.affinity.nodeAffinity.{REQUIRED}.nodeSelectorTerms[0]"
+                    ".matchExpressions[0].values",
+                    "Required value: must be specified single value when `operator` is 'Lt' or "
+                    "'Gt'",
+                )
+            ],
+        ),
+        (
+            {"hostname": "vqfx.1"},
+            [
+                (
+                    "FieldValueInvalid",
+                    "spec.hostname",
+                    'Invalid value: "vqfx.1": must not contain dots',
+                )
+            ],
+        ),
+        (
+            {"hostname": "VQFX_1"},
+            [
+                (
+                    "FieldValueInvalid",
+                    "spec.hostname",
+                    f'Invalid value: "VQFX_1": {v.DNS1123_LABEL_MSG}',
+                )
+            ],
+        ),
+        (
+            {"securityContext": {"sysctls": [{"name": "net..ipv4", "value": "1"}]}},
+            [
+                (
+                    "FieldValueInvalid",
+                    "spec.securityContext.sysctls[0].name",
+                    'Invalid value: "net..ipv4": must have at most 253 characters and match regex '
+                    "^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$",
+                )
+            ],
+        ),
+        (
+            {
+                "securityContext": {
+                    "sysctls": [
+                        {"name": "net.ipv4.ip_forward", "value": "1"},
+                        {"name": "net.ipv4.ip_forward", "value": "0"},
+                    ]
+                }
+            },
+            [
+                (
+                    "FieldValueDuplicate",
+                    "spec.securityContext.sysctls[1].name",
+                    'Duplicate value: "net.ipv4.ip_forward"',
+                )
+            ],
+        ),
+        (
+            {
+                "hostNetwork": True,
+                "securityContext": {"sysctls": [{"name": "net/ipv4/ip_forward", "value": "1"}]},
+            },
+            [
+                (
+                    "FieldValueInvalid",
+                    "spec.securityContext.sysctls[0].name",
+                    'Invalid value: "net/ipv4/ip_forward": may not be specified when '
+                    "'hostNetwork' is true",
+                )
+            ],
+        ),
+    ],
+)
+def test_pod_spec_rules(
+    core: client.CoreV1Api, spec: dict[str, Any], expected: list[tuple[str, str, str]]
+) -> None:
+    body = refused(core, pod_body("p", **spec))
+    assert [(c["reason"], c["field"], c["message"]) for c in body["details"]["causes"]] == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "messages"),
+    [
+        ("a-very-long-port-name", ["must be no more than 15 characters"]),
+        (
+            "HTTP",
+            [
+                "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)",
+                "must contain at least one letter (a-z)",
+            ],
+        ),
+        ("8080", ["must contain at least one letter (a-z)"]),
+        ("ssh--alt", ["must not contain consecutive hyphens"]),
+        ("-ssh", ["must not begin or end with a hyphen"]),
+    ],
+)
+def test_container_port_names_are_iana_service_names(
+    core: client.CoreV1Api, name: str, messages: list[str]
+) -> None:
+    ports = [{"name": name, "containerPort": 22}]
+    body = refused(core, pod_body("p", container={"ports": ports}))
+    assert body["details"]["causes"] == [
+        {
+            "reason": "FieldValueInvalid",
+            "message": f"Invalid value: {name!r}: {m}".replace("'", '"'),
+            "field": "spec.containers[0].ports[0].name",
+        }
+        for m in messages
+    ]
+
+
+def test_a_port_name_twice_in_a_container_is_refused_and_across_containers_warned(
+    core: client.CoreV1Api,
+) -> None:
+    ports = [{"name": "ssh", "containerPort": 22}, {"name": "ssh", "containerPort": 2222}]
+    body = refused(core, pod_body("p", container={"ports": ports}))
+    assert causes(body) == [("FieldValueDuplicate", "spec.containers[0].ports[1].name")]
+    pod = pod_body("q", container={"ports": ports[:1]})
+    pod["spec"]["containers"].append({"name": "side", "image": "x", "ports": ports[1:]})
+    _, status, headers = core.create_namespaced_pod_with_http_info("default", pod)
+    assert status == 201
+    assert headers["Warning"] == (
+        '299 - "spec.containers[1].ports[0]: duplicate port name \\"ssh\\" with '
+        "spec.containers[0].ports[0], services and probes that select ports by name will use "
+        'spec.containers[0].ports[0]"'
     )

@@ -1,0 +1,315 @@
+"""What the apiserver checks in a PodSpec (pkg/apis/core/validation ValidatePodSpec), and the
+warnings it sends with a pod (pkg/api/pod GetWarningsForPod); only the rules a client can trip
+over are modelled."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from kubesim import validation as v
+from kubesim.errors import Cause
+
+JSON = dict[str, Any]
+TermCheck = Callable[[JSON, str], list[Cause]]
+REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
+PREFERRED = "preferredDuringSchedulingIgnoredDuringExecution"
+MAX_PORT = 65535
+PORT_RANGE_MSG = "must be between 1 and 65535, inclusive"
+
+_PORT_NAME_CHARS = re.compile(r"^[-a-z0-9]+$")
+_SYSCTL_NAME = re.compile(r"^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$")
+SYSCTL_NAME_MSG = f"must have at most 253 characters and match regex {_SYSCTL_NAME.pattern}"
+# utilsysctl.GetNamespace: the sysctls a pod sharing the host's namespace may not set
+_IPC_SYSCTLS = ("kernel.shm", "kernel.msg", "fs.mqueue.")
+LABEL_SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
+NODE_SELECTOR_OPERATORS = (*LABEL_SELECTOR_OPERATORS, "Gt", "Lt")
+
+
+def is_port_name(name: str) -> list[str]:
+    """IANA_SVC_NAME (validation.IsValidPortName)."""
+    messages = []
+    if len(name) > 15:
+        messages.append("must be no more than 15 characters")
+    if not _PORT_NAME_CHARS.match(name):
+        messages.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+    if not re.search("[a-z]", name):
+        messages.append("must contain at least one letter (a-z)")
+    if "--" in name:
+        messages.append("must not contain consecutive hyphens")
+    if name.startswith("-") or name.endswith("-"):
+        messages.append("must not begin or end with a hyphen")
+    return messages
+
+
+def _items(value: Any) -> Iterator[tuple[int, JSON]]:
+    """The objects of a list field, with their index; anything else the schema reports."""
+    for index, item in enumerate(value if isinstance(value, list) else []):
+        if isinstance(item, dict):
+            yield index, item
+
+
+def _ports(ports: Any, path: str) -> list[Cause]:
+    causes: list[Cause] = []
+    names: set[str] = set()
+    for index, port in _items(ports):
+        where = f"{path}[{index}]"
+        name = port.get("name")
+        if isinstance(name, str) and name:
+            problems = is_port_name(name)
+            if problems:
+                causes += v.invalid_each(f"{where}.name", name, problems)
+            elif name in names:
+                causes.append(v.duplicate(f"{where}.name", name))
+            names.add(name)
+        number = port.get("containerPort")
+        if isinstance(number, int) and not 0 < number <= MAX_PORT:
+            causes.append(v.invalid(f"{where}.containerPort", number, PORT_RANGE_MSG))
+    return causes
+
+
+def _containers(spec: JSON, path: str) -> list[Cause]:
+    causes: list[Cause] = []
+    if not spec.get("containers"):
+        causes.append(v.required(f"{path}.containers"))
+    seen: set[str] = set()
+    for group in ("initContainers", "containers"):
+        for index, container in _items(spec.get(group)):
+            where = f"{path}.{group}[{index}]"
+            name = container.get("name")
+            if isinstance(name, str):
+                causes += v.dns1123_label(f"{where}.name", name)
+                if name in seen:
+                    causes.append(v.duplicate(f"{where}.name", name))
+                seen.add(name)
+            if not container.get("image"):
+                causes.append(v.required(f"{where}.image"))
+            causes += _ports(container.get("ports"), f"{where}.ports")
+    return causes
+
+
+def _values_required(operator: Any, values: Any, path: str) -> list[Cause]:
+    """The shared part of LabelSelectorRequirement and NodeSelectorRequirement checks."""
+    if operator in ("In", "NotIn") and not values:
+        return [
+            v.required(f"{path}.values", "must be specified when `operator` is 'In' or 'NotIn'")
+        ]
+    if operator in ("Exists", "DoesNotExist") and values:
+        return [
+            v.forbidden(
+                f"{path}.values",
+                "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+            )
+        ]
+    return []
+
+
+def _key(requirement: JSON, path: str) -> list[Cause]:
+    key = requirement.get("key")
+    return v.qualified_name(f"{path}.key", key if isinstance(key, str) else "")
+
+
+def label_selector(selector: Any, path: str) -> list[Cause]:
+    """metav1 validation.ValidateLabelSelector (invalid label values refused)."""
+    if not isinstance(selector, dict):
+        return []
+    causes: list[Cause] = []
+    if isinstance(selector.get("matchLabels"), dict):
+        causes += v.labels(f"{path}.matchLabels", selector["matchLabels"])
+    for index, requirement in _items(selector.get("matchExpressions")):
+        where = f"{path}.matchExpressions[{index}]"
+        operator, values = requirement.get("operator"), requirement.get("values")
+        if operator in LABEL_SELECTOR_OPERATORS:
+            causes += _values_required(operator, values, where)
+        else:
+            causes.append(v.invalid(f"{where}.operator", operator, "not a valid selector operator"))
+        causes += _key(requirement, where)
+        for vindex, value in enumerate(values if isinstance(values, list) else []):
+            if isinstance(value, str):
+                causes += v.invalid_each(
+                    f"{where}.values[{vindex}]", value, v.is_label_value(value)
+                )
+    return causes
+
+
+def _node_selector_term(term: JSON, path: str) -> list[Cause]:
+    causes: list[Cause] = []
+    for index, requirement in _items(term.get("matchExpressions")):
+        where = f"{path}.matchExpressions[{index}]"
+        operator, values = requirement.get("operator"), requirement.get("values")
+        if operator in ("Gt", "Lt"):
+            if not isinstance(values, list) or len(values) != 1:
+                causes.append(
+                    v.required(
+                        f"{where}.values",
+                        "must be specified single value when `operator` is 'Lt' or 'Gt'",
+                    )
+                )
+        elif operator in NODE_SELECTOR_OPERATORS:
+            causes += _values_required(operator, values, where)
+        else:
+            causes.append(v.invalid(f"{where}.operator", operator, "not a valid selector operator"))
+        causes += _key(requirement, where)
+    for index, requirement in _items(term.get("matchFields")):
+        where = f"{path}.matchFields[{index}]"
+        operator, values = requirement.get("operator"), requirement.get("values")
+        if operator not in ("In", "NotIn"):
+            causes.append(v.invalid(f"{where}.operator", operator, "not a valid selector operator"))
+        elif not isinstance(values, list) or len(values) != 1:
+            causes.append(
+                v.required(
+                    f"{where}.values",
+                    "must be only one value when `operator` is 'In' or 'NotIn' for node field "
+                    "selector",
+                )
+            )
+        if requirement.get("key") != "metadata.name":
+            causes.append(
+                v.invalid(f"{where}.key", requirement.get("key"), "not a valid field selector key")
+            )
+    return causes
+
+
+def _preferred(affinity: JSON, path: str, inner: str, check: TermCheck) -> list[Cause]:
+    """Weighted terms: a weight of 1-100 and the term itself under `inner`."""
+    causes: list[Cause] = []
+    for index, weighted in _items(affinity.get(PREFERRED)):
+        where = f"{path}.{PREFERRED}[{index}]"
+        weight = weighted.get("weight")
+        if isinstance(weight, int) and not 0 < weight <= 100:
+            causes.append(v.invalid(f"{where}.weight", weight, "must be in the range 1-100"))
+        if isinstance(weighted.get(inner), dict):
+            causes += check(weighted[inner], f"{where}.{inner}")
+    return causes
+
+
+def _node_affinity(affinity: JSON, path: str) -> list[Cause]:
+    causes: list[Cause] = []
+    required = affinity.get(REQUIRED)
+    if isinstance(required, dict):
+        where = f"{path}.{REQUIRED}.nodeSelectorTerms"
+        terms = list(_items(required.get("nodeSelectorTerms")))
+        if not terms:
+            causes.append(v.required(where, "must have at least one node selector term"))
+        for index, term in terms:
+            causes += _node_selector_term(term, f"{where}[{index}]")
+    return causes + _preferred(affinity, path, "preference", _node_selector_term)
+
+
+def _pod_affinity_term(term: JSON, path: str) -> list[Cause]:
+    causes = label_selector(term.get("labelSelector"), f"{path}.labelSelector")
+    causes += label_selector(term.get("namespaceSelector"), f"{path}.namespaceSelector")
+    for namespace in term.get("namespaces") or []:
+        if isinstance(namespace, str):
+            # the apiserver names the field "namespace" here
+            causes += v.dns1123_label(f"{path}.namespace", namespace)
+    topology_key = term.get("topologyKey")
+    if not topology_key:
+        causes.append(v.required(f"{path}.topologyKey", "can not be empty"))
+    if isinstance(topology_key, str) or topology_key is None:
+        causes += v.qualified_name(f"{path}.topologyKey", topology_key or "")
+    return causes
+
+
+def _pod_affinity(affinity: JSON, path: str) -> list[Cause]:
+    causes: list[Cause] = []
+    for index, term in _items(affinity.get(REQUIRED)):
+        causes += _pod_affinity_term(term, f"{path}.{REQUIRED}[{index}]")
+    return causes + _preferred(affinity, path, "podAffinityTerm", _pod_affinity_term)
+
+
+def _affinity(affinity: Any, path: str) -> list[Cause]:
+    if not isinstance(affinity, dict):
+        return []
+    causes: list[Cause] = []
+    if isinstance(affinity.get("nodeAffinity"), dict):
+        causes += _node_affinity(affinity["nodeAffinity"], f"{path}.nodeAffinity")
+    for kind in ("podAffinity", "podAntiAffinity"):
+        if isinstance(affinity.get(kind), dict):
+            causes += _pod_affinity(affinity[kind], f"{path}.{kind}")
+    return causes
+
+
+def _sysctl_namespace(name: str) -> str:
+    """utilsysctl.GetNamespace: which Linux namespace a sysctl belongs to ('' for none)."""
+    dotted = name.replace("/", ".")  # only the leading segments matter here
+    if dotted == "kernel.sem" or dotted.startswith(_IPC_SYSCTLS):
+        return "ipc"
+    if dotted.startswith("net."):
+        return "net"
+    return ""
+
+
+def _sysctls(spec: JSON, path: str) -> list[Cause]:
+    context = spec.get("securityContext")
+    if not isinstance(context, dict):
+        return []
+    causes: list[Cause] = []
+    names: set[str] = set()
+    for index, sysctl in _items(context.get("sysctls")):
+        where = f"{path}.securityContext.sysctls[{index}].name"
+        name = sysctl.get("name")
+        if not isinstance(name, str) or not name:
+            causes.append(v.required(where))
+            continue
+        if len(name) > 253 or not _SYSCTL_NAME.match(name):
+            causes.append(v.invalid(where, name, SYSCTL_NAME_MSG))
+        elif name in names:
+            causes.append(v.duplicate(where, name))
+        names.add(name)
+        namespace = _sysctl_namespace(name)
+        if namespace == "net" and spec.get("hostNetwork"):
+            causes.append(v.invalid(where, name, "may not be specified when 'hostNetwork' is true"))
+        elif namespace == "ipc" and spec.get("hostIPC"):
+            causes.append(v.invalid(where, name, "may not be specified when 'hostIPC' is true"))
+    return causes
+
+
+def validate_pod_spec(spec: Any, path: str, restart_policies: tuple[str, ...]) -> list[Cause]:
+    if not isinstance(spec, dict):
+        return [v.required(path)]
+    causes = _containers(spec, path)
+    policy = spec.get("restartPolicy")
+    if policy not in restart_policies:
+        causes.append(v.not_supported(f"{path}.restartPolicy", policy, restart_policies))
+    if isinstance(spec.get("nodeSelector"), dict):
+        causes += v.labels(f"{path}.nodeSelector", spec["nodeSelector"])
+    causes += _sysctls(spec, path)
+    causes += _affinity(spec.get("affinity"), f"{path}.affinity")
+    for field in ("hostname", "subdomain"):
+        if isinstance(spec.get(field), str) and spec[field]:
+            causes += v.dns1123_label(f"{path}.{field}", spec[field])
+    runtime_class = spec.get("runtimeClassName")
+    if isinstance(runtime_class, str):
+        causes += v.dns1123_subdomain(f"{path}.runtimeClassName", runtime_class)
+    return causes
+
+
+def pod_spec_warnings(spec: Any, path: str) -> list[str]:
+    """Port names shared by two containers of a pod: accepted, with a warning (warnings.go)."""
+    if not isinstance(spec, dict):
+        return []
+    warnings = []
+    first: dict[str, str] = {}
+    sidecars = [
+        (f"{path}.initContainers[{i}]", c)
+        for i, c in _items(spec.get("initContainers"))
+        if c.get("restartPolicy") == "Always"
+    ]
+    mains = [(f"{path}.containers[{i}]", c) for i, c in _items(spec.get("containers"))]
+    for where, container in sidecars + mains:  # the order VisitContainersWithPath walks them
+        for index, port in _items(container.get("ports")):
+            name = port.get("name")
+            if not isinstance(name, str) or not name:
+                continue
+            here = f"{where}.ports[{index}]"
+            if name not in first:
+                first[name] = here
+            elif not first[name].startswith(f"{where}."):  # within a container it is a 422
+                other = first[name]
+                warnings.append(
+                    f"{here}: duplicate port name {v.show(name)} with {other}, services and "
+                    f"probes that select ports by name will use {other}"
+                )
+    return warnings
