@@ -342,10 +342,8 @@ class Kubelet:
                     "FailedCreatePodSandBox",
                     "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to "
                     f'setup network for sandbox "{sandbox}": plugin type="multus" '
-                    'name="multus-cni-network" failed (add): Multus: '
-                    f"[{run.namespace}/{run.name}/{run.uid}]: error loading k8s delegates k8s "
-                    "args: TryLoadPodDelegates: error in getting k8s network for pod: "
-                    f"{exc}",
+                    'name="multus-cni-network" failed (add): '
+                    + exc.detail(f"{run.namespace}/{run.name}/{run.uid}"),
                 )
                 self._sync(run)
                 return

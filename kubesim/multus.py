@@ -3,6 +3,7 @@ bridge plugin's checks, producing the network-status annotation or the sandbox e
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
 NAD_GROUP = "k8s.cni.cncf.io"
 NAD_PLURAL = "network-attachment-definitions"
 DEFAULT_NETWORK = "cbr0"
+DEFAULT_INTERFACE = "eth0"
 IFNAMSIZ = 15  # a Linux interface name holds 15 characters plus the NUL
 DEFAULT_BRIDGE = "cni0"
 
@@ -73,9 +75,28 @@ MULTUS_CRD: JSON = {
 class SandboxError(Exception):
     """The CNI ADD failed: the kubelet reports FailedCreatePodSandBox and retries."""
 
+    def detail(self, pod: str) -> str:
+        """Multus's error for the pod "namespace/name/uid" (its delegates could not be loaded)."""
+        return f"Multus: [{pod}]: error loading k8s delegates k8s args: {self}"
+
+
+class DelegateError(SandboxError):
+    """A selected network whose definition cannot be turned into a delegate."""
+
+    def detail(self, pod: str) -> str:
+        return (
+            super()
+            .detail(pod)
+            .replace(
+                ": error loading k8s delegates k8s args: ",
+                ": error loading k8s delegates k8s args: TryLoadPodDelegates: error in getting k8s "
+                "network for pod: ",
+            )
+        )
+
 
 @dataclass(frozen=True)
-class MissingDefinition(SandboxError):
+class MissingDefinition(DelegateError):
     namespace: str
     name: str
 
@@ -85,6 +106,17 @@ class MissingDefinition(SandboxError):
             f"find a network-attachment-definition ({self.name}) in namespace ({self.namespace}): "
             f'{NAD_PLURAL}.{NAD_GROUP} "{self.name}" not found'
         )
+
+
+class AddError(SandboxError):
+    """A delegate's ADD failed (Multus's DelegateAdd or the plugin it runs)."""
+
+    def __init__(self, network: str, message: str) -> None:
+        super().__init__(message)
+        self.network = network  # the name in the definition's CNI config
+
+    def detail(self, pod: str) -> str:
+        return f'[{pod}:{self.network}]: error adding container to network "{self.network}": {self}'
 
 
 @dataclass(frozen=True)
@@ -97,6 +129,21 @@ class Selection:
 
 
 @dataclass
+class Delegate:
+    """A selected network with its definition's CNI config, ready to ADD."""
+
+    selection: Selection
+    config: JSON
+
+    @property
+    def plugins(self) -> list[JSON]:
+        plugins = self.config.get("plugins")
+        if isinstance(plugins, list):
+            return [p for p in plugins if isinstance(p, dict)]
+        return [self.config]
+
+
+@dataclass
 class Attachment:
     selection: Selection
     bridges: list[str] = field(default_factory=list)
@@ -105,6 +152,20 @@ class Attachment:
     @property
     def network(self) -> str:
         return f"{self.selection.namespace}/{self.selection.name}"
+
+
+def _ip_problem(ip: str) -> str:
+    """parsePodNetworkAnnotation's check of a requested IP ('' when it parses)."""
+    try:
+        if "/" in ip:
+            ipaddress.ip_interface(ip)
+        else:
+            ipaddress.ip_address(ip)
+    except ValueError:
+        if "/" in ip:
+            return f'failed to parse CIDR "{ip}": invalid CIDR address: {ip}'
+        return f'failed to parse IP address "{ip}"'
+    return ""
 
 
 def parse_networks(annotation: str, pod_namespace: str) -> list[Selection]:
@@ -135,84 +196,147 @@ def parse_networks(annotation: str, pod_namespace: str) -> list[Selection]:
                 raise SandboxError(
                     f"parsePodNetworkObjectName: Invalid network object (failed at '{item}')"
                 )
+            if len(interface) > IFNAMSIZ or any(c.isspace() for c in interface):
+                raise SandboxError(
+                    "parsePodNetworkAnnotation: parsePodNetworkObjectName: Failed to parse "
+                    "interface name: must be less than 15 chars and not contain '/' or spaces. "
+                    f"interface name '{interface}'"
+                )
             entries.append(
                 {"name": name, "namespace": namespace or None, "interface": interface or None}
             )
     selections = []
     for index, entry in enumerate(entries, start=1):
+        ips = tuple(str(ip) for ip in entry.get("ips") or ())
+        problem = next((p for p in map(_ip_problem, ips) if p), "")
+        if problem:
+            raise SandboxError(problem)
         selections.append(
             Selection(
                 name=entry["name"],
                 namespace=entry.get("namespace") or pod_namespace,
                 interface=entry.get("interface") or f"net{index}",
-                ips=tuple(entry.get("ips") or ()),
+                ips=ips,
                 mac=entry.get("mac") or "",
             )
         )
     return selections
 
 
-def _plugins(config: JSON) -> list[JSON]:
-    plugins = config.get("plugins")
-    return [p for p in plugins if isinstance(p, dict)] if isinstance(plugins, list) else [config]
-
-
-def attachment_for(selection: Selection, definition: JSON) -> Attachment:
-    """Check a definition's CNI config as Multus and the bridge plugin would."""
+def delegate_for(selection: Selection, definition: JSON) -> Delegate:
+    """Load a definition's CNI config as Multus does (getKubernetesDelegate)."""
     raw = (definition.get("spec") or {}).get("config", "")
     where = f"{selection.namespace}/{selection.name}"
     try:
         config = json.loads(raw) if raw else None
     except ValueError as exc:
-        raise SandboxError(
+        raise DelegateError(
             f"GetNetworkDelegates: cannot parse config of {where}: invalid character: {exc}"
         ) from exc
     if not isinstance(config, dict):
-        raise SandboxError(
+        raise DelegateError(
             f"GetNetworkDelegates: error in getting the CNI config of {where}: config is empty"
         )
     if not config.get("cniVersion"):
-        raise SandboxError(f"error parsing configuration of {where}: missing 'cniVersion'")
-    attachment = Attachment(selection, ips=[ip.split("/")[0] for ip in selection.ips])
-    for plugin in _plugins(config):
-        plugin_type = plugin.get("type")
-        if not plugin_type:
-            raise SandboxError(f"error parsing configuration of {where}: missing 'type'")
-        if plugin_type == "bridge":
-            bridge = str(plugin.get("bridge") or DEFAULT_BRIDGE)
-            if len(bridge) > IFNAMSIZ:
-                raise SandboxError(
-                    f'plugin type="bridge" name="{config.get("name", "")}" failed (add): '
-                    "failed to create "
-                    f'bridge "{bridge}": could not add "{bridge}": numerical result out of range'
-                )
-            attachment.bridges.append(bridge)
-        ipam = plugin.get("ipam") or {}
-        if not attachment.ips and ipam.get("type") == "static":
-            attachment.ips = [
-                str(a.get("address", "")).split("/")[0] for a in ipam.get("addresses") or []
-            ]
+        raise DelegateError(f"error parsing configuration of {where}: missing 'cniVersion'")
+    delegate = Delegate(selection, config)
+    if not all(plugin.get("type") for plugin in delegate.plugins):
+        raise DelegateError(f"error parsing configuration of {where}: missing 'type'")
+    return delegate
+
+
+def _cidr_hosts(addresses: list[str], what: str) -> list[str]:
+    """The static IPAM plugin's addresses (CIDR notation required), without their prefix."""
+    for address in addresses:
+        try:
+            ipaddress.ip_interface(address)
+        except ValueError:
+            address = ""
+        if "/" not in address:
+            raise ValueError(what.format(address))
+    return [address.split("/")[0] for address in addresses]
+
+
+def _object(config: JSON, key: str) -> JSON:
+    value = config.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _plugin_add(plugin: JSON, selection: Selection, attachment: Attachment) -> None:
+    """One plugin's ADD: the bridge plugin's bridge, the IPAM plugin's addresses."""
+    if plugin.get("type") == "bridge":
+        bridge = str(plugin.get("bridge") or DEFAULT_BRIDGE)
+        if len(bridge) > IFNAMSIZ:
+            raise ValueError(
+                f'failed to create bridge "{bridge}": could not add "{bridge}": numerical result '
+                "out of range"
+            )
+        attachment.bridges.append(bridge)
+    # libcni hands a plugin only the runtime arguments its capabilities ask for
+    capabilities = _object(plugin, "capabilities")
+    requested = list(selection.ips) if capabilities.get("ips") is True else []
+    ipam = _object(plugin, "ipam")
+    if ipam.get("type") == "static" and requested:
+        attachment.ips += _cidr_hosts(
+            requested, "an entry in the 'ips' field is NOT in CIDR notation, got: '{}'"
+        )
+    elif ipam.get("type") == "static":
+        addresses = [str(a.get("address", "")) for a in ipam.get("addresses") or []]
+        attachment.ips += _cidr_hosts(
+            addresses, "the 'address' field is expected to be in CIDR notation, got: '{}'"
+        )
+    elif ipam.get("type"):
+        attachment.ips += [ip.split("/")[0] for ip in requested]
+
+
+def delegate_add(delegate: Delegate, taken: set[str]) -> Attachment:
+    """Multus's DelegateAdd: the interface name must be free in the pod, then each plugin runs."""
+    selection, config = delegate.selection, delegate.config
+    network = str(config.get("name", ""))
+    interface = selection.interface
+    problem = ""
+    if len(interface) > IFNAMSIZ:
+        problem = "numerical result out of range"  # the kernel's ERANGE for the netlink lookup
+    elif interface in taken:
+        problem = f"validateIfName: interface name {interface} already exists"
+    if problem:
+        raise AddError(
+            network,
+            f'DelegateAdd: cannot set "{config.get("type", "")}" interface name to '
+            f'"{interface}": {problem}',
+        )
+    taken.add(interface)
+    attachment = Attachment(selection)
+    for plugin in delegate.plugins:
+        try:
+            _plugin_add(plugin, selection, attachment)
+        except ValueError as exc:
+            if "plugins" not in config:  # libcni's AddNetwork passes a lone plugin's error on
+                raise AddError(network, str(exc)) from exc
+            described = f'type="{plugin.get("type")}" name="{network}"'
+            raise AddError(network, f"plugin {described} failed (add): {exc}") from exc
     return attachment
 
 
 def attach(
     annotation: str, pod_namespace: str, lookup: Callable[[str, str], JSON | None]
 ) -> list[Attachment]:
-    """Resolve every selected network; raises SandboxError (or MissingDefinition) on failure."""
-    attachments = []
+    """Load every selected network, then ADD each after the default network's eth0."""
+    delegates = []
     for selection in parse_networks(annotation, pod_namespace):
         definition = lookup(selection.namespace, selection.name)
         if definition is None:
             raise MissingDefinition(selection.namespace, selection.name)
-        attachments.append(attachment_for(selection, definition))
-    return attachments
+        delegates.append(delegate_for(selection, definition))
+    taken = {DEFAULT_INTERFACE}
+    return [delegate_add(delegate, taken) for delegate in delegates]
 
 
 def network_status(pod_ip: str, mac: Callable[[], str], attachments: list[Attachment]) -> str:
     entries: list[JSON] = [
         {
             "name": DEFAULT_NETWORK,
-            "interface": "eth0",
+            "interface": DEFAULT_INTERFACE,
             "ips": [pod_ip],
             "mac": mac(),
             "default": True,

@@ -70,23 +70,22 @@ def test_text_form(core: client.CoreV1Api, custom: client.CustomObjectsApi) -> N
     ]
 
 
+def static_bridge(name: str, bridge_name: str) -> dict[str, object]:
+    """A bridge whose ends take their addresses from the pod's annotation, as lessonq's links."""
+    return bridge(name, bridge_name, ipam={"type": "static"}, capabilities={"ips": True})
+
+
+def selecting(**entry: object) -> dict[str, str]:
+    return {NETWORKS: json.dumps([{"name": "link1", "namespace": "lesson", **entry}])}
+
+
 def test_json_form_with_ips_and_mac(
     core: client.CoreV1Api, custom: client.CustomObjectsApi
 ) -> None:
     namespace(core, "lesson")
-    nad(custom, "lesson", "link1", bridge("link1", "br-l1"))
-    selection = [
-        {
-            "name": "link1",
-            "namespace": "lesson",
-            "interface": "eth1",
-            "ips": ["10.31.0.11/24"],
-            "mac": "02:00:00:00:00:11",
-        }
-    ]
-    core.create_namespaced_pod(
-        "lesson", pod_body("p", annotations={NETWORKS: json.dumps(selection)})
-    )
+    nad(custom, "lesson", "link1", static_bridge("link1", "br-l1"))
+    annotations = selecting(interface="eth1", ips=["10.31.0.11/24"], mac="02:00:00:00:00:11")
+    core.create_namespaced_pod("lesson", pod_body("p", annotations=annotations))
     entry = network_status(core, "p", "lesson")[1]
     assert entry == {
         "name": "lesson/link1",
@@ -95,6 +94,17 @@ def test_json_form_with_ips_and_mac(
         "mac": "02:00:00:00:00:11",
         "dns": {},
     }
+
+
+def test_ips_reach_only_a_plugin_that_declares_the_capability(
+    core: client.CoreV1Api, custom: client.CustomObjectsApi
+) -> None:
+    """libcni passes runtime arguments only to plugins whose capabilities ask for them."""
+    namespace(core, "lesson")
+    nad(custom, "lesson", "link1", bridge("link1", "br-l1", ipam={"type": "static"}))
+    annotations = selecting(interface="eth1", ips=["10.31.0.11/24"])
+    core.create_namespaced_pod("lesson", pod_body("p", annotations=annotations))
+    assert "ips" not in network_status(core, "p", "lesson")[1]
 
 
 def test_missing_definition_waits_until_it_appears(
@@ -140,6 +150,60 @@ def test_broken_definitions_fail_the_sandbox(
     )
     assert expected in messages[0]
     assert core.read_namespaced_pod("p", "lesson").status.phase == "Pending"
+
+
+LOAD = "Multus: [{pod}]: error loading k8s delegates k8s args: "
+ADD = '[{pod}:link1]: error adding container to network "link1": '
+
+
+@pytest.mark.parametrize(
+    ("annotation", "expected"),
+    [
+        (
+            "link1@an-interface-name",
+            LOAD + "parsePodNetworkAnnotation: parsePodNetworkObjectName: Failed to parse "
+            "interface name: must be less than 15 chars and not contain '/' or spaces. interface "
+            "name 'an-interface-name'",
+        ),
+        (
+            json.dumps([{"name": "link1", "interface": "an-interface-name"}]),
+            ADD + 'DelegateAdd: cannot set "bridge" interface name to "an-interface-name": '
+            "numerical result out of range",
+        ),
+        (
+            "link1@eth0",
+            ADD + 'DelegateAdd: cannot set "bridge" interface name to "eth0": validateIfName: '
+            "interface name eth0 already exists",
+        ),
+        (
+            "link1@em1, link1@em1",
+            ADD + 'DelegateAdd: cannot set "bridge" interface name to "em1": validateIfName: '
+            "interface name em1 already exists",
+        ),
+        (
+            json.dumps([{"name": "link1", "ips": ["10.31.0.11"]}]),
+            ADD + "an entry in the 'ips' field is NOT in CIDR notation, got: '10.31.0.11'",
+        ),
+        (
+            json.dumps([{"name": "link1", "ips": ["10.31.0.300/24"]}]),
+            LOAD + 'failed to parse CIDR "10.31.0.300/24": invalid CIDR address: 10.31.0.300/24',
+        ),
+    ],
+)
+def test_what_multus_and_the_plugins_refuse_fails_the_sandbox(
+    core: client.CoreV1Api, custom: client.CustomObjectsApi, annotation: str, expected: str
+) -> None:
+    namespace(core, "lesson")
+    nad(custom, "lesson", "link1", static_bridge("link1", "br-l1"))
+    core.create_namespaced_pod("lesson", pod_body("p", annotations={NETWORKS: annotation}))
+    messages = wait_for(
+        lambda: sandbox_failures(core, "lesson", "p"), what="FailedCreatePodSandBox"
+    )
+    uid = core.read_namespaced_pod("p", "lesson").metadata.uid
+    assert messages[0].endswith("failed (add): " + expected.format(pod=f"lesson/p/{uid}"))
+    status = core.read_namespaced_pod("p", "lesson").status
+    assert status.phase == "Pending"
+    assert status.container_statuses[0].state.waiting.reason == "ContainerCreating"
 
 
 def test_fifteen_character_bridge_is_fine(
