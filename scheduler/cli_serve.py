@@ -39,8 +39,11 @@ def _exec(command: list[str], env: dict[str, str] | None = None) -> NoReturn:
 
 
 def worker(args: argparse.Namespace) -> int:
-    load_settings()
-    return _exec([*CELERY, "worker", "--loglevel", "INFO", *args.extra])
+    from workers import metrics
+
+    # prometheus_client must find its multiprocess directory when Celery first imports it.
+    env = metrics.environment(load_settings())
+    return _exec([*CELERY, "worker", "--loglevel", "INFO", *args.extra], env)
 
 
 def beat_schedule(instance_id: str) -> Path:

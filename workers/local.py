@@ -21,6 +21,7 @@ from typing import Any
 import redis
 
 from config.settings import ENV_PREFIX, Settings, load_settings
+from workers import metrics
 
 
 def free_port() -> int:
@@ -334,9 +335,8 @@ class Processes:
         queue: str | None = None,
     ) -> CeleryProcess:
         log = self.workdir / f"{name}-{len(self.processes)}.log"
-        worker = start_worker(
-            self.env, log, name, queue or self.settings.queue, concurrency, app=app
-        )
+        env = {**self.env, **metrics.environment(self.settings, parent=self.workdir)}
+        worker = start_worker(env, log, name, queue or self.settings.queue, concurrency, app=app)
         self.processes.append(worker)
         return worker
 
