@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from celery import signals
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from config.settings import Settings, current_settings
 
@@ -74,9 +76,11 @@ def _start(**_: Any) -> None:
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
     _remove_samples(path)  # no child has been forked yet
-    from workers.metrics_server import serve_metrics
-
-    server = serve_metrics(settings, directory)
+    # What the children recorded, added up at each scrape. Live lessons by state are the
+    # intake's to report (its /metrics): they come from Redis, the same for every process.
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    server, _thread = start_http_server(settings.metrics_port, settings.metrics_host, registry)
     _serving.update(
         directory=path,
         server=server,
