@@ -16,6 +16,7 @@ from typing import Any
 from kubesim import errors
 from kubesim.clock import Ids, timestamp
 from kubesim.patching import PatchError, json_patch, merge_patch, strategic_merge
+from kubesim.podstatus import finished
 from kubesim.resources import NAMESPACES, PODS, RUNTIME_CLASSES, Registry, ResourceType
 from kubesim.schemas import kind_schema
 from kubesim.selectors import EVERYTHING, FieldSelector, LabelSelector, fields_match, labels_match
@@ -485,7 +486,7 @@ class Api:
         """Only pods delete gracefully; unbound or finished pods go at once."""
         if rt is not PODS:
             return None
-        if not obj["spec"].get("nodeName") or obj["status"].get("phase") in ("Succeeded", "Failed"):
+        if not obj["spec"].get("nodeName") or finished(obj):
             return 0
         grace = (
             requested

@@ -13,6 +13,7 @@ from kubesim.config import SimConfig
 from kubesim.events import EventRecorder
 from kubesim.kubelet import backoff
 from kubesim.loop import Loop
+from kubesim.podstatus import finished
 from kubesim.resources import JOBS, PODS
 from kubesim.store import Change
 
@@ -67,12 +68,7 @@ class JobController:
         spec = job["spec"]
         phases = [p["status"].get("phase") for p in pods]
         succeeded, failed = phases.count("Succeeded"), phases.count("Failed")
-        active = [
-            p
-            for p in pods
-            if p["status"].get("phase") not in ("Succeeded", "Failed")
-            and not p["metadata"].get("deletionTimestamp")
-        ]
+        active = [p for p in pods if not finished(p) and not p["metadata"].get("deletionTimestamp")]
         restarts = sum(
             c.get("restartCount", 0)
             for p in active

@@ -15,7 +15,7 @@ from kubesim.clock import Ids, timestamp
 from kubesim.config import ImageProfile, SimConfig
 from kubesim.events import EventRecorder
 from kubesim.loop import Loop
-from kubesim.podstatus import set_condition
+from kubesim.podstatus import FINISHED, set_condition
 from kubesim.resources import PODS
 from kubesim.scheduler import MAX_PODS
 from kubesim.store import Change
@@ -181,6 +181,7 @@ class Kubelet:
         self._loop = loop
         self._ids = ids
         self._runs: dict[str, PodRun] = {}
+        self._node_runs: dict[str, dict[str, PodRun]] = {}  # node -> {pod uid: run}
         self._waiting_network: set[str] = set()
         self._ips: dict[str, set[str]] = {}
         self._bridges: dict[
@@ -189,6 +190,7 @@ class Kubelet:
 
     def clear(self) -> None:
         self._runs.clear()
+        self._node_runs.clear()
         self._waiting_network.clear()
         self._ips.clear()
         self._bridges.clear()
@@ -285,10 +287,10 @@ class Kubelet:
             spec.get("restartPolicy", "Always"),
             containers,
         )
-        used = sum(
-            1 for other in self._runs.values() if other.node == run.node and not other.failure
-        )
-        self._runs[run.uid] = run
+        on_node = self._node_runs.setdefault(run.node, {})
+        # the kubelet's admission counts active pods only: finished ones hold no slot
+        used = sum(1 for other in on_node.values() if other.phase() not in FINISHED)
+        self._runs[run.uid] = on_node[run.uid] = run
         rejection = self._rejection(spec, used)
         if rejection:
             reason, message = rejection
@@ -546,6 +548,10 @@ class Kubelet:
 
     def _forget(self, run: PodRun) -> None:
         self._runs.pop(run.uid, None)
+        on_node = self._node_runs.get(run.node, {})
+        on_node.pop(run.uid, None)
+        if not on_node:
+            self._node_runs.pop(run.node, None)
         self._waiting_network.discard(run.uid)
         self._ips.get(run.node, set()).discard(run.pod_ip)
         for bridge, _ in run.bridges:
@@ -593,7 +599,7 @@ class Kubelet:
             ),
         )
         unready = [c.name for c in run.mains if not c.ready]
-        completed = phase in ("Succeeded", "Failed")
+        completed = phase in FINISHED
         reason = "PodCompleted" if completed else "ContainersNotReady"
         set_condition(
             pod,

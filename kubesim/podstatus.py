@@ -1,4 +1,4 @@
-"""Pod conditions, shared by the scheduler and the kubelet."""
+"""Pod phases and conditions, shared by the API and the controllers."""
 
 from __future__ import annotations
 
@@ -7,6 +7,11 @@ from typing import Any
 from kubesim.clock import timestamp
 
 JSON = dict[str, Any]
+FINISHED = ("Succeeded", "Failed")  # terminal phases: the pod's containers will not run again
+
+
+def finished(pod: JSON) -> bool:
+    return (pod.get("status") or {}).get("phase") in FINISHED
 
 
 def set_condition(pod: JSON, condition: JSON) -> None:

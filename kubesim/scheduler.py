@@ -8,7 +8,7 @@ from typing import Any
 
 from kubesim.api import Api, type_key
 from kubesim.events import EventRecorder
-from kubesim.podstatus import condition_of, set_condition
+from kubesim.podstatus import condition_of, finished, set_condition
 from kubesim.resources import NAMESPACES, PODS
 from kubesim.selectors import (
     LabelSelector,
@@ -148,6 +148,8 @@ class Scheduler:
         key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
         if change.type == "DELETED":
             self._unschedulable.discard(key)
+        # the scheduler's informer skips finished pods (status.phase!=Succeeded,Failed)
+        if change.type == "DELETED" or finished(pod):
             self._track(key, None)
         elif pod["spec"].get("nodeName"):
             self._track(key, pod)
@@ -156,9 +158,11 @@ class Scheduler:
             return
         if change.type == "MODIFIED" and old is not None:
             bound = pod["spec"].get("nodeName") and not old["spec"].get("nodeName")
-            if not bound and pod["metadata"].get("labels") == old["metadata"].get("labels"):
+            ended = finished(pod) and not finished(old)
+            relabelled = pod["metadata"].get("labels") != old["metadata"].get("labels")
+            if not (bound or ended or relabelled):
                 return
-        # a pod went, was bound or relabelled: waiting pods may fit now
+        # a pod went, finished, was bound or relabelled: waiting pods may fit now
         for waiting in sorted(self._unschedulable):
             self._schedule(waiting)
 

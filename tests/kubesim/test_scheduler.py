@@ -6,7 +6,9 @@ from typing import Any
 
 from kubernetes import client
 
-from tests.kubesim.conftest import namespace, pod_body, wait_for
+from kubesim import KubeSim
+from kubesim.scheduler import MAX_PODS
+from tests.kubesim.conftest import FAST, api_client, namespace, pod_body, wait_for
 
 
 def affinity(
@@ -104,3 +106,50 @@ def test_unknown_node_selector_never_schedules(core: client.CoreV1Api) -> None:
         what="FailedScheduling",
     )
     assert core.read_namespaced_pod("p", "a").spec.node_name is None
+
+
+def test_finished_pods_hold_no_slot_on_a_node() -> None:
+    """The scheduler and the kubelet count active pods only: finished ones take no slot."""
+    with KubeSim(nodes=["node-1"], time_scale=FAST) as sim:
+        core = client.CoreV1Api(api_client(sim))
+        namespace(core, "a")
+        for index in range(MAX_PODS):
+            core.create_namespaced_pod("a", pod_body(f"done-{index}", restartPolicy="Never"))
+
+        def all_succeeded() -> bool:
+            phases = [p.status.phase for p in core.list_namespaced_pod("a").items]
+            return phases == ["Succeeded"] * MAX_PODS
+
+        wait_for(all_succeeded, timeout=30, what="every pod Succeeded")
+        core.create_namespaced_pod("a", pod_body("next"))
+        assert node_of(core, "next") == "node-1"
+        wait_for(
+            lambda: core.read_namespaced_pod("next", "a").status.phase == "Running",
+            what="admitted by the kubelet",
+        )
+
+
+def test_a_finished_pod_attracts_no_one(core: client.CoreV1Api) -> None:
+    namespace(core, "a")
+    on_node_2 = {"kubernetes.io/hostname": "node-2"}
+    core.create_namespaced_pod(
+        "a",
+        pod_body("anchor", labels={"lesson": "l1"}, nodeSelector=on_node_2, restartPolicy="Never"),
+    )
+    wait_for(
+        lambda: core.read_namespaced_pod("anchor", "a").status.phase == "Succeeded",
+        what="anchor finished",
+    )
+    core.create_namespaced_pod(
+        "a", pod_body("follower", affinity=affinity("podAffinity", {"lesson": "l1"}))
+    )
+    reasons = wait_for(
+        lambda: (
+            core.list_namespaced_event(
+                "a", field_selector="involvedObject.name=follower,reason=FailedScheduling"
+            ).items
+        ),
+        what="FailedScheduling",
+    )
+    assert "3 node(s) didn't match pod affinity rules" in reasons[0].message
+    assert core.read_namespaced_pod("follower", "a").spec.node_name is None
