@@ -49,14 +49,8 @@ _NOT_AN_OBJECT = frozenset({"model_attributes_type", "model_type", "dict_type"})
 class ApiError(HTTPException):
     """An error answer: raise it anywhere while handling a request."""
 
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        problems: Sequence[FieldProblem] = (),
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(status, message, dict(headers) if headers else None)
+    def __init__(self, status: int, message: str, problems: Sequence[FieldProblem] = ()) -> None:
+        super().__init__(status, message)
         self.message = message
         self.problems = list(problems)
 
@@ -124,7 +118,7 @@ def _validation_problem(error: Mapping[str, Any]) -> FieldProblem:
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if isinstance(exc, ApiError):
-        return error_response(exc.status_code, exc.message, exc.problems, exc.headers)
+        return error_response(exc.status_code, exc.message, exc.problems)
     return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
 
 
