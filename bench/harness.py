@@ -28,9 +28,6 @@ class BenchStack(Processes):
     redis_server: RedisServer
     sim: KubeSimProcess
 
-    def client(self) -> LessonClient:
-        return LessonClient(self.settings)
-
     def sim_stats(self) -> dict[str, Any]:
         with urllib.request.urlopen(f"{self.sim.url.rstrip('/')}/_sim/stats") as answer:
             stats: dict[str, Any] = json.load(answer)

@@ -22,7 +22,7 @@ from typing import Any
 
 from kubernetes import client as k8s
 
-from scheduler.client import LessonClient, ProgressCallback
+from scheduler.client import ProgressCallback
 from scheduler.state import LessonRecord, LessonState
 from tasks.kube import NAD_GROUP, NAD_PLURAL, NAD_VERSION
 from workers.local import KubeSimProcess, Processes, RedisServer, start_cli
@@ -175,7 +175,7 @@ def run(lesson: str, session_id: str, curriculum: Path) -> int:
         local_stack(Path(tmp), curriculum) as stack,
     ):
         settings = stack.settings
-        client = LessonClient(settings)
+        client = stack.client()
         print(f"lessonq demo: Redis {settings.redis_url}, kubesim {settings.kube_url}")
         started = time.monotonic()
         record = client.create(lesson, session_id)

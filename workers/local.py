@@ -21,6 +21,7 @@ from typing import Any
 import redis
 
 from config.settings import ENV_PREFIX, Settings, load_settings
+from scheduler.client import LessonClient
 from workers import metrics
 
 
@@ -326,6 +327,10 @@ class Processes:
     @property
     def env(self) -> dict[str, str]:
         return settings_env(self.values)
+
+    def client(self) -> LessonClient:
+        """A lesson client on these settings."""
+        return LessonClient(self.settings)
 
     def start_worker(
         self,

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from kubesim import KubeSim
-from scheduler.client import LessonClient
 from tests.support.settings import TEST_SETTINGS, TEST_SIM
 from workers.local import Processes, RedisServer
 
@@ -18,9 +17,6 @@ from workers.local import Processes, RedisServer
 class Stack(Processes):
     redis: RedisServer
     sim: KubeSim
-
-    def client(self) -> LessonClient:
-        return LessonClient(self.settings)
 
 
 @contextmanager
