@@ -57,8 +57,9 @@ class NamespaceController:
                     continue  # gone meanwhile
 
     def _empty(self, namespace: str) -> bool:
-        with self._api.store.lock:
-            return not any(self._api.store.list(key, namespace) for key in self._namespaced_types())
+        store = self._api.store
+        with store.lock:
+            return not any(store.count(key, namespace) for key in self._namespaced_types())
 
     def _check_empty(self, namespace: str) -> None:
         if namespace in self._finalizing or not self._empty(namespace):

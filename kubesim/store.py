@@ -59,7 +59,8 @@ def key_of(obj: JSON) -> ObjKey:
 class Store:
     def __init__(self, window: int) -> None:
         self.lock = threading.RLock()
-        self._objects: dict[TypeKey, dict[ObjKey, JSON]] = {}
+        # type -> namespace ("" when cluster-scoped) -> name -> object
+        self._objects: dict[TypeKey, dict[str, dict[str, JSON]]] = {}
         self._rv = 0
         self._history: deque[Change] = deque(maxlen=window)
         self._compacted = 0  # every resourceVersion up to here has left the history
@@ -75,23 +76,26 @@ class Store:
         self._listeners.append(listener)
 
     def get(self, type_key: TypeKey, namespace: str, name: str) -> JSON | None:
-        return self._objects.get(type_key, {}).get((namespace, name))
+        return self._objects.get(type_key, {}).get(namespace, {}).get(name)
 
     def list(self, type_key: TypeKey, namespace: str | None = None) -> list[JSON]:
-        objects = self._objects.get(type_key, {})
+        spaces = self._objects.get(type_key, {})
         if namespace is None:
-            return list(objects.values())
-        return [obj for (ns, _), obj in objects.items() if ns == namespace]
+            return [obj for names in spaces.values() for obj in names.values()]
+        return list(spaces.get(namespace, {}).values())
+
+    def count(self, type_key: TypeKey, namespace: str) -> int:
+        return len(self._objects.get(type_key, {}).get(namespace, {}))
 
     def put(self, type_key: TypeKey, obj: JSON) -> Change:
         """Store a new or changed object, stamping the next resourceVersion on it."""
         with self.lock:
-            key = key_of(obj)
-            objects = self._objects.setdefault(type_key, {})
-            old = objects.get(key)
+            namespace, name = key_of(obj)
+            names = self._objects.setdefault(type_key, {}).setdefault(namespace, {})
+            old = names.get(name)
             self._rv += 1
             obj["metadata"]["resourceVersion"] = str(self._rv)
-            objects[key] = obj
+            names[name] = obj
             return self._record(
                 Change(self._rv, "MODIFIED" if old else "ADDED", type_key, obj, old)
             )
@@ -99,7 +103,12 @@ class Store:
     def remove(self, type_key: TypeKey, obj: JSON) -> Change:
         """Drop an object; the DELETED event carries its last state at a new resourceVersion."""
         with self.lock:
-            old = self._objects.get(type_key, {}).pop(key_of(obj), None)
+            namespace, name = key_of(obj)
+            spaces = self._objects.get(type_key, {})
+            names = spaces.get(namespace, {})
+            old = names.pop(name, None)
+            if not names:
+                spaces.pop(namespace, None)
             self._rv += 1
             final = {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(self._rv)}}
             return self._record(Change(self._rv, "DELETED", type_key, final, old))
