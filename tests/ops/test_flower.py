@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import ast
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +11,10 @@ import httpx
 from scheduler.state import LessonState
 from scheduler.steps import Step
 from tests.support.stack import Stack
+from tests.support.waiting import eventually
 from workers.local import free_port, start_cli
 
 PASSWORD = "flower-test-password"
-
-
-def eventually(check: Callable[[], Any], timeout: float = 30) -> Any:
-    """The first truthy result of `check`, polled until `timeout`."""
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, "not seen in time"
-        time.sleep(0.3)
-    return found
 
 
 def test_flower_shows_the_worker_and_each_step_task(

@@ -12,8 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from scheduler.state import LessonState
 from scheduler.steps import Step
 from tasks.kube import Kube
-from tests.ops.test_flower import eventually
 from tests.support.stack import Stack
+from tests.support.waiting import eventually
 from workers.local import free_port, start_cli
 
 
