@@ -19,6 +19,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from redis.exceptions import RedisError
 
 from scheduler.dispatch import StepPayload
+from scheduler.logfields import EXTRA_KEY
 from scheduler.steps import Step
 from tasks import metrics
 from tasks.kube import KubeError, PermanentError, TransientError
@@ -67,7 +68,7 @@ def log_step(payload: StepPayload, step: str, outcome: str, started: float, **ex
         "lesson %(lesson_id)s (%(lesson)s, session %(session_id)s, namespace %(namespace)s) "
         "step %(step)s: %(outcome)s in %(duration_s)ss",
         fields,
-        extra={"lessonq": fields},
+        extra={EXTRA_KEY: fields},
     )
     metrics.record_step(fields)
 

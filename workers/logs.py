@@ -19,9 +19,7 @@ from typing import Any
 from celery import signals
 
 from config.settings import Settings, current_settings
-
-# The attribute `extra={"lessonq": {...}}` puts on a record (see tasks.provision.log_step).
-EXTRA_KEY = "lessonq"
+from scheduler.logfields import EXTRA_KEY
 
 
 class JsonFormatter(logging.Formatter):
