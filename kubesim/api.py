@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubesim import errors
+from kubesim.addresses import ServiceAddresses
 from kubesim.clock import Ids, timestamp
 from kubesim.patching import PatchError, json_patch, merge_patch, strategic_merge
 from kubesim.podstatus import finished
@@ -97,6 +98,8 @@ class Api:
         self.registry = registry
         self.validators = validators
         self.ids = ids
+        self.service_addresses = ServiceAddresses()
+        store.add_listener(self.service_addresses.on_change)
 
     # reads
 
@@ -257,7 +260,7 @@ class Api:
             self._admit_create(rt, namespace, obj)  # again: the namespace may have gone meanwhile
             if self.store.get(type_key(rt), meta.get("namespace", ""), meta["name"]) is not None:
                 raise errors.already_exists(rt.plural, rt.group, meta["name"])
-            causes = strategy.allocate(obj, self.store.list(type_key(rt)))
+            causes = strategy.allocate(obj, self.service_addresses)
             if causes:
                 raise errors.invalid(rt.kind, rt.group, meta["name"], causes)
             if not dry_run:

@@ -7,6 +7,7 @@ import platform
 from typing import Any
 
 from kubesim import errors, multus
+from kubesim.addresses import node_address, pod_cidr
 from kubesim.api import Api
 from kubesim.clock import Ids
 from kubesim.config import FaultRule, SimConfig
@@ -90,6 +91,7 @@ class Cluster:
         with self.store.lock:
             self.loop.clear()
             self.store.clear()
+            self.api.service_addresses.clear()
             self.registry.clear_custom()
             self.events.clear()
             for controller in self.controllers:
@@ -141,12 +143,12 @@ class Cluster:
         version = version_info()["gitVersion"]
         return {
             "metadata": {"name": name, "labels": node_labels(name)},
-            "spec": {"podCIDR": f"10.244.{index}.0/24", "podCIDRs": [f"10.244.{index}.0/24"]},
+            "spec": {"podCIDR": pod_cidr(index), "podCIDRs": [pod_cidr(index)]},
             "status": {
                 "capacity": resources,
                 "allocatable": resources,
                 "addresses": [
-                    {"type": "InternalIP", "address": f"172.18.0.{index + 2}"},
+                    {"type": "InternalIP", "address": node_address(index)},
                     {"type": "Hostname", "address": name},
                 ],
                 "conditions": [

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
 from kubesim import multus
+from kubesim.addresses import PodAddresses, node_address
 from kubesim.api import Api, type_key
 from kubesim.clock import Ids, timestamp
 from kubesim.config import ImageProfile, SimConfig
@@ -183,7 +183,7 @@ class Kubelet:
         self._runs: dict[str, PodRun] = {}
         self._node_runs: dict[str, dict[str, PodRun]] = {}  # node -> {pod uid: run}
         self._waiting_network: set[str] = set()
-        self._ips: dict[str, set[str]] = {}
+        self._addresses = PodAddresses()
         self._bridges: dict[
             tuple[str, str], dict[str, str]
         ] = {}  # (node, bridge) -> {pod uid: network}
@@ -192,7 +192,7 @@ class Kubelet:
         self._runs.clear()
         self._node_runs.clear()
         self._waiting_network.clear()
-        self._ips.clear()
+        self._addresses.clear()
         self._bridges.clear()
 
     # reacting to the API
@@ -350,7 +350,7 @@ class Kubelet:
                 self._sync(run)
                 return
         self._waiting_network.discard(run.uid)
-        run.pod_ip = self._allocate_ip(run.node)
+        run.pod_ip = self._addresses.allocate(self._node_index(run.node))
         run.sandbox_ready = True
         if self._config.multus:
             run.network_status = multus.network_status(run.pod_ip, self._ids.mac, attachments)
@@ -368,19 +368,8 @@ class Kubelet:
     def _definition(self, namespace: str, name: str) -> JSON | None:
         return self._api.store.get(NAD_KEY, namespace, name)
 
-    def _allocate_ip(self, node: str) -> str:
-        index = self._config.nodes.index(node) if node in self._config.nodes else 0
-        used = self._ips.setdefault(node, set())
-        for host in ipaddress.ip_network(f"10.244.{index}.0/24").hosts():
-            ip = str(host)
-            if not ip.endswith(".1") and ip not in used:
-                used.add(ip)
-                return ip
-        raise RuntimeError(f"node {node} has no pod IPs left")
-
-    def _host_ip(self, node: str) -> str:
-        index = self._config.nodes.index(node) if node in self._config.nodes else 0
-        return f"172.18.0.{index + 2}"
+    def _node_index(self, node: str) -> int:
+        return self._config.nodes.index(node)  # only the configured nodes run a kubelet
 
     def _check_bridges(self, run: PodRun, attachments: list[multus.Attachment]) -> None:
         """Bridges are node-local: definitions of two namespaces naming one bridge join segments."""
@@ -553,7 +542,7 @@ class Kubelet:
         if not on_node:
             self._node_runs.pop(run.node, None)
         self._waiting_network.discard(run.uid)
-        self._ips.get(run.node, set()).discard(run.pod_ip)
+        self._addresses.release(self._node_index(run.node), run.pod_ip)
         for bridge, _ in run.bridges:
             self._bridges.get((run.node, bridge), {}).pop(run.uid, None)
 
@@ -568,7 +557,7 @@ class Kubelet:
         status = pod.setdefault("status", {})
         phase = run.phase()
         status["phase"] = phase
-        status["hostIP"] = self._host_ip(run.node)
+        status["hostIP"] = node_address(self._node_index(run.node))
         status["hostIPs"] = [{"ip": status["hostIP"]}]
         status["startTime"] = run.start_time
         status["observedGeneration"] = pod["metadata"].get("generation", 1)

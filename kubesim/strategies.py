@@ -12,15 +12,14 @@ import ipaddress
 from typing import Any
 
 from kubesim import validation as v
-from kubesim.errors import Cause
+from kubesim.addresses import ServiceAddresses
+from kubesim.errors import Cause, internal_error
 from kubesim.podvalidation import MAX_PORT, PORT_RANGE_MSG, pod_spec_warnings, validate_pod_spec
 from kubesim.resources import ResourceType
 
 JSON = dict[str, Any]
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
-SERVICE_RANGE = ipaddress.ip_network("10.96.0.0/12")
-NODE_PORTS = range(30000, 32768)
 
 
 def _spec_of(obj: JSON) -> JSON:
@@ -37,7 +36,7 @@ class Strategy:
     def validate(self, obj: JSON) -> list[Cause]:
         return []
 
-    def allocate(self, obj: JSON, existing: list[JSON]) -> list[Cause]:
+    def allocate(self, obj: JSON, addresses: ServiceAddresses) -> list[Cause]:
         """Runs under the store lock just before a create is stored (IPs, ports, selectors)."""
         return []
 
@@ -241,41 +240,38 @@ class ServiceStrategy(Strategy):
                 )
         return causes
 
-    def allocate(self, obj: JSON, existing: list[JSON]) -> list[Cause]:
+    def allocate(self, obj: JSON, addresses: ServiceAddresses) -> list[Cause]:
         spec = obj["spec"]
         if spec["type"] == "ExternalName":
             return []
-        used = {s["spec"].get("clusterIP") for s in existing}
         wanted = spec.get("clusterIP")
         if wanted and wanted != "None":
-            if ipaddress.ip_address(wanted) not in SERVICE_RANGE:
-                return [
-                    v.invalid(
-                        "spec.clusterIPs",
-                        [wanted],
-                        f"failed to allocate IP {wanted}: "
-                        "the provided IP is not in the valid range",
-                    )
-                ]
-            if wanted in used:
-                return [
-                    v.invalid(
-                        "spec.clusterIPs",
-                        [wanted],
-                        f"failed to allocate IP {wanted}: provided IP is already allocated",
-                    )
-                ]
+            ip = int(ipaddress.ip_address(wanted))
+            if ip not in addresses.cluster_ips:
+                problem = "the provided IP is not in the valid range"
+            elif ip in addresses.cluster_ips.used:
+                problem = "provided IP is already allocated"
+            else:
+                problem = ""
+            if problem:
+                failure = f"failed to allocate IP {wanted}: {problem}"
+                return [v.invalid("spec.clusterIPs", [wanted], failure)]
         elif not wanted:
-            # 10.96.0.1 belongs to default/kubernetes
-            wanted = next(str(ip) for ip in SERVICE_RANGE.hosts() if str(ip) not in used)
+            found = addresses.cluster_ips.next_free()
+            if found is None:
+                raise internal_error("failed to allocate a serviceIP: range is full")
+            wanted = str(ipaddress.ip_address(found))
         spec["clusterIP"] = wanted
         spec["clusterIPs"] = [wanted]
         if spec["type"] in ("NodePort", "LoadBalancer"):
-            taken = {p.get("nodePort") for s in existing for p in s["spec"].get("ports") or []}
-            free = (port for port in NODE_PORTS if port not in taken)
+            chosen: set[int] = set()
             for port in spec.get("ports") or []:
                 if not port.get("nodePort"):
-                    port["nodePort"] = next(free)
+                    node_port = addresses.node_ports.next_free(chosen)
+                    if node_port is None:
+                        raise internal_error("failed to allocate a nodePort: range is full")
+                    port["nodePort"] = node_port
+                    chosen.add(node_port)
         return []
 
     def prepare_for_update(self, new: JSON, old: JSON) -> None:
@@ -363,7 +359,7 @@ class JobStrategy(Strategy):
         template = (obj.get("spec") or {}).get("template")
         return pod_spec_warnings((template or {}).get("spec"), "spec.template.spec")
 
-    def allocate(self, obj: JSON, existing: list[JSON]) -> list[Cause]:
+    def allocate(self, obj: JSON, addresses: ServiceAddresses) -> list[Cause]:
         uid, name = obj["metadata"]["uid"], obj["metadata"]["name"]
         ids = {JOB_CONTROLLER_UID: uid, JOB_NAME: name, "controller-uid": uid, "job-name": name}
         spec = obj["spec"]

@@ -9,7 +9,7 @@ import pytest
 from kubernetes import client
 
 from kubesim import ImageProfile, KubeSim
-from tests.kubesim.conftest import FAST, Raw, api_client, namespace, wait_for
+from tests.kubesim.conftest import FAST, Raw, api_client, error_body, namespace, wait_for
 
 
 def job_body(name: str, image: str, restart: str = "Never", backoff: int = 1) -> dict[str, Any]:
@@ -150,3 +150,31 @@ def test_network_policy_defaults(sim: KubeSim) -> None:
     assert [p.metadata.name for p in net.list_namespaced_network_policy("default").items] == [
         "lesson"
     ]
+
+
+def test_cluster_ips_are_handed_out_after_the_last_one(core: client.CoreV1Api, raw: Raw) -> None:
+    """The allocator keeps what is taken and moves on: a freed IP is not handed out at once."""
+
+    def service(name: str, **spec: Any) -> client.V1Service:
+        body = {"metadata": {"name": name}, "spec": {"ports": [{"port": 80}], **spec}}
+        return core.create_namespaced_service("default", body)
+
+    first, second = service("a").spec.cluster_ip, service("b").spec.cluster_ip
+    assert (first, second) == ("10.96.0.2", "10.96.0.3")  # 10.96.0.1 is default/kubernetes
+    dry = {"metadata": {"name": "dry"}, "spec": {"ports": [{"port": 80}]}}
+    status, body, _ = raw.request("POST", "/api/v1/namespaces/default/services?dryRun=All", dry)
+    assert (status, body["spec"]["clusterIP"]) == (201, "10.96.0.4")
+    core.delete_namespaced_service("a", "default")
+    assert service("c").spec.cluster_ip == "10.96.0.5"
+    assert service("d", clusterIP=first).spec.cluster_ip == first  # free again
+    with pytest.raises(client.ApiException) as caught:
+        service("e", clusterIP=second)
+    cause = error_body(caught.value)["details"]["causes"][0]
+    assert cause["field"] == "spec.clusterIPs"
+    assert cause["message"].endswith(
+        "failed to allocate IP 10.96.0.3: provided IP is already allocated"
+    )
+    node_ports = service(
+        "f", type="NodePort", ports=[{"name": "a", "port": 1}, {"name": "b", "port": 2}]
+    )
+    assert [p.node_port for p in node_ports.spec.ports] == [30000, 30001]
