@@ -1,5 +1,6 @@
-"""A stack of its own for the operations tests: kubesim sees only lessonq's own calls (the
-ClusterRole test counts them), and its worker serves metrics and logs JSON."""
+"""A stack of its own for the operations tests: its worker serves metrics and logs JSON, and
+kubesim's faults can be set without disturbing other tests. (The ClusterRole test, which counts
+kubesim's requests, starts a stack of its own.)"""
 
 from __future__ import annotations
 
