@@ -19,6 +19,7 @@ rest WATCH/MULTI transactions on the lesson's hash.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -88,6 +89,11 @@ def connect(url: str, retry_seconds: float | None = None) -> redis.Redis:
         retry=Retry(backoff, retries=retries),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
+
+
+# What `new_lesson_id` makes, 16 lowercase hex digits: anything else cannot be a lesson's id
+# (the intake answers 404 for it without asking Redis).
+LESSON_ID_FORMAT = re.compile(r"[0-9a-f]{16}")
 
 
 def new_lesson_id() -> str:

@@ -6,7 +6,6 @@ calls and the Celery send never stall the event loop.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -28,11 +27,9 @@ from scheduler.curriculum import LessonError, UnknownLessonError, parse_lesson
 from scheduler.intake.errors import definition_problems, invalid, not_found
 from scheduler.intake.jsonbody import JsonRoute
 from scheduler.lesson import Lesson
+from scheduler.registry import LESSON_ID_FORMAT
 from scheduler.state import LessonRecord, LessonState
 
-# The ids `registry.new_lesson_id` makes (secrets.token_hex(8)). Anything else cannot be a
-# lesson: it is answered 404 without asking Redis.
-LESSON_ID = re.compile(r"[0-9a-f]{16}")
 # Where an inline lesson's problems point: its place in the request body.
 DEFINITION = "definition"
 
@@ -68,7 +65,7 @@ def lessons_router(client: LessonClient) -> APIRouter:
         return LessonStatus.with_endpoints(record, endpoints)
 
     def known_id(lesson_id: str) -> str:
-        if LESSON_ID.fullmatch(lesson_id) is None:
+        if LESSON_ID_FORMAT.fullmatch(lesson_id) is None:
             raise not_found("no lesson with this id")
         return lesson_id
 

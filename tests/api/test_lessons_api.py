@@ -7,8 +7,7 @@ from typing import Any
 
 import httpx
 
-from scheduler.intake.lessons import LESSON_ID
-from scheduler.registry import new_lesson_id
+from scheduler.registry import LESSON_ID_FORMAT, new_lesson_id
 from tests.api.helpers import LESSONS, assert_error, create, problem_fields, wait_for_state
 from tests.support.kube import ClusterView
 from tests.support.stack import Stack
@@ -46,7 +45,7 @@ def test_lesson_reaches_ready_with_its_endpoints_then_delete_leaves_nothing(
     response = api.post(LESSONS, json={"lesson": "snapshot-testing", "session_id": session_id})
     assert response.status_code == 202, response.text
     created = response.json()
-    assert LESSON_ID.fullmatch(created["id"])
+    assert LESSON_ID_FORMAT.fullmatch(created["id"])
     assert created["state"] == "QUEUED" and created["endpoints"] is None
     assert created["status_url"] == f"{LESSONS}/{created['id']}"
     assert response.headers["location"] == created["status_url"]
@@ -203,4 +202,4 @@ def test_catalog_lists_the_curriculum(api: httpx.Client) -> None:
 
 def test_lesson_ids_have_the_format_the_intake_expects() -> None:
     # The intake answers 404 for any id not of this format without asking Redis.
-    assert all(LESSON_ID.fullmatch(new_lesson_id()) for _ in range(100))
+    assert all(LESSON_ID_FORMAT.fullmatch(new_lesson_id()) for _ in range(100))
