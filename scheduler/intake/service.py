@@ -10,6 +10,7 @@ their own (`PROBE_THREADS`), through a connection that does not retry and times 
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterator
 
@@ -28,6 +29,8 @@ from scheduler.api_models import ErrorBody, Health
 from scheduler.intake.errors import ApiError
 from scheduler.registry import LessonRegistry
 from scheduler.state import LessonState
+
+log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT = 2.0
 # Threads for the Redis calls of /readyz and /metrics, apart from the /v1 endpoints' pool.
@@ -101,7 +104,9 @@ def service_router(settings: Settings) -> APIRouter:
         try:
             await anyio.to_thread.run_sync(registry.redis.ping, limiter=probes)
         except redis.RedisError as error:
-            raise ApiError(503, f"Redis does not answer: {error}") from None
+            # The error names Redis's address: for the log, not for whoever asks (no token).
+            log.warning("GET /readyz: Redis does not answer: %s", error)
+            raise ApiError(503, "Redis does not answer") from None
         return Health(status="ok")
 
     @router.get(

@@ -43,7 +43,8 @@ def test_health_and_readiness(api: httpx.Client) -> None:
 def test_without_redis_the_process_is_healthy_but_not_ready(
     idle_stack: Stack, tmp_path: Path
 ) -> None:
-    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    port = free_port()
+    nowhere = f"redis://127.0.0.1:{port}/0"
     with (
         running_intake(idle_stack, tmp_path, "no-redis", redis_url=nowhere) as intake,
         intake.client() as api,
@@ -51,6 +52,10 @@ def test_without_redis_the_process_is_healthy_but_not_ready(
         assert api.get("/healthz").status_code == 200
         body = assert_error(api.get("/readyz"), 503, "unavailable")
         assert "Redis" in body["message"]
+        # Where Redis is and how it failed goes to the log, not to an unauthenticated caller.
+        assert str(port) not in str(body) and "127.0.0.1" not in str(body), body
+        assert f"GET /readyz: Redis does not answer: Error 111 connecting to 127.0.0.1:{port}" in (
+            intake.log.read_text())
         assert_error(api.get("/metrics"), 503, "unavailable")
 
 
