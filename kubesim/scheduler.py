@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,10 +67,6 @@ def _node_affinity_ok(pod: JSON, labels: dict[str, str]) -> bool:
     return False
 
 
-def _domain(node: str, topology_key: str) -> str | None:
-    return node_labels(node).get(topology_key)
-
-
 @dataclass(frozen=True)
 class Term:
     """A required pod (anti-)affinity term of one pod, its selectors parsed once."""
@@ -97,18 +94,22 @@ class Term:
             ),
         )
 
+    def in_scope(self, namespace: str, namespaces: dict[str, dict[str, str]]) -> bool:
+        return namespace in self.namespaces or (
+            self.namespace_selector is not None
+            and labels_match(self.namespace_selector, namespaces.get(namespace, {}))
+        )
+
     def matches(self, other: JSON, namespaces: dict[str, dict[str, str]]) -> bool:
         """Does `other` match this term?"""
-        other_ns = other["metadata"]["namespace"]
-        in_scope = other_ns in self.namespaces or (
-            self.namespace_selector is not None
-            and labels_match(self.namespace_selector, namespaces.get(other_ns, {}))
-        )
         return (
-            in_scope
+            self.in_scope(other["metadata"]["namespace"], namespaces)
             and self.selector is not None
             and labels_match(self.selector, other["metadata"].get("labels"))
         )
+
+
+Pair = tuple[str, str | None]  # (topology key, a node's value for it)
 
 
 class Scheduler:
@@ -116,32 +117,48 @@ class Scheduler:
         self._api = api
         self._events = events
         self._nodes = nodes
+        self._node_labels = {node: node_labels(node) for node in nodes}
         self._unschedulable: set[tuple[str, str]] = set()
-        # bound pods, kept from the change stream so a decision does not rescan every pod
-        self._placed: dict[tuple[str, str], JSON] = {}
+        # Kept from the change stream, so a decision reads neither the store nor every pod:
+        # bound unfinished pods per namespace, the load of each node, the bound pods with
+        # required anti-affinity, and the namespaces' labels (for namespaceSelector).
+        self._placed: dict[str, dict[str, JSON]] = {}
         self._load: Counter[str] = Counter()
-        self._holders: dict[tuple[str, str], JSON] = {}  # bound pods with required anti-affinity
+        self._holders: dict[tuple[str, str], JSON] = {}
+        self._namespaces: dict[str, dict[str, str]] = {}
 
     def clear(self) -> None:
         self._unschedulable.clear()
         self._placed.clear()
         self._load.clear()
         self._holders.clear()
+        self._namespaces.clear()
 
     def _track(self, key: tuple[str, str], pod: JSON | None) -> None:
         """Record a bound pod (or its removal, with None)."""
-        previous = self._placed.pop(key, None)
+        namespace, name = key
+        in_namespace = self._placed.setdefault(namespace, {})
+        previous = in_namespace.pop(name, None)
         self._holders.pop(key, None)
         if previous is not None:
             self._load[previous["spec"]["nodeName"]] -= 1
         if pod is None:
+            if not in_namespace:
+                del self._placed[namespace]
             return
-        self._placed[key] = pod
+        in_namespace[name] = pod
         self._load[pod["spec"]["nodeName"]] += 1
         if _required(pod["spec"].get("affinity"), "podAntiAffinity"):
             self._holders[key] = pod
 
     def on_change(self, change: Change) -> None:
+        if change.type_key == type_key(NAMESPACES):
+            name = change.obj["metadata"]["name"]
+            if change.type == "DELETED":
+                self._namespaces.pop(name, None)
+            else:
+                self._namespaces[name] = change.obj["metadata"].get("labels") or {}
+            return
         if change.type_key != type_key(PODS):
             return
         pod, old = change.obj, change.old
@@ -167,16 +184,11 @@ class Scheduler:
             self._schedule(waiting)
 
     def _schedule(self, key: tuple[str, str]) -> None:
-        with self._api.store.lock:
-            pod = self._api.store.get(type_key(PODS), *key)
-            if (
-                pod is None
-                or pod["spec"].get("nodeName")
-                or pod["metadata"].get("deletionTimestamp")
-            ):
-                self._unschedulable.discard(key)
-                return
-            node, why = self._choose(pod)
+        pod = self._api.store.get(type_key(PODS), *key)
+        if pod is None or pod["spec"].get("nodeName") or pod["metadata"].get("deletionTimestamp"):
+            self._unschedulable.discard(key)
+            return
+        node, why = self._choose(pod)
         if node is None:
             self._unschedulable.add(key)
             self._mark_unschedulable(pod, why)
@@ -184,82 +196,69 @@ class Scheduler:
         self._unschedulable.discard(key)
         self._bind(pod, node)
 
-    def _namespace_labels(self) -> dict[str, dict[str, str]]:
-        return {
-            n["metadata"]["name"]: n["metadata"].get("labels") or {}
-            for n in self._api.store.list(type_key(NAMESPACES))
-        }
+    def _in_scope(self, term: Term) -> Iterator[JSON]:
+        """The bound pods in the namespaces a term looks at."""
+        names = set(term.namespaces)
+        if term.namespace_selector is not None:
+            names.update(ns for ns in self._namespaces if term.in_scope(ns, self._namespaces))
+        for namespace in names:
+            yield from self._placed.get(namespace, {}).values()
+
+    def _pair(self, node: str, topology_key: str) -> Pair:
+        return topology_key, self._node_labels[node].get(topology_key)
 
     def _choose(self, pod: JSON) -> tuple[str | None, Counter[str]]:
+        """The scheduler's filters per node, in its plugin order; the least loaded node wins."""
         why: Counter[str] = Counter()
-        load, holders = self._load, list(self._holders.values())
-        affinity = _required(pod["spec"].get("affinity"), "podAffinity")
-        anti_affinity = _required(pod["spec"].get("affinity"), "podAntiAffinity")
-        placed = list(self._placed.values()) if affinity or anti_affinity else []
-        namespaces = self._namespace_labels() if holders or placed else {}
-        # Which topology domains hold a matching pod, per term: worked out once per pod, so a
-        # decision costs one pass over the bound pods, not one per node.
-        wanted = [self._domains(Term.of(t, pod), placed, namespaces) for t in affinity]
-        shunned = [self._domains(Term.of(t, pod), placed, namespaces) for t in anti_affinity]
-        refusals = self._existing_refusals(pod, holders, namespaces)
-        feasible = []
-        for node in self._nodes:
-            labels = node_labels(node)
-            if load[node] >= MAX_PODS:
-                why[TOO_MANY_PODS] += 1
-            elif not _node_affinity_ok(pod, labels):
-                why[NODE_SELECTOR_MISMATCH] += 1
-            elif not all(self._attracted(node, term, pod, namespaces) for term in wanted):
-                why[AFFINITY_MISMATCH] += 1
-            elif any(_domain(node, term.topology_key) in found for term, found in shunned):
-                why[ANTI_AFFINITY_MISMATCH] += 1
-            elif any(_domain(node, key) == domain for key, domain in refusals):
-                why[EXISTING_ANTI_AFFINITY] += 1
-            else:
-                feasible.append(node)
-        if not feasible:
-            return None, why
-        return min(feasible, key=lambda n: (load[n], self._nodes.index(n))), why
-
-    @staticmethod
-    def _domains(
-        term: Term, placed: list[JSON], namespaces: dict[str, dict[str, str]]
-    ) -> tuple[Term, set[str | None]]:
-        """The term, and the topology domains of the bound pods it matches."""
-        return term, {
-            _domain(other["spec"]["nodeName"], term.topology_key)
-            for other in placed
+        affinity = [Term.of(t, pod) for t in _required(pod["spec"].get("affinity"), "podAffinity")]
+        anti = [Term.of(t, pod) for t in _required(pod["spec"].get("affinity"), "podAntiAffinity")]
+        namespaces = self._namespaces
+        # InterPodAffinity's PreFilter: topology pairs holding pods that match all affinity terms,
+        # pairs holding a pod that some anti-affinity term matches, and pairs a bound pod's
+        # anti-affinity keeps this pod out of; worked out once per pod, not once per node.
+        attracting: set[Pair] = set()
+        if affinity:
+            for other in self._in_scope(affinity[0]):
+                if all(t.matches(other, namespaces) for t in affinity):
+                    attracting.update(
+                        self._pair(other["spec"]["nodeName"], t.topology_key) for t in affinity
+                    )
+        first_of_group = not attracting and all(t.matches(pod, namespaces) for t in affinity)
+        shunned = {
+            self._pair(other["spec"]["nodeName"], term.topology_key)
+            for term in anti
+            for other in self._in_scope(term)
             if term.matches(other, namespaces)
         }
-
-    @staticmethod
-    def _attracted(
-        node: str,
-        term_domains: tuple[Term, set[str | None]],
-        pod: JSON,
-        namespaces: dict[str, dict[str, str]],
-    ) -> bool:
-        term, found = term_domains
-        domain = _domain(node, term.topology_key)
-        if domain is None:
-            return False
-        # the first pod of a group may go anywhere if it matches its own term
-        return domain in found or (not found and term.matches(pod, namespaces))
-
-    @staticmethod
-    def _existing_refusals(
-        pod: JSON, holders: list[JSON], namespaces: dict[str, dict[str, str]]
-    ) -> list[tuple[str, str | None]]:
-        """(topology key, domain) pairs where a bound pod's anti-affinity refuses this pod."""
-        return [
-            (term.topology_key, _domain(other["spec"]["nodeName"], term.topology_key))
-            for other in holders
+        refused = {
+            self._pair(other["spec"]["nodeName"], term.topology_key)
+            for other in self._holders.values()
             for term in (
                 Term.of(t, other)
                 for t in _required(other["spec"].get("affinity"), "podAntiAffinity")
             )
             if term.matches(pod, namespaces)
-        ]
+        }
+        feasible = []
+        for node in self._nodes:
+            pairs = [self._pair(node, t.topology_key) for t in affinity]
+            if not _node_affinity_ok(pod, self._node_labels[node]):
+                why[NODE_SELECTOR_MISMATCH] += 1
+            elif self._load[node] >= MAX_PODS:
+                why[TOO_MANY_PODS] += 1
+            elif any(domain is None for _, domain in pairs) or not (
+                all(pair in attracting for pair in pairs) or first_of_group
+            ):
+                why[AFFINITY_MISMATCH] += 1
+            elif any(self._pair(node, t.topology_key) in shunned for t in anti):
+                why[ANTI_AFFINITY_MISMATCH] += 1
+            elif any(pair in refused for pair in self._node_labels[node].items()):
+                why[EXISTING_ANTI_AFFINITY] += 1
+            else:
+                feasible.append(node)
+        if not feasible:
+            return None, why
+        return min(feasible, key=lambda n: (self._load[n], self._nodes.index(n))), why
 
     def _mark_unschedulable(self, pod: JSON, why: Counter[str]) -> None:
         reasons = ", ".join(f"{count} {text}" for text, count in sorted(why.items()))
@@ -285,13 +284,18 @@ class Scheduler:
         self._events.record(pod, "Warning", "FailedScheduling", message, COMPONENT)
 
     def _bind(self, pod: JSON, node: str) -> None:
-        def change(obj: JSON) -> None:
-            obj["spec"]["nodeName"] = node
-            set_condition(obj, {"type": "PodScheduled", "status": "True"})
-
+        """The binding subresource: refused (a no-op here) if the pod was bound or replaced."""
         meta = pod["metadata"]
+        done: list[JSON] = []
+
+        def change(obj: JSON) -> None:
+            if obj["metadata"]["uid"] == meta["uid"] and not obj["spec"].get("nodeName"):
+                obj["spec"]["nodeName"] = node
+                set_condition(obj, {"type": "PodScheduled", "status": "True"})
+                done.append(obj)
+
         bound = self._api.mutate(PODS, meta["namespace"], meta["name"], change)
-        if bound is not None:
+        if bound is not None and done:
             # known before the binding comes back through the change stream
             self._track((meta["namespace"], meta["name"]), bound)
             self._events.record(

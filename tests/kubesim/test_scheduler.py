@@ -153,3 +153,44 @@ def test_a_finished_pod_attracts_no_one(core: client.CoreV1Api) -> None:
     )
     assert "3 node(s) didn't match pod affinity rules" in reasons[0].message
     assert core.read_namespaced_pod("follower", "a").spec.node_name is None
+
+
+def test_affinity_counts_pods_matching_all_terms_and_the_first_of_a_group_needs_none(
+    core: client.CoreV1Api,
+) -> None:
+    """satisfyPodAffinity: only pods matching every term count; with none anywhere, a pod that
+    matches all its own terms may go anywhere (here the least loaded node)."""
+    namespace(core, "a")
+    hostname = "kubernetes.io/hostname"
+    core.create_namespaced_pod(
+        "a", pod_body("web", labels={"app": "a"}, nodeSelector={hostname: "node-2"})
+    )
+    assert node_of(core, "web") == "node-2"
+    terms = [
+        {"labelSelector": {"matchLabels": {"app": "a"}}, "topologyKey": hostname},
+        {"labelSelector": {"matchLabels": {"tier": "db"}}, "topologyKey": hostname},
+    ]
+    both = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": terms}}
+    core.create_namespaced_pod(
+        "a", pod_body("db", labels={"app": "a", "tier": "db"}, affinity=both)
+    )
+    assert node_of(core, "db") == "node-1"
+    core.create_namespaced_pod("a", pod_body("client", affinity=both))
+    assert node_of(core, "client") == "node-1"
+
+
+def test_node_affinity_is_checked_before_the_pod_count() -> None:
+    """The scheduler's filters run in plugin order: NodeAffinity before NodeResourcesFit."""
+    with KubeSim(nodes=["node-1"], time_scale=FAST) as sim:
+        core = client.CoreV1Api(api_client(sim))
+        namespace(core, "a")
+        for index in range(MAX_PODS):
+            core.create_namespaced_pod("a", pod_body(f"p{index}", nodeName="node-1"))
+        core.create_namespaced_pod("a", pod_body("ssd", nodeSelector={"disk": "ssd"}))
+        events = wait_for(
+            lambda: core.list_namespaced_event("a", field_selector="reason=FailedScheduling").items,
+            what="FailedScheduling",
+        )
+        assert events[0].message.startswith(
+            "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."
+        )
