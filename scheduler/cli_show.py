@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TextIO
 
 from scheduler.plan import LessonPlan
@@ -16,7 +16,12 @@ REDRAW = "\r\x1b[K"
 
 
 def when(timestamp: float | None) -> str:
-    return datetime.fromtimestamp(timestamp).isoformat(timespec="seconds") if timestamp else "-"
+    """A time as the API gives it, RFC 3339 in UTC (to the second): 2026-11-27T18:06:09Z."""
+    if not timestamp:
+        return "-"
+    return (
+        datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    )
 
 
 def steps_done(record: LessonRecord) -> int:
