@@ -15,6 +15,9 @@ from tests.ops.commands import check_lessonq_command, check_settings
 from tests.support.settings import REPO
 
 DEPLOY = REPO / "deploy"
+# What the Secrets hold, as settings.yaml says to make them.
+SECRET_VALUES = {("lessonq-redis", "url"): "redis://:0123abcd@lessonq-redis:6379/0"}
+LESSONQ_POD = ("app.kubernetes.io/part-of", "lessonq")
 
 
 @cache
@@ -28,6 +31,22 @@ def manifests() -> tuple[dict[str, Any], ...]:
 
 def of_kind(kind: str) -> dict[str, dict[str, Any]]:
     return {m["metadata"]["name"]: m for m in manifests() if m["kind"] == kind}
+
+
+def secret_value(variable: dict[str, Any]) -> str:
+    ref = variable["valueFrom"]["secretKeyRef"]
+    return SECRET_VALUES.get((ref["name"], ref["key"]), "from-a-secret")
+
+
+def secret_refs(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container.get("env", [])
+            if "secretKeyRef" in e.get("valueFrom", {})}
+
+
+def lessonq_containers() -> dict[str, dict[str, Any]]:
+    return {name: container for name, deployment in of_kind("Deployment").items()
+            for container in deployment["spec"]["template"]["spec"]["containers"]
+            if container["image"] == "lessonq:latest"}
 
 
 @pytest.mark.parametrize(
@@ -53,7 +72,7 @@ def test_deployments_run_lessonq_commands_with_real_settings() -> None:
         (container,) = pod["spec"]["containers"]
         if container["image"] == "lessonq:latest":
             commands[name] = check_lessonq_command(container["args"])
-            env = {e["name"]: e.get("value", "from-a-secret") for e in container.get("env", [])}
+            env = {e["name"]: e.get("value") or secret_value(e) for e in container.get("env", [])}
             check_settings({**settings, **env})
             assert container["envFrom"] == [{"configMapRef": {"name": "lessonq-settings"}}]
     assert commands == {"lessonq-intake": "intake", "lessonq-worker": "worker",
@@ -85,3 +104,49 @@ def test_services_select_their_pods_and_ports() -> None:
         assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
         ports = {p["name"] for c in pod["spec"]["containers"] for p in c.get("ports", [])}
         assert {p["targetPort"] for p in service["spec"]["ports"]} <= ports, name
+
+
+def test_only_lessonq_pods_reach_redis() -> None:
+    redis = of_kind("Deployment")["lessonq-redis"]["spec"]["template"]
+    (policy,) = [p for p in of_kind("NetworkPolicy").values()
+                 if p["spec"]["podSelector"]["matchLabels"].items()
+                 <= redis["metadata"]["labels"].items()]
+    assert policy["metadata"]["namespace"] == "lessonq" and policy["spec"]["policyTypes"] == [
+        "Ingress"]
+    # One way in: pods labelled part-of lessonq, of the policy's namespace (no
+    # namespaceSelector), on Redis's port.
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"] == [{"podSelector": {"matchLabels": dict([LESSONQ_POD])}}]
+    (container,) = redis["spec"]["containers"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 6379}]
+    assert {"name": "redis", "containerPort": 6379} in container["ports"]
+    for name, deployment in of_kind("Deployment").items():
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert labels.items() >= {LESSONQ_POD}, name
+        assert deployment["metadata"]["namespace"] == "lessonq", name
+
+
+def test_redis_wants_the_password_every_lessonq_pod_connects_with() -> None:
+    (redis,) = of_kind("Deployment")["lessonq-redis"]["spec"]["template"]["spec"]["containers"]
+    args = redis["args"]
+    password = args[args.index("--requirepass") + 1]
+    variable = password.removeprefix("$(").removesuffix(")")
+    assert password == f"$({variable})"  # Kubernetes expands it from the container's env
+    refs = secret_refs(redis)
+    assert refs[variable] == {"name": "lessonq-redis", "key": "password"}
+    assert redis["readinessProbe"]["exec"]["command"] == ["redis-cli", "ping"]
+    assert refs["REDISCLI_AUTH"] == refs[variable]  # the probe's password
+    # The URL with the password is in the Secret, never in the ConfigMap.
+    assert not any(name.endswith("REDIS_URL") for name in of_kind("ConfigMap")[
+        "lessonq-settings"]["data"])
+    for name, container in lessonq_containers().items():
+        assert secret_refs(container)["LESSONQ_REDIS_URL"] == {
+            "name": "lessonq-redis", "key": "url"}, name
+
+
+def test_the_intake_takes_an_api_token_from_an_optional_secret() -> None:
+    refs = {name: secret_refs(container) for name, container in lessonq_containers().items()}
+    assert refs["lessonq-intake"]["LESSONQ_API_TOKEN"] == {
+        "name": "lessonq-api", "key": "token", "optional": True}
+    assert all("LESSONQ_API_TOKEN" not in found for name, found in refs.items()
+               if name != "lessonq-intake")
