@@ -11,6 +11,7 @@ import pytest
 import yaml
 from kubernetes_validate.utils import latest_version
 
+from scheduler.intake.gate import OPEN_PATHS
 from tests.ops.commands import check_lessonq_command, check_settings
 from tests.support.settings import REPO
 
@@ -150,3 +151,25 @@ def test_the_intake_takes_an_api_token_from_an_optional_secret() -> None:
         "name": "lessonq-api", "key": "token", "optional": True}
     assert all("LESSONQ_API_TOKEN" not in found for name, found in refs.items()
                if name != "lessonq-intake")
+
+
+def test_prometheus_scrapes_the_intake_and_the_workers_where_they_serve_metrics() -> None:
+    scraped = {}
+    for name, deployment in of_kind("Deployment").items():
+        pod = deployment["spec"]["template"]
+        annotations = pod["metadata"].get("annotations", {})
+        if annotations.get("prometheus.io/scrape") != "true":
+            continue
+        (container,) = pod["spec"]["containers"]
+        ports = {p["containerPort"] for p in container["ports"]}
+        assert int(annotations["prometheus.io/port"]) in ports, name
+        scraped[name] = annotations
+    assert set(scraped) == {"lessonq-intake", "lessonq-worker"}
+    # The intake's /metrics needs no token (Prometheus has none); it listens where scraped.
+    intake = scraped["lessonq-intake"]
+    assert intake["prometheus.io/path"] == "/metrics" and "/metrics" in OPEN_PATHS
+    args = lessonq_containers()["lessonq-intake"]["args"]
+    assert args[args.index("--port") + 1] == intake["prometheus.io/port"]
+    worker = lessonq_containers()["lessonq-worker"]
+    assert {e["name"]: e.get("value") for e in worker["env"]}["LESSONQ_METRICS_PORT"] == scraped[
+        "lessonq-worker"]["prometheus.io/port"]
