@@ -3,6 +3,7 @@ together: commands lessonq understands, real settings, selectors that select, le
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
@@ -12,6 +13,7 @@ import yaml
 from kubernetes_validate.utils import latest_version
 
 from scheduler.intake.gate import OPEN_PATHS
+from scheduler.intake.service import PROBE_TIMEOUT
 from tests.ops.commands import check_lessonq_command, check_settings
 from tests.support.settings import REPO
 
@@ -173,3 +175,29 @@ def test_prometheus_scrapes_the_intake_and_the_workers_where_they_serve_metrics(
     worker = lessonq_containers()["lessonq-worker"]
     assert {e["name"]: e.get("value") for e in worker["env"]}["LESSONQ_METRICS_PORT"] == scraped[
         "lessonq-worker"]["prometheus.io/port"]
+
+
+_UNITS = {"m": 0.001, "": 1, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+
+
+def quantity(value: str | int) -> float:
+    found = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(value))
+    assert found is not None, value
+    return float(found[1]) * _UNITS[found[2]]
+
+
+def test_every_container_requests_and_is_limited_in_cpu_and_memory() -> None:
+    containers = [(name, container) for name, deployment in of_kind("Deployment").items()
+                  for container in deployment["spec"]["template"]["spec"]["containers"]]
+    assert len(containers) == 5
+    for name, container in containers:
+        resources = container["resources"]
+        for resource in ("cpu", "memory"):
+            request = quantity(resources["requests"][resource])
+            assert 0 < request <= quantity(resources["limits"][resource]), (name, resource)
+
+
+def test_the_intakes_readiness_probe_outlasts_its_redis_timeout() -> None:
+    (intake,) = of_kind("Deployment")["lessonq-intake"]["spec"]["template"]["spec"]["containers"]
+    assert intake["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert intake["readinessProbe"]["timeoutSeconds"] > PROBE_TIMEOUT
