@@ -11,11 +11,21 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from kubesim import errors
 from kubesim.addresses import ServiceAddresses
 from kubesim.clock import Ids, timestamp
+from kubesim.decoding import (
+    STRICT,
+    WARN,
+    DecodeError,
+    compact,
+    decode,
+    go_value,
+    unknown_fields,
+)
 from kubesim.patching import PatchError, json_patch, merge_patch, strategic_merge
 from kubesim.podstatus import finished
 from kubesim.resources import NAMESPACES, PODS, RUNTIME_CLASSES, Registry, ResourceType
@@ -23,7 +33,7 @@ from kubesim.schemas import kind_schema
 from kubesim.selectors import EVERYTHING, FieldSelector, LabelSelector, fields_match, labels_match
 from kubesim.store import Store, TypeKey, clone
 from kubesim.strategies import prepare_status_update, strategy_for
-from kubesim.validation import SchemaValidators, object_meta
+from kubesim.validation import SchemaValidators, object_meta, show
 
 JSON = dict[str, Any]
 
@@ -42,6 +52,15 @@ JOB_ORPHAN_WARNING = (
 
 def type_key(rt: ResourceType) -> TypeKey:
     return rt.group, rt.plural
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    """CreateOptions, UpdateOptions and PatchOptions: dryRun and fieldValidation."""
+
+    dry_run: bool = False
+    # The apiserver's default is Warn; kubesim refuses unknown fields unless told otherwise.
+    field_validation: str = STRICT
 
 
 @dataclass
@@ -166,7 +185,20 @@ class Api:
 
     # writes
 
-    def _check_body(self, rt: ResourceType, namespace: str, body: Any) -> JSON:
+    def _decode(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        body: Any,
+        directive: str,
+        patch: Callable[[], str] | None = None,
+    ) -> tuple[JSON, list[str]]:
+        """A request body as the object it decodes to, and the warnings that go with it.
+
+        A type mismatch, or an unknown field under fieldValidation=Strict, fails the request as the
+        apiserver's decoder does: a 400 naming the kind for a body, for a patch a 400 (unknown
+        fields) or a 422 on the field "patch" (a type mismatch), showing what `patch` renders.
+        """
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request must be a JSON object")
         for key, expected in (("apiVersion", rt.api_version), ("kind", rt.kind)):
@@ -178,9 +210,22 @@ class Api:
                     f"({expected})"
                 )
         body["apiVersion"], body["kind"] = rt.api_version, rt.kind
-        meta = body.get("metadata")
-        if meta is None:
-            meta = body["metadata"] = {}
+        cannot = f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+        try:
+            decoded = decode(rt, body)
+        except DecodeError as exc:
+            if patch is None:
+                raise errors.bad_request(cannot + str(exc)) from exc
+            cause = errors.Cause(
+                "FieldValueInvalid", f"Invalid value: {show(patch())}: {exc}", "patch"
+            )
+            raise errors.invalid("", "", "", [cause]) from exc
+        problems = unknown_fields(decoded.unknown)
+        if problems and directive == STRICT:
+            strict = "strict decoding error: " + ", ".join(problems)
+            raise errors.bad_request(strict if patch is not None else cannot + strict)
+        obj = decoded.obj
+        meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise errors.bad_request("metadata must be an object")
         if rt.namespaced:
@@ -192,7 +237,7 @@ class Api:
             meta["namespace"] = namespace
         else:
             meta.pop("namespace", None)
-        return body
+        return obj, problems if directive == WARN else []
 
     def _validate(self, rt: ResourceType, obj: JSON, extra: list[errors.Cause]) -> None:
         causes = self.validators.check(rt, obj) + object_meta(rt, obj["metadata"]) + extra
@@ -236,8 +281,10 @@ class Api:
                     f'pod rejected: RuntimeClass "{runtime_class}" not found',
                 )
 
-    def create(self, rt: ResourceType, namespace: str, body: Any, dry_run: bool = False) -> Result:
-        obj = self._check_body(rt, namespace, body)
+    def create(
+        self, rt: ResourceType, namespace: str, body: Any, options: WriteOptions = WriteOptions()
+    ) -> Result:
+        obj, warnings = self._decode(rt, namespace, body, options.field_validation)
         meta = obj["metadata"]
         if meta.get("resourceVersion"):
             raise errors.internal_error(
@@ -263,9 +310,9 @@ class Api:
             causes = strategy.allocate(obj, self.service_addresses)
             if causes:
                 raise errors.invalid(rt.kind, rt.group, meta["name"], causes)
-            if not dry_run:
+            if not options.dry_run:
                 self.store.put(type_key(rt), obj)
-        return Result(obj, strategy.warnings(obj), 201)
+        return Result(obj, warnings + strategy.warnings(obj), 201)
 
     def replace(
         self,
@@ -274,10 +321,12 @@ class Api:
         name: str,
         body: Any,
         subresource: str = "",
-        dry_run: bool = False,
+        options: WriteOptions = WriteOptions(),
     ) -> Result:
-        new = self._check_body(rt, namespace, body)
-        return self._update(rt, namespace, name, lambda _old: new, subresource, dry_run)
+        new, warnings = self._decode(rt, namespace, body, options.field_validation)
+        return self._update(
+            rt, namespace, name, lambda _old: (new, warnings), subresource, options.dry_run
+        )
 
     def patch(
         self,
@@ -287,13 +336,13 @@ class Api:
         content_type: str,
         patch: Any,
         subresource: str = "",
-        dry_run: bool = False,
+        options: WriteOptions = WriteOptions(),
     ) -> Result:
         accepted = [JSON_PATCH, MERGE_PATCH] + ([] if rt.custom else [STRATEGIC_PATCH])
         if content_type not in accepted:
             raise errors.unsupported_media_type(content_type, accepted)
 
-        def apply(old: JSON) -> JSON:
+        def apply(old: JSON) -> tuple[JSON, list[str]]:
             try:
                 if content_type == JSON_PATCH:
                     patched = json_patch(old, patch)
@@ -307,16 +356,23 @@ class Api:
                 raise errors.ApiError(422, "Invalid", str(exc)) from exc
             if not isinstance(patched, dict):
                 raise errors.ApiError(422, "Invalid", "the patch removed the whole object")
-            return self._check_body(rt, namespace, clone(patched))
+            # what the apiserver shows of a patch it cannot decode: the patch map (strategic
+            # merge) or the patched object's JSON
+            shown = (
+                partial(go_value, patch)
+                if content_type == STRATEGIC_PATCH
+                else partial(compact, patched)
+            )
+            return self._decode(rt, namespace, clone(patched), options.field_validation, shown)
 
-        return self._update(rt, namespace, name, apply, subresource, dry_run)
+        return self._update(rt, namespace, name, apply, subresource, options.dry_run)
 
     def _update(
         self,
         rt: ResourceType,
         namespace: str,
         name: str,
-        make_new: Callable[[JSON], JSON],
+        make_new: Callable[[JSON], tuple[JSON, list[str]]],
         subresource: str,
         dry_run: bool,
     ) -> Result:
@@ -327,7 +383,7 @@ class Api:
             old = self.store.get(key, ns, name)
             if old is None:
                 raise errors.not_found(rt.plural, rt.group, name)
-            new = make_new(old)
+            new, warnings = make_new(old)
             meta = new["metadata"]
             if meta.get("name") != name:
                 raise errors.bad_request(
@@ -366,7 +422,7 @@ class Api:
                     else:
                         meta.pop(system, None)
                 self._validate(rt, new, strategy.validate(new) + strategy.validate_update(new, old))
-            warnings = [] if subresource else strategy.warnings(new)
+            warnings = warnings + ([] if subresource else strategy.warnings(new))
             return Result(new if dry_run else self.write(rt, old, new), warnings)
 
     def write(self, rt: ResourceType, old: JSON, new: JSON) -> JSON:

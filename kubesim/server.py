@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from kubesim import errors, routing, tables
-from kubesim.api import DeleteOptions, type_key
+from kubesim.api import DeleteOptions, WriteOptions, type_key
+from kubesim.decoding import IGNORE, STRICT, WARN
 from kubesim.selectors import (
     FieldSelector,
     LabelSelector,
@@ -24,6 +25,7 @@ from kubesim.selectors import (
     parse_label_selector,
 )
 from kubesim.store import CLOSED, Change
+from kubesim.validation import not_supported
 
 if TYPE_CHECKING:
     from kubesim.cluster import Cluster
@@ -184,7 +186,6 @@ class Handler(BaseHTTPRequestHandler):
     ) -> tuple[int, Any, dict[str, str]]:
         api = self.server.cluster.api
         rt, ns, name = route.rt, route.namespace or "", route.name
-        dry_run = query.get("dryRun") == "All"
         if route.verb == "get":
             return 200, api.get(rt, ns, name), {}
         if route.verb == "list":
@@ -199,20 +200,22 @@ class Handler(BaseHTTPRequestHandler):
             )
             return 200, body, {}
         if route.verb == "create":
-            result = api.create(rt, ns, self._json_body(raw), dry_run)
+            result = api.create(rt, ns, self._json_body(raw), write_options(route.verb, query))
         elif route.verb == "update":
-            result = api.replace(rt, ns, name, self._json_body(raw), route.subresource, dry_run)
+            options = write_options(route.verb, query)
+            result = api.replace(rt, ns, name, self._json_body(raw), route.subresource, options)
         elif route.verb == "patch":
             content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+            options = write_options(route.verb, query)
             result = api.patch(
-                rt, ns, name, content_type, self._json_body(raw), route.subresource, dry_run
+                rt, ns, name, content_type, self._json_body(raw), route.subresource, options
             )
         else:
-            options = DeleteOptions.from_json(self._json_body(raw), query)
+            deleting = DeleteOptions.from_json(self._json_body(raw), query)
             if route.verb != "delete":
                 labels, fields = self._selectors(route, query)
-                return 200, api.delete_collection(rt, route.namespace, labels, fields, options), {}
-            result = api.delete(rt, ns, name, options)
+                return 200, api.delete_collection(rt, route.namespace, labels, fields, deleting), {}
+            result = api.delete(rt, ns, name, deleting)
         return result.code, result.body, warning_headers(result.warnings)
 
     @staticmethod
@@ -335,6 +338,19 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(404, b"404 page not found\n")
         except (ValueError, errors.ApiError) as exc:
             self._send(400, {"error": str(exc)})
+
+
+FIELD_VALIDATIONS = ("", IGNORE, STRICT, WARN)
+
+
+def write_options(verb: str, query: dict[str, str]) -> WriteOptions:
+    """dryRun and fieldValidation, refused as ValidateCreateOptions (and co.) refuse them."""
+    directive = query.get("fieldValidation", "")
+    if directive not in FIELD_VALIDATIONS:
+        kind = {"create": "CreateOptions", "update": "UpdateOptions"}.get(verb, "PatchOptions")
+        cause = not_supported("fieldValidation", directive, FIELD_VALIDATIONS)
+        raise errors.invalid(kind, "meta.k8s.io", "", [cause])
+    return WriteOptions(query.get("dryRun") == "All", directive or WriteOptions.field_validation)
 
 
 def warning_headers(warnings: list[str]) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Checks every incoming object: upstream JSON schemas (strict) and the apiserver's name rules."""
+"""Checks every incoming object: upstream JSON schemas and the apiserver's name rules."""
 
 from __future__ import annotations
 
@@ -220,13 +220,6 @@ def _join(base: str, name: str) -> str:
 def _causes_of(error: jsonschema.ValidationError) -> list[Cause]:
     path = field_path(error.absolute_path)
     instance = error.instance
-    if error.validator == "additionalProperties" and isinstance(instance, dict):
-        known = error.schema.get("properties", {})
-        return [
-            invalid(_join(path, extra), instance[extra], f'unknown field "{extra}"')
-            for extra in instance
-            if extra not in known
-        ]
     if error.validator == "required" and isinstance(instance, dict):
         missing = [name for name in error.validator_value if name not in instance]
         return [required(_join(path, name)) for name in missing]
@@ -256,16 +249,17 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _strict_crd_schema(schema: JSON) -> JSON:
-    """An openAPIV3Schema made strict the way fieldValidation=Strict treats it."""
+def _crd_json_schema(schema: JSON) -> JSON:
+    """An openAPIV3Schema as JSON schema (nullable, int-or-string); unknown fields are pruned
+    before validation (decoding.py), so none is left to refuse here."""
     out: JSON = {}
     for key, value in schema.items():
         if key == "properties":
-            out[key] = {name: _strict_crd_schema(sub) for name, sub in value.items()}
+            out[key] = {name: _crd_json_schema(sub) for name, sub in value.items()}
         elif key in ("items", "additionalProperties", "not") and isinstance(value, dict):
-            out[key] = _strict_crd_schema(value)
+            out[key] = _crd_json_schema(value)
         elif key in ("allOf", "anyOf", "oneOf"):
-            out[key] = [_strict_crd_schema(sub) for sub in value]
+            out[key] = [_crd_json_schema(sub) for sub in value]
         elif not key.startswith("x-kubernetes-") and key not in ("nullable", "type"):
             out[key] = value
     if "type" in schema:
@@ -273,13 +267,6 @@ def _strict_crd_schema(schema: JSON) -> JSON:
     if schema.get("x-kubernetes-int-or-string"):
         out.pop("type", None)
         out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-    if (
-        schema.get("type") == "object"
-        and "properties" in schema
-        and "additionalProperties" not in schema
-        and not schema.get("x-kubernetes-preserve-unknown-fields")
-    ):
-        out["additionalProperties"] = False
     return out
 
 
@@ -302,7 +289,7 @@ class SchemaValidators:
             return found[1]
         with self._lock:
             if rt.crd_schema is not None:
-                schema = _strict_crd_schema(rt.crd_schema)
+                schema = _crd_json_schema(rt.crd_schema)
                 schema.setdefault("properties", {})["metadata"] = {"$ref": OBJECT_META_REF}
                 schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
                 # a base URI under which "/api/_definitions.json" means the upstream definitions
