@@ -52,7 +52,8 @@ def create_app(settings: Settings | None = None, client: LessonClient | None = N
 
 
 def intake_registry(settings: Settings) -> LessonRegistry:
-    """The registry over a client that gives up after LESSONQ_INTAKE_REDIS_RETRY seconds.
+    """The registry over a client whose retries of a failed call pause for at most
+    LESSONQ_INTAKE_REDIS_RETRY seconds in all (each attempt bounded by its socket timeouts).
 
     A worker's client rides out a Redis restart, which is right for a task; a request would
     hold one of the intake's threads all that time, and a caller is better told 503 soon.
