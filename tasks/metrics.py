@@ -5,9 +5,9 @@ metrics, so a log line and a sample can never disagree. Label values come from s
 sets: an outcome, and a reason that is a transient error's status class or a permanent error's
 Kubernetes reason.
 
-The metrics are created on first use, not at import: each takes its kind of value (in memory,
-or multiprocess files) when created, and a worker's main process turns multiprocess mode on
-only once it starts (``workers.metrics``), after the task modules were imported.
+The metrics are created on first use, in the process that records them. A worker started
+with ``PROMETHEUS_MULTIPROC_DIR`` in its environment (``workers.metrics``) has each pool process
+write its samples to files there, and its main process serves their sum.
 """
 
 from __future__ import annotations
