@@ -325,7 +325,7 @@ class Api:
     ) -> Result:
         new, warnings = self._decode(rt, namespace, body, options.field_validation)
         return self._update(
-            rt, namespace, name, lambda _old: (new, warnings), subresource, options.dry_run
+            rt, namespace, name, lambda _old: (clone(new), warnings), subresource, options.dry_run
         )
 
     def patch(
@@ -376,54 +376,73 @@ class Api:
         subresource: str,
         dry_run: bool,
     ) -> Result:
-        strategy = strategy_for(rt)
+        """Optimistic concurrency, as the apiserver's GuaranteedUpdate: the new object is made and
+        validated from a snapshot without the lock; if the stored object moved on meanwhile, the
+        update is made again from the new state (a client's resourceVersion then conflicts)."""
         key = type_key(rt)
         ns = namespace if rt.namespaced else ""
-        with self.store.lock:
-            old = self.store.get(key, ns, name)
+        while True:
+            old = self.store.get(key, ns, name)  # stored objects are never changed in place
             if old is None:
                 raise errors.not_found(rt.plural, rt.group, name)
-            new, warnings = make_new(old)
-            meta = new["metadata"]
-            if meta.get("name") != name:
-                raise errors.bad_request(
-                    f"the name of the object ({meta.get('name')}) does not match the name on "
-                    f"the URL ({name})"
-                )
-            given_rv = meta.get("resourceVersion")
-            if given_rv and given_rv != old["metadata"]["resourceVersion"]:
-                raise errors.conflict(rt.plural, rt.group, name, errors.STALE_OBJECT)
-            if meta.get("uid") not in (None, "", old["metadata"]["uid"]):
-                raise errors.invalid(
-                    rt.kind,
-                    rt.group,
-                    name,
-                    [
-                        errors.Cause(
-                            "FieldValueInvalid",
-                            f'Invalid value: "{meta["uid"]}": field is immutable',
-                            "metadata.uid",
-                        )
-                    ],
-                )
-            if subresource == "status":
-                prepare_status_update(new, old)
+            new, warnings = self._updated(rt, name, old, make_new, subresource)
+            with self.store.lock:
+                current = self.store.get(key, ns, name)
+                if current is None:
+                    raise errors.not_found(rt.plural, rt.group, name)
+                if current["metadata"]["resourceVersion"] == old["metadata"]["resourceVersion"]:
+                    return Result(new if dry_run else self.write(rt, old, new), warnings)
+
+    def _updated(
+        self,
+        rt: ResourceType,
+        name: str,
+        old: JSON,
+        make_new: Callable[[JSON], tuple[JSON, list[str]]],
+        subresource: str,
+    ) -> tuple[JSON, list[str]]:
+        """The object an update would store in place of `old`, checked; and its warnings."""
+        strategy = strategy_for(rt)
+        new, warnings = make_new(old)
+        meta = new["metadata"]
+        if meta.get("name") != name:
+            raise errors.bad_request(
+                f"the name of the object ({meta.get('name')}) does not match the name on "
+                f"the URL ({name})"
+            )
+        given_rv = meta.get("resourceVersion")
+        if given_rv and given_rv != old["metadata"]["resourceVersion"]:
+            raise errors.conflict(rt.plural, rt.group, name, errors.STALE_OBJECT)
+        if meta.get("uid") not in (None, "", old["metadata"]["uid"]):
+            raise errors.invalid(
+                rt.kind,
+                rt.group,
+                name,
+                [
+                    errors.Cause(
+                        "FieldValueInvalid",
+                        f'Invalid value: "{meta["uid"]}": field is immutable',
+                        "metadata.uid",
+                    )
+                ],
+            )
+        if subresource == "status":
+            prepare_status_update(new, old)
+            return new, warnings
+        strategy.prepare_for_update(new, old)
+        for system in (
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ):
+            if system in old["metadata"]:
+                meta[system] = old["metadata"][system]
             else:
-                strategy.prepare_for_update(new, old)
-                for system in (
-                    "uid",
-                    "creationTimestamp",
-                    "deletionTimestamp",
-                    "deletionGracePeriodSeconds",
-                    "generation",
-                ):
-                    if system in old["metadata"]:
-                        meta[system] = old["metadata"][system]
-                    else:
-                        meta.pop(system, None)
-                self._validate(rt, new, strategy.validate(new) + strategy.validate_update(new, old))
-            warnings = warnings + ([] if subresource else strategy.warnings(new))
-            return Result(new if dry_run else self.write(rt, old, new), warnings)
+                meta.pop(system, None)
+        self._validate(rt, new, strategy.validate(new) + strategy.validate_update(new, old))
+        return new, warnings + strategy.warnings(new)
 
     def write(self, rt: ResourceType, old: JSON, new: JSON) -> JSON:
         """Store an update (lock held): no-ops are skipped, generation follows spec changes, and an

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
 import pytest
 from kubernetes import client
 
 from kubesim import KubeSim
-from tests.kubesim.conftest import Raw, error_body, namespace, pod_body
+from kubesim.errors import Cause
+from kubesim.resources import ResourceType
+from kubesim.validation import SchemaValidators
+from tests.kubesim.conftest import Raw, api_client, error_body, namespace, pod_body
 
 
 def test_create_answers_201_and_sets_metadata(raw: Raw) -> None:
@@ -305,3 +312,41 @@ def test_strategic_merge_directives(core: client.CoreV1Api, raw: Raw) -> None:
     core.patch_namespaced_service("web", "default", {"metadata": {"finalizers": ["x/a", "x/b"]}})
     drop = {"metadata": {"$deleteFromPrimitiveList/finalizers": ["x/a"]}}
     assert raw.request("PATCH", path, drop, smp)[1]["metadata"]["finalizers"] == ["x/b"]
+
+
+class SlowValidators:
+    """The server's schema validators, made slow so that concurrent updates overlap."""
+
+    def __init__(self, validators: SchemaValidators) -> None:
+        self._validators = validators
+        self.calls = 0
+
+    def check(self, rt: ResourceType, obj: dict[str, Any]) -> list[Cause]:
+        self.calls += 1
+        time.sleep(0.01)
+        return self._validators.check(rt, obj)
+
+
+def test_concurrent_updates_are_all_applied_and_a_stale_one_conflicts(
+    sim: KubeSim, core: client.CoreV1Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Updates are validated outside the store's lock and made again if the object moved on, as
+    the apiserver's GuaranteedUpdate does: nothing is lost, only a stale resourceVersion fails."""
+    created = core.create_namespaced_config_map("default", {"metadata": {"name": "cm"}})
+    slow = SlowValidators(sim.cluster.api.validators)
+    monkeypatch.setattr(sim.cluster.api, "validators", slow)
+    clients = [client.CoreV1Api(api_client(sim)) for _ in range(8)]
+
+    def label(index: int) -> None:
+        patch = {"metadata": {"labels": {f"l{index}": "x"}}}
+        clients[index % len(clients)].patch_namespaced_config_map("cm", "default", patch)
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        list(pool.map(label, range(40)))
+    labels = core.read_namespaced_config_map("cm", "default").metadata.labels
+    assert labels == {f"l{index}": "x" for index in range(40)}
+    assert slow.calls > 40  # some were made again on a newer object
+    created.data = {"k": "v"}
+    with pytest.raises(client.ApiException) as caught:
+        core.replace_namespaced_config_map("cm", "default", created)
+    assert caught.value.status == 409
