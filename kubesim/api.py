@@ -428,6 +428,7 @@ class Api:
             )
         if subresource == "status":
             prepare_status_update(new, old)
+            self._validate(rt, new, strategy.validate_status_update(new, old))
             return new, warnings
         strategy.prepare_for_update(new, old)
         for system in (

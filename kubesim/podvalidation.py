@@ -4,6 +4,7 @@ over are modelled."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -313,3 +314,89 @@ def pod_spec_warnings(spec: Any, path: str) -> list[str]:
                     f"probes that select ports by name will use {other}"
                 )
     return warnings
+
+
+# pods/status (ValidatePodStatusUpdate)
+
+SYSTEM_CONDITIONS = ("PodScheduled", "Ready", "Initialized")
+IP_MSG = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
+
+
+def _state_transitions(
+    new: Any, old: Any, path: str, policy: Any, restartable: frozenset[str] = frozenset()
+) -> list[Cause]:
+    """A container that will not restart may not leave the terminated state."""
+    if policy == "Always":
+        return []
+    causes = []
+    states = {s.get("name"): s.get("state") or {} for _, s in _items(new)}
+    for index, status in _items(old):
+        terminated = (status.get("state") or {}).get("terminated")
+        name = status.get("name")
+        if terminated is None or name in restartable or name not in states:
+            continue
+        if terminated.get("exitCode") and policy == "OnFailure":
+            continue
+        if "terminated" not in states[name]:
+            causes.append(
+                v.forbidden(
+                    f"{path}[{index}].state", "may not be transitioned to non-terminated state"
+                )
+            )
+    return causes
+
+
+def _ip_addresses(entries: Any, path: str) -> list[Cause]:
+    causes = []
+    families = []
+    for index, entry in _items(entries):
+        ip = entry.get("ip")
+        try:
+            families.append(ipaddress.ip_address(str(ip)).version)
+        except ValueError:
+            causes.append(v.invalid(f"{path}[{index}]", ip, IP_MSG))
+    if not causes and len(families) > 1 and sorted(families) != [4, 6]:
+        causes.append(
+            v.invalid(path, entries, "may specify no more than one IP for each IP family")
+        )
+    return causes
+
+
+def validate_pod_status_update(new: JSON, old: JSON) -> list[Cause]:
+    """The rules a pods/status write must follow; the phase is not one of them upstream."""
+    status, before = new.get("status") or {}, old.get("status") or {}
+    causes: list[Cause] = []
+    for index, condition in _items(status.get("conditions")):
+        kind = condition.get("type")
+        if isinstance(kind, str) and kind not in SYSTEM_CONDITIONS:
+            # the apiserver puts these under "metadata" (fldPath.Child("conditions") of metadata)
+            causes += v.qualified_name(f"metadata.conditions[{index}].Type", kind)
+    nominated = status.get("nominatedNodeName")
+    if isinstance(nominated, str) and nominated and nominated != before.get("nominatedNodeName"):
+        causes += v.dns1123_subdomain("status.nominatedNodeName", nominated)
+    spec = old.get("spec") or {}
+    policy = spec.get("restartPolicy")
+    causes += _state_transitions(
+        status.get("containerStatuses"),
+        before.get("containerStatuses"),
+        "status.containerStatuses",
+        policy,
+    )
+    sidecars = frozenset(
+        str(c.get("name"))
+        for _, c in _items(spec.get("initContainers"))
+        if c.get("restartPolicy") == "Always"
+    )
+    causes += _state_transitions(
+        status.get("initContainerStatuses"),
+        before.get("initContainerStatuses"),
+        "status.initContainerStatuses",
+        policy,
+        sidecars,
+    )
+    causes += _ip_addresses(status.get("podIPs"), "status.podIPs")
+    host_ips = list(_items(status.get("hostIPs")))
+    if host_ips and host_ips[0][1].get("ip") != status.get("hostIP"):
+        first = host_ips[0][1].get("ip")
+        causes.append(v.invalid("status.hostIPs[0].ip", first, "must be equal to `hostIP`"))
+    return causes + _ip_addresses(status.get("hostIPs"), "status.hostIPs")

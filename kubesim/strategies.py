@@ -14,7 +14,13 @@ from typing import Any
 from kubesim import validation as v
 from kubesim.addresses import ServiceAddresses
 from kubesim.errors import Cause, internal_error
-from kubesim.podvalidation import MAX_PORT, PORT_RANGE_MSG, pod_spec_warnings, validate_pod_spec
+from kubesim.podvalidation import (
+    MAX_PORT,
+    PORT_RANGE_MSG,
+    pod_spec_warnings,
+    validate_pod_spec,
+    validate_pod_status_update,
+)
 from kubesim.resources import ResourceType
 
 JSON = dict[str, Any]
@@ -48,6 +54,10 @@ class Strategy:
             new.pop("status", None)
 
     def validate_update(self, new: JSON, old: JSON) -> list[Cause]:
+        return []
+
+    def validate_status_update(self, new: JSON, old: JSON) -> list[Cause]:
+        """Rules of the /status subresource beyond the schema (the status strategy's Validate)."""
         return []
 
     def warnings(self, obj: JSON) -> list[str]:
@@ -149,6 +159,9 @@ class PodStrategy(Strategy):
 
     def validate(self, obj: JSON) -> list[Cause]:
         return validate_pod_spec(obj.get("spec"), "spec", ("Always", "OnFailure", "Never"))
+
+    def validate_status_update(self, new: JSON, old: JSON) -> list[Cause]:
+        return validate_pod_status_update(new, old)
 
     def warnings(self, obj: JSON) -> list[str]:
         return pod_spec_warnings(obj.get("spec"), "spec")

@@ -10,7 +10,7 @@ import pytest
 from kubernetes import client
 
 from kubesim import validation as v
-from tests.kubesim.conftest import Raw, error_body, namespace, pod_body
+from tests.kubesim.conftest import Raw, error_body, namespace, pod_body, wait_for
 
 NAD_PATH = "/apis/k8s.cni.cncf.io/v1/namespaces/default/network-attachment-definitions"
 
@@ -610,3 +610,76 @@ def test_a_port_name_twice_in_a_container_is_refused_and_across_containers_warne
         "spec.containers[0].ports[0], services and probes that select ports by name will use "
         'spec.containers[0].ports[0]"'
     )
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (
+            {"conditions": [{"type": "lab ready", "status": "True"}]},
+            [("FieldValueInvalid", "metadata.conditions[0].Type", v.QUALIFIED_NAME_MSG)],
+        ),
+        (
+            {"conditions": [{"type": "example.com/LabReady"}]},
+            [("FieldValueRequired", "status.conditions[0].status", "Required value")],
+        ),
+        (
+            {"podIPs": [{"ip": "10.244.0.300"}]},
+            [
+                (
+                    "FieldValueInvalid",
+                    "status.podIPs[0]",
+                    "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+                )
+            ],
+        ),
+        (
+            {"hostIP": "172.18.0.2", "hostIPs": [{"ip": "172.18.0.3"}]},
+            [("FieldValueInvalid", "status.hostIPs[0].ip", "must be equal to `hostIP`")],
+        ),
+        (
+            {
+                "containerStatuses": [
+                    {
+                        "name": "main",
+                        "image": "nginx:1.25",
+                        "imageID": "",
+                        "ready": True,
+                        "restartCount": 0,
+                        "state": {"running": {}},
+                    }
+                ]
+            },
+            [
+                (
+                    "FieldValueForbidden",
+                    "status.containerStatuses[0].state",
+                    "may not be transitioned to non-terminated state",
+                )
+            ],
+        ),
+    ],
+)
+def test_status_writes_are_validated(
+    core: client.CoreV1Api, status: dict[str, Any], expected: list[tuple[str, str, str]]
+) -> None:
+    core.create_namespaced_pod("default", pod_body("p", restartPolicy="Never"))
+    wait_for(
+        lambda: core.read_namespaced_pod("p", "default").status.phase == "Succeeded",
+        what="Succeeded",
+    )
+    with pytest.raises(client.ApiException) as caught:
+        core.patch_namespaced_pod_status(
+            "p", "default", {"status": status}, _content_type="application/merge-patch+json"
+        )
+    assert caught.value.status == 422
+    found = error_body(caught.value)["details"]["causes"]
+    assert [(c["reason"], c["field"]) for c in found] == [(r, f) for r, f, _ in expected]
+    assert all(c["message"].endswith(m) for c, (_, _, m) in zip(found, expected, strict=True))
+
+
+def test_a_status_write_may_set_any_phase(core: client.CoreV1Api) -> None:
+    """ValidatePodStatusUpdate has no rule about the phase: an unknown one is stored."""
+    core.create_namespaced_pod("default", pod_body("p"))
+    patched = core.patch_namespaced_pod_status("p", "default", {"status": {"phase": "Paused"}})
+    assert patched.status.phase == "Paused"
