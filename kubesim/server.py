@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import queue
 import socket
 import sys
 import time
@@ -14,18 +13,16 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from kubesim import errors, routing, tables
-from kubesim.api import DeleteOptions, WriteOptions, type_key
+from kubesim.api import DeleteOptions, WriteOptions
 from kubesim.decoding import IGNORE, STRICT, WARN
 from kubesim.selectors import (
     FieldSelector,
     LabelSelector,
-    fields_match,
-    labels_match,
     parse_field_selector,
     parse_label_selector,
 )
-from kubesim.store import CLOSED, Change
 from kubesim.validation import not_supported
+from kubesim.watching import WatchRequest, WatchStream
 
 if TYPE_CHECKING:
     from kubesim.cluster import Cluster
@@ -230,82 +227,32 @@ class Handler(BaseHTTPRequestHandler):
     # watch
 
     def _watch(self, route: routing.Route, query: dict[str, str]) -> None:
-        cluster = self.server.cluster
         labels, fields = self._selectors(route, query)
-        store = cluster.store
         since_text = query.get("resourceVersion") or ""
-        timeout = float(query.get("timeoutSeconds") or DEFAULT_WATCH_SECONDS)
-        bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
-        initial: list[JSON] = []
         try:
             since = int(since_text) if since_text not in ("", "0") else None
         except ValueError as exc:
             raise errors.bad_request(f'invalid resource version "{since_text}"') from exc
-        expired: errors.ApiError | None = None
-        with store.lock:
-            try:
-                watcher = store.watch(type_key(route.rt), route.namespace, since)
-            except errors.ApiError as exc:
-                expired, watcher = exc, store.watch(type_key(route.rt), route.namespace, None)
-            if since is None and expired is None:
-                initial = cluster.api.select(route.rt, route.namespace, labels, fields)
-        cluster.stats.record("watch", route.resource, 200)
+        request = WatchRequest(
+            route.rt,
+            route.namespace,
+            labels,
+            fields,
+            since,
+            float(query.get("timeoutSeconds") or DEFAULT_WATCH_SECONDS),
+            query.get("allowWatchBookmarks") in ("true", "1"),
+        )
+        self.server.cluster.stats.record("watch", route.resource, 200)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("Cache-Control", "no-cache, private")
         self.end_headers()
         try:
-            if expired is not None:
-                # the apiserver reports a compacted resourceVersion inside the stream
-                self._chunk({"type": "ERROR", "object": expired.status()})
-            else:
-                for obj in initial:
-                    self._chunk({"type": "ADDED", "object": obj})
-                self._pump(route, watcher.queue, labels, fields, timeout, bookmarks)
+            WatchStream(self.server.cluster, request, self._chunk, self.connection).run()
             self._chunk_end()
         except OSError:
             self.close_connection = True  # the client went away
-        finally:
-            store.unwatch(watcher)
-
-    def _pump(
-        self,
-        route: routing.Route,
-        events: queue.SimpleQueue[Change | None],
-        labels: LabelSelector,
-        fields: FieldSelector,
-        timeout: float,
-        bookmarks: bool,
-    ) -> None:
-        cluster = self.server.cluster
-        deadline = time.monotonic() + timeout
-        interval = cluster.config.bookmark_seconds
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            try:
-                change = events.get(timeout=min(left, interval))
-            except queue.Empty:
-                if bookmarks:
-                    meta = {"resourceVersion": str(cluster.store.resource_version)}
-                    self._chunk(
-                        {
-                            "type": "BOOKMARK",
-                            "object": {
-                                "kind": route.rt.kind,
-                                "apiVersion": route.rt.api_version,
-                                "metadata": meta,
-                            },
-                        }
-                    )
-                continue
-            if change is CLOSED or cluster.stopping:
-                break
-            event_type = _visible_type(change, labels, fields)
-            if event_type:
-                self._chunk({"type": event_type, "object": change.obj})
 
     def _chunk(self, event: JSON) -> None:
         data = dumps(event) + b"\n"
@@ -359,22 +306,3 @@ def warning_headers(warnings: list[str]) -> dict[str, str]:
         return {}
     quoted = (w.replace("\\", "\\\\").replace('"', '\\"') for w in warnings)
     return {"Warning": ", ".join(f'299 - "{w}"' for w in quoted)}
-
-
-def _visible_type(change: Change, labels: LabelSelector, fields: FieldSelector) -> str | None:
-    """What a filtered watch sees: objects entering or leaving the selection appear or vanish."""
-
-    def matches(obj: JSON | None) -> bool:
-        return (
-            obj is not None
-            and labels_match(labels, obj["metadata"].get("labels"))
-            and fields_match(fields, obj)
-        )
-
-    now = matches(change.obj)
-    if change.type == "MODIFIED":
-        before = matches(change.old)
-        if now and before:
-            return "MODIFIED"
-        return "ADDED" if now else ("DELETED" if before else None)
-    return change.type if now else None

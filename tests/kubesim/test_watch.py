@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import threading
+import time
 
 import pytest
 from kubernetes import client, watch
@@ -123,3 +125,94 @@ def test_bookmarks_when_asked() -> None:
 def test_watch_is_counted_as_its_own_verb(sim: KubeSim, core: client.CoreV1Api) -> None:
     list(watch.Watch().stream(core.list_namespaced_pod, "default", timeout_seconds=1))
     assert sim.stats()["requests"]["watch"]["pods"] == {"200": 1}
+
+
+def test_a_watch_ends_when_its_client_leaves() -> None:
+    """Even without bookmarks to write, the server notices the closed socket and lets go."""
+    with KubeSim(time_scale=FAST, bookmark_seconds=0.05) as sim:
+        host, port = sim.url.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=10)
+        connection.request("GET", "/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=600")
+        response = connection.getresponse()
+        assert response.status == 200
+        wait_for(lambda: sim.stats()["watches_open"] == 1, what="the watch")
+        response.close()
+        connection.close()
+        wait_for(lambda: sim.stats()["watches_open"] == 0, timeout=5, what="the watch to end")
+
+
+def test_a_resource_version_from_the_future_is_too_large() -> None:
+    with KubeSim(time_scale=FAST) as sim:
+        current = sim.cluster.store.resource_version
+        ahead = current + 1000
+        started = time.monotonic()
+        events = stream(sim, f"/api/v1/namespaces/default/pods?watch=1&resourceVersion={ahead}")
+        assert time.monotonic() - started >= 3  # the watch cache waits for it first
+        assert events == [
+            {
+                "type": "ERROR",
+                "object": {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Failure",
+                    "message": f"Timeout: Too large resource version: {ahead}, current: {current}",
+                    "reason": "Timeout",
+                    "details": {
+                        "causes": [
+                            {
+                                "reason": "ResourceVersionTooLarge",
+                                "message": "Too large resource version",
+                            }
+                        ],
+                        "retryAfterSeconds": 1,
+                    },
+                    "code": 504,
+                },
+            }
+        ]
+
+
+def test_a_watch_slightly_ahead_waits_for_its_resource_version(core: client.CoreV1Api) -> None:
+    ahead = int(core.list_namespaced_config_map("default").metadata.resource_version) + 1
+
+    def create_two() -> None:
+        time.sleep(0.3)
+        for name in ("first", "second"):
+            core.create_namespaced_config_map("default", {"metadata": {"name": name}})
+
+    creator = threading.Thread(target=create_two)
+    creator.start()
+    events = watch.Watch().stream(
+        core.list_namespaced_config_map, "default", resource_version=str(ahead), timeout_seconds=2
+    )
+    seen = [(e["type"], e["object"].metadata.name) for e in events]
+    creator.join()
+    assert seen == [("ADDED", "second")]  # "first" is the resourceVersion asked for
+
+
+def test_a_bookmark_never_runs_ahead_of_an_event_still_to_come() -> None:
+    with KubeSim(time_scale=FAST, bookmark_seconds=0.001) as sim:
+        core = client.CoreV1Api(api_client(sim))
+        start = core.list_namespaced_config_map("default").metadata.resource_version
+
+        def create() -> None:
+            for index in range(150):
+                core.create_namespaced_config_map("default", {"metadata": {"name": f"c{index}"}})
+
+        creator = threading.Thread(target=create)
+        creator.start()
+        events = stream(
+            sim,
+            "/api/v1/namespaces/default/configmaps?watch=1&allowWatchBookmarks=true"
+            f"&timeoutSeconds=2&resourceVersion={start}",
+        )
+        creator.join()
+    seen = 0
+    for event in events:
+        rv = int(event["object"]["metadata"]["resourceVersion"])  # type: ignore[index]
+        if event["type"] == "BOOKMARK":
+            seen = max(seen, rv)
+        else:
+            assert rv > seen, "an event at or below a resourceVersion already bookmarked"
+    assert sum(e["type"] == "ADDED" for e in events) == 150
