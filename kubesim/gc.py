@@ -1,16 +1,19 @@
-"""The garbage collector: ownerReferences cascade (background and foreground) and orphaning."""
+"""The garbage collector: ownerReferences cascade (background and foreground), orphaning, and
+dependents whose owners are gone (pkg/controller/garbagecollector, attemptToDelete)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from kubesim import errors
-from kubesim.api import FOREGROUND_FINALIZER, ORPHAN_FINALIZER, Api, DeleteOptions
-from kubesim.resources import Registry
+from kubesim.api import FOREGROUND_FINALIZER, ORPHAN_FINALIZER, Api, DeleteOptions, type_key
+from kubesim.resources import Registry, ResourceType
 from kubesim.store import Change, TypeKey
 
 JSON = dict[str, Any]
 Dependent = tuple[TypeKey, str, str]  # (type, namespace, name)
+
+SOLID, DANGLING, WAITING, UNKNOWN = "solid", "dangling", "waiting", "unknown"
 
 
 def _owner_uids(obj: JSON | None) -> set[str]:
@@ -19,12 +22,16 @@ def _owner_uids(obj: JSON | None) -> set[str]:
     return {str(ref.get("uid")) for ref in obj["metadata"].get("ownerReferences") or []}
 
 
+def _deleting_with(meta: JSON, finalizer: str) -> bool:
+    return bool(meta.get("deletionTimestamp")) and finalizer in (meta.get("finalizers") or [])
+
+
 class GarbageCollector:
     def __init__(self, api: Api, registry: Registry) -> None:
         self._api = api
         self._registry = registry
         self._dependents: dict[str, set[Dependent]] = {}  # owner uid -> dependents
-        self._owners: dict[str, tuple[TypeKey, str, str]] = {}  # uid -> where, for deleting owners
+        self._owners: dict[str, Dependent] = {}  # uid -> where, for deleting owners
 
     def clear(self) -> None:
         self._dependents.clear()
@@ -33,67 +40,111 @@ class GarbageCollector:
     def on_change(self, change: Change) -> None:
         meta = change.obj["metadata"]
         where: Dependent = (change.type_key, meta.get("namespace", ""), meta["name"])
-        for uid in _owner_uids(change.old) - _owner_uids(
-            change.obj if change.type != "DELETED" else None
-        ):
-            self._dependents.get(uid, set()).discard(where)
+        before = _owner_uids(change.old)
+        now = _owner_uids(change.obj) if change.type != "DELETED" else set()
+        for uid in before - now:
+            self._forget_dependent(uid, where)
+            self._maybe_release(uid)  # a blocking dependent of a foreground deletion went
         if change.type == "DELETED":
             self._owners.pop(meta["uid"], None)
-            self._collect(meta["uid"])
-            for uid in _owner_uids(change.obj):
-                self._dependents.get(uid, set()).discard(where)
-                self._maybe_release(uid)
+            for dependent in sorted(self._dependents.pop(meta["uid"], set())):
+                self._attempt_to_delete(dependent)  # its owner is gone now
             return
-        for uid in _owner_uids(change.obj):
+        for uid in now:
             self._dependents.setdefault(uid, set()).add(where)
         self._owners[meta["uid"]] = where
-        finalizers = meta.get("finalizers") or []
-        if meta.get("deletionTimestamp") and ORPHAN_FINALIZER in finalizers:
+        if now != before:
+            self._attempt_to_delete(where)  # owners that are not there make it garbage
+        if _deleting_with(meta, ORPHAN_FINALIZER):
             self._orphan(meta["uid"])
-        elif meta.get("deletionTimestamp") and FOREGROUND_FINALIZER in finalizers:
-            self._collect(meta["uid"])
+        elif _deleting_with(meta, FOREGROUND_FINALIZER):
+            for dependent in sorted(self._dependents.get(meta["uid"], set())):
+                self._attempt_to_delete(dependent)
             self._maybe_release(meta["uid"])
 
-    def _resource(self, key: TypeKey) -> Any:
-        return self._registry.by_key(*key)
+    def _forget_dependent(self, owner_uid: str, where: Dependent) -> None:
+        dependents = self._dependents.get(owner_uid)
+        if dependents is not None:
+            dependents.discard(where)
+            if not dependents:
+                del self._dependents[owner_uid]
 
-    def _collect(self, owner_uid: str) -> None:
-        """Delete the dependents of a gone (or foreground-deleting) owner."""
-        for key, namespace, name in sorted(self._dependents.get(owner_uid, set())):
-            rt = self._resource(key)
-            obj = self._api.store.get(key, namespace, name)
-            if rt is None or obj is None or obj["metadata"].get("deletionTimestamp"):
-                continue
-            if (_owner_uids(obj) - {owner_uid}) & set(self._owners):
-                continue  # another owner still holds it
-            try:
-                self._api.delete(rt, namespace, name, DeleteOptions(propagation="Background"))
-            except errors.ApiError:
-                continue
+    def _owner_state(self, ref: JSON, namespace: str) -> str:
+        """isDangling: an owner whose kind is unknown cannot be judged; one that is not there, or
+        is another object of that name (another uid), is dangling."""
+        rt = self._registry.by_kind(str(ref.get("apiVersion", "")), str(ref.get("kind", "")))
+        if rt is None:
+            return UNKNOWN
+        owner = self._api.store.get(
+            type_key(rt), namespace if rt.namespaced else "", str(ref.get("name", ""))
+        )
+        if owner is None or owner["metadata"]["uid"] != ref.get("uid"):
+            return DANGLING
+        return WAITING if _deleting_with(owner["metadata"], FOREGROUND_FINALIZER) else SOLID
+
+    def _attempt_to_delete(self, where: Dependent) -> None:
+        """A dependent with no solid owner left is deleted; one that still has a solid owner loses
+        its references to owners that are gone or waiting for their dependents to go."""
+        key, namespace, name = where
+        rt = self._registry.by_key(*key)
+        obj = self._api.store.get(key, namespace, name)
+        if rt is None or obj is None or obj["metadata"].get("deletionTimestamp"):
+            return
+        refs = obj["metadata"].get("ownerReferences") or []
+        states = {str(ref.get("uid")): self._owner_state(ref, namespace) for ref in refs}
+        if not refs or UNKNOWN in states.values():
+            return  # the collector cannot resolve that kind: it retries, and deletes nothing
+        if SOLID in states.values():
+            stale = {uid for uid, state in states.items() if state != SOLID}
+            if stale:
+                self._drop_refs(rt, namespace, name, stale)
+            return
+        finalizers = obj["metadata"].get("finalizers") or []
+        if ORPHAN_FINALIZER in finalizers:
+            policy = "Orphan"
+        elif FOREGROUND_FINALIZER in finalizers or (
+            WAITING in states.values() and self._dependents.get(obj["metadata"]["uid"])
+        ):
+            policy = "Foreground"
+        else:
+            policy = "Background"
+        try:
+            self._api.delete(rt, namespace, name, DeleteOptions(propagation=policy))
+        except errors.ApiError:
+            return  # gone meanwhile
+
+    def _drop_refs(self, rt: ResourceType, namespace: str, name: str, uids: set[str]) -> None:
+        def drop(obj: JSON) -> None:
+            refs = [
+                r for r in obj["metadata"].get("ownerReferences") or [] if r.get("uid") not in uids
+            ]
+            if refs:
+                obj["metadata"]["ownerReferences"] = refs
+            else:
+                obj["metadata"].pop("ownerReferences", None)
+
+        self._api.mutate(rt, namespace, name, drop)
 
     def _orphan(self, owner_uid: str) -> None:
         for key, namespace, name in sorted(self._dependents.pop(owner_uid, set())):
-            rt = self._resource(key)
-            if rt is None:
-                continue
-
-            def drop_ref(obj: JSON) -> None:
-                refs = [
-                    r
-                    for r in obj["metadata"].get("ownerReferences") or []
-                    if r.get("uid") != owner_uid
-                ]
-                if refs:
-                    obj["metadata"]["ownerReferences"] = refs
-                else:
-                    obj["metadata"].pop("ownerReferences", None)
-
-            self._api.mutate(rt, namespace, name, drop_ref)
+            rt = self._registry.by_key(*key)
+            if rt is not None:
+                self._drop_refs(rt, namespace, name, {owner_uid})
         self._remove_finalizer(owner_uid, ORPHAN_FINALIZER)
 
+    def _blocking(self, owner_uid: str) -> list[Dependent]:
+        """Dependents whose reference to the owner sets blockOwnerDeletion."""
+        found = []
+        for key, namespace, name in self._dependents.get(owner_uid, set()):
+            obj = self._api.store.get(key, namespace, name)
+            refs = (obj or {"metadata": {}})["metadata"].get("ownerReferences") or []
+            if any(r.get("uid") == owner_uid and r.get("blockOwnerDeletion") for r in refs):
+                found.append((key, namespace, name))
+        return found
+
     def _maybe_release(self, owner_uid: str) -> None:
-        """A foreground-deleting owner goes once its dependents have."""
-        if not self._dependents.get(owner_uid):
+        """A foreground-deleting owner goes once its blocking dependents have."""
+        if not self._blocking(owner_uid):
             self._remove_finalizer(owner_uid, FOREGROUND_FINALIZER)
 
     def _remove_finalizer(self, owner_uid: str, finalizer: str) -> None:
@@ -101,7 +152,7 @@ class GarbageCollector:
         if where is None:
             return
         key, namespace, name = where
-        rt = self._resource(key)
+        rt = self._registry.by_key(*key)
         obj = self._api.store.get(key, namespace, name)
         if rt is None or obj is None or finalizer not in (obj["metadata"].get("finalizers") or []):
             return

@@ -243,13 +243,10 @@ class Registry:
         return list(self._by_path.values())
 
     def by_kind(self, api_version: str, kind: str) -> ResourceType | None:
+        """The type of a kind in its group, whatever the version (as a RESTMapper maps it)."""
+        group = api_version.rpartition("/")[0]
         return next(
-            (
-                rt
-                for rt in self._by_path.values()
-                if rt.api_version == api_version and rt.kind == kind
-            ),
-            None,
+            (rt for rt in self._by_path.values() if (rt.group, rt.kind) == (group, kind)), None
         )
 
     def group_versions(self) -> dict[str, list[str]]:

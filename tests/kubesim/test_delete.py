@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from kubernetes import client
 
@@ -177,3 +179,82 @@ def test_deleting_a_job_orphans_its_pods_unless_told(sim: KubeSim, raw: Raw) -> 
     status, _, headers = raw.request("DELETE", "/apis/batch/v1/namespaces/default/jobs/cfg")
     assert status == 200
     assert "child pods are preserved by default" in headers["Warning"]
+
+
+def config_map_owned_by(
+    core: client.CoreV1Api, name: str, *refs: dict[str, object], finalizers: list[str] | None = None
+) -> None:
+    meta: dict[str, object] = {"name": name, "ownerReferences": list(refs)}
+    if finalizers:
+        meta["finalizers"] = finalizers
+    core.create_namespaced_config_map("default", {"metadata": meta})
+
+
+def ref(name: str, uid: str, kind: str = "ConfigMap", **extra: object) -> dict[str, object]:
+    return {"apiVersion": "v1", "kind": kind, "name": name, "uid": uid, **extra}
+
+
+def test_a_dependent_whose_owner_is_not_there_is_collected(core: client.CoreV1Api) -> None:
+    other = core.create_namespaced_config_map("default", {"metadata": {"name": "other"}})
+    config_map_owned_by(core, "orphan", ref("ghost", "00000000-0000-4000-8000-000000000000"))
+    config_map_owned_by(core, "impostor", ref("other", "00000000-0000-4000-8000-000000000001"))
+    config_map_owned_by(core, "kept", ref("other", other.metadata.uid))
+    for name in ("orphan", "impostor"):
+        wait_for(
+            lambda name=name: gone(core.read_namespaced_config_map, name, "default"),
+            what=f"{name} collected",
+        )
+    assert core.read_namespaced_config_map("kept", "default").metadata.owner_references
+
+
+def test_a_dependent_with_a_solid_owner_loses_only_its_dangling_reference(
+    core: client.CoreV1Api,
+) -> None:
+    owner = core.create_namespaced_config_map("default", {"metadata": {"name": "owner"}})
+    config_map_owned_by(
+        core,
+        "child",
+        ref("owner", owner.metadata.uid),
+        ref("ghost", "00000000-0000-4000-8000-000000000000"),
+    )
+    refs = wait_for(
+        lambda: (
+            (r := core.read_namespaced_config_map("child", "default").metadata.owner_references)
+            and len(r) == 1
+            and r
+        ),
+        what="the dangling reference dropped",
+    )
+    assert refs[0].uid == owner.metadata.uid
+
+
+def test_an_owner_of_an_unknown_kind_cannot_be_judged(core: client.CoreV1Api) -> None:
+    """The collector cannot map apps/v1 Deployment here: it deletes nothing, as upstream."""
+    deployment = {**ref("web", "00000000-0000-4000-8000-000000000000"), "apiVersion": "apps/v1"}
+    config_map_owned_by(core, "child", {**deployment, "kind": "Deployment"})
+    config_map_owned_by(core, "marker", ref("ghost", "00000000-0000-4000-8000-000000000001"))
+    wait_for(lambda: gone(core.read_namespaced_config_map, "marker", "default"), what="marker")
+    assert core.read_namespaced_config_map("child", "default").metadata.owner_references
+
+
+def test_foreground_deletion_waits_for_blocking_dependents_only(core: client.CoreV1Api) -> None:
+    hold = ["example.com/hold"]
+    for blocking in (True, False):
+        owner = core.create_namespaced_config_map("default", {"metadata": {"name": "owner"}})
+        owned = ref("owner", owner.metadata.uid, blockOwnerDeletion=blocking)
+        config_map_owned_by(core, "child", owned, finalizers=hold)
+        core.delete_namespaced_config_map("owner", "default", propagation_policy="Foreground")
+        wait_for(
+            lambda: core.read_namespaced_config_map("child", "default").metadata.deletion_timestamp,
+            what="child deleting",
+        )
+        if blocking:
+            time.sleep(0.2)
+            assert core.read_namespaced_config_map("owner", "default").metadata.finalizers == [
+                "foregroundDeletion"
+            ]
+            core.patch_namespaced_config_map("child", "default", {"metadata": {"finalizers": None}})
+        wait_for(lambda: gone(core.read_namespaced_config_map, "owner", "default"), what="owner")
+        if not blocking:
+            core.patch_namespaced_config_map("child", "default", {"metadata": {"finalizers": None}})
+        wait_for(lambda: gone(core.read_namespaced_config_map, "child", "default"), what="child")
