@@ -105,12 +105,13 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 
 
-def method_not_allowed(resource: str, group: str, verb: str) -> ApiError:
+def method_not_allowed() -> ApiError:
+    """A method no handler serves on the path (go-restful's 405, as the apiserver words it)."""
     return ApiError(
         405,
         "MethodNotAllowed",
-        f'{verb} is not supported on resources of kind "{qualified(resource, group)}"',
-        _details(None, group, resource),
+        "the server does not allow this method on the requested resource",
+        {},
     )
 
 

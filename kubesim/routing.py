@@ -17,6 +17,7 @@ class Route:
     namespace: str | None  # None: cluster-scoped, or across all namespaces
     name: str = ""
     subresource: str = ""
+    allowed: bool = True  # False: no handler for this method here (a 405)
 
     @property
     def resource(self) -> str:
@@ -32,12 +33,27 @@ def group_version_of(segments: list[str]) -> tuple[str, str, list[str]] | None:
     return None
 
 
-def _verb(method: str, has_name: bool, watch: bool) -> str | None:
+_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
+
+
+def _verb(method: str, has_name: bool, watch: bool) -> str:
+    """The request's verb as the apiserver's RequestInfo names it, served or not."""
     if method == "GET":
         return "watch" if watch else ("get" if has_name else "list")
-    if has_name:
-        return {"PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method)
-    return {"POST": "create", "DELETE": "deletecollection"}.get(method)
+    if method == "DELETE":
+        return "delete" if has_name else "deletecollection"
+    return _VERBS.get(method, method.lower())
+
+
+def _served(verb: str, rt: ResourceType, has_name: bool, namespace: str | None, sub: str) -> bool:
+    """Does the apiserver register a handler for this verb on this path?"""
+    if sub:
+        return verb in ("get", "update", "patch")
+    if verb in ("update", "patch"):
+        return has_name
+    if verb == "create":  # a collection, and for a namespaced kind one namespace's collection
+        return not has_name and (namespace is not None or not rt.namespaced)
+    return True
 
 
 def resolve(registry: Registry, method: str, segments: list[str], watch: bool) -> Route | None:
@@ -63,8 +79,5 @@ def resolve(registry: Registry, method: str, segments: list[str], watch: bool) -
     if rt.namespaced and name and namespace is None:
         raise errors.path_not_found()
     verb = _verb(method, bool(name), watch and not name)
-    if verb is None or (subresource and verb not in ("get", "update", "patch")):
-        raise errors.method_not_allowed(rt.plural, rt.group, method.lower())
-    if verb == "create" and rt.namespaced and namespace is None:
-        raise errors.method_not_allowed(rt.plural, rt.group, "create")
-    return Route(verb, rt, namespace, name, subresource)
+    served = _served(verb, rt, bool(name), namespace, subresource)
+    return Route(verb, rt, namespace, name, subresource, served)

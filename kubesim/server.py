@@ -119,12 +119,14 @@ class Handler(BaseHTTPRequestHandler):
             route = routing.resolve(
                 cluster.registry, self.command, segments, query.get("watch") in ("1", "true")
             )
-            if route is not None:
-                verb, resource = route.verb, route.resource
         except errors.ApiError as exc:
-            route = None
             self._finish(verb, resource, exc)
             return
+        if route is not None:
+            verb, resource = route.verb, route.resource
+            if not route.allowed:
+                self._finish(verb, resource, errors.method_not_allowed())
+                return
         decision = cluster.faults.decide(verb, resource)
         delay = cluster.config.api_latency + decision.latency
         if delay:

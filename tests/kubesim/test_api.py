@@ -85,10 +85,33 @@ def test_generate_name(core: client.CoreV1Api) -> None:
     assert pod.metadata.name.startswith("vqfx-") and len(pod.metadata.name) == len("vqfx-") + 5
 
 
-def test_method_not_allowed(raw: Raw) -> None:
-    status, body, _ = raw.request("POST", "/api/v1/namespaces/default/pods/x", pod_body("x"))
-    assert status == 405
-    assert body["reason"] == "MethodNotAllowed"
+@pytest.mark.parametrize(
+    ("method", "path", "verb", "resource"),
+    [
+        ("POST", "/api/v1/namespaces/default/pods/x", "create", "pods"),
+        ("PUT", "/api/v1/namespaces/default/pods", "update", "pods"),
+        ("POST", "/api/v1/pods", "create", "pods"),
+        ("DELETE", "/api/v1/namespaces/default/pods/x/status", "delete", "pods/status"),
+    ],
+)
+def test_method_not_allowed(
+    sim: KubeSim, raw: Raw, method: str, path: str, verb: str, resource: str
+) -> None:
+    status, body, _ = raw.request(method, path, pod_body("x"))
+    assert (status, body) == (
+        405,
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": "the server does not allow this method on the requested resource",
+            "reason": "MethodNotAllowed",
+            "details": {},
+            "code": 405,
+        },
+    )
+    assert sim.stats()["requests"] == {verb: {resource: {"405": 1}}}
 
 
 def test_body_kind_must_match_the_url(raw: Raw) -> None:
