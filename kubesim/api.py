@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from kubesim import errors
+from kubesim import errors, params
 from kubesim.addresses import ServiceAddresses
 from kubesim.clock import Ids, timestamp
 from kubesim.decoding import (
@@ -33,7 +33,7 @@ from kubesim.schemas import kind_schema
 from kubesim.selectors import EVERYTHING, FieldSelector, LabelSelector, fields_match, labels_match
 from kubesim.store import Store, TypeKey, clone
 from kubesim.strategies import prepare_status_update, strategy_for
-from kubesim.validation import SchemaValidators, object_meta, show
+from kubesim.validation import SchemaValidators, not_supported, object_meta, show
 
 JSON = dict[str, Any]
 
@@ -72,31 +72,27 @@ class DeleteOptions:
     orphan_dependents: bool | None = None
 
     @classmethod
-    def from_json(cls, body: JSON, query: dict[str, str]) -> DeleteOptions:
-        grace = body.get("gracePeriodSeconds", query.get("gracePeriodSeconds"))
-        propagation = body.get("propagationPolicy", query.get("propagationPolicy"))
+    def from_request(cls, body: JSON, query: params.Query) -> DeleteOptions:
+        """From the body when there is one (the query is then ignored, as upstream), else from
+        the query parameters."""
+        if body:
+            grace, propagation = body.get("gracePeriodSeconds"), body.get("propagationPolicy")
+            orphan, dry_run = body.get("orphanDependents"), body.get("dryRun") or []
+        else:
+            grace = params.optional_int(query, "gracePeriodSeconds")
+            propagation = query.get("propagationPolicy")
+            orphan = params.optional_flag(query, "orphanDependents")
+            dry_run = [query["dryRun"]] if "dryRun" in query else []
         if propagation not in (None, "Orphan", "Background", "Foreground"):
-            raise errors.invalid(
-                "DeleteOptions",
-                "",
-                "",
-                [
-                    errors.Cause(
-                        "FieldValueNotSupported",
-                        f'Unsupported value: "{propagation}": supported values: '
-                        '"Foreground", "Background", "Orphan", "nil"',
-                        "propagationPolicy",
-                    )
-                ],
-            )
-        orphan = body.get("orphanDependents", query.get("orphanDependents"))
-        dry_run = body.get("dryRun") or ([query["dryRun"]] if "dryRun" in query else [])
+            supported = ("Foreground", "Background", "Orphan", "nil")
+            cause = not_supported("propagationPolicy", propagation, supported)
+            raise errors.invalid("DeleteOptions", "meta.k8s.io", "", [cause])
         return cls(
             grace_period=int(grace) if grace is not None else None,
             propagation=propagation,
             preconditions=body.get("preconditions") or {},
             dry_run="All" in dry_run,
-            orphan_dependents=(str(orphan).lower() == "true") if orphan is not None else None,
+            orphan_dependents=orphan,
         )
 
 

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from kubesim import errors, routing, tables
+from kubesim import errors, params, routing, tables
 from kubesim.api import DeleteOptions, WriteOptions
 from kubesim.decoding import IGNORE, STRICT, WARN
 from kubesim.selectors import (
@@ -107,7 +107,9 @@ class Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         cluster = self.server.cluster
         url = urlsplit(self.path)
-        query = {key: values[0] for key, values in parse_qs(url.query).items()}
+        query = {
+            key: values[0] for key, values in parse_qs(url.query, keep_blank_values=True).items()
+        }
         segments = [s for s in url.path.split("/") if s]
         path = "/" + "/".join(segments)  # the client asks for /version/
         raw = self._read_body()
@@ -117,7 +119,7 @@ class Handler(BaseHTTPRequestHandler):
         verb, resource = "get", path
         try:
             route = routing.resolve(
-                cluster.registry, self.command, segments, query.get("watch") in ("1", "true")
+                cluster.registry, self.command, segments, params.flag(query, "watch")
             )
         except errors.ApiError as exc:
             self._finish(verb, resource, exc)
@@ -189,13 +191,10 @@ class Handler(BaseHTTPRequestHandler):
             return 200, api.get(rt, ns, name), {}
         if route.verb == "list":
             labels, fields = self._selectors(route, query)
+            params.optional_int(query, "timeoutSeconds")  # parsed (and refused) as upstream
+            limit = params.optional_int(query, "limit") or 0
             body = api.list_objects(
-                rt,
-                route.namespace,
-                labels,
-                fields,
-                int(query.get("limit") or 0),
-                query.get("continue", ""),
+                rt, route.namespace, labels, fields, limit, query.get("continue", "")
             )
             return 200, body, {}
         if route.verb == "create":
@@ -210,7 +209,7 @@ class Handler(BaseHTTPRequestHandler):
                 rt, ns, name, content_type, self._json_body(raw), route.subresource, options
             )
         else:
-            deleting = DeleteOptions.from_json(self._json_body(raw), query)
+            deleting = DeleteOptions.from_request(self._json_body(raw), query)
             if route.verb != "delete":
                 labels, fields = self._selectors(route, query)
                 return 200, api.delete_collection(rt, route.namespace, labels, fields, deleting), {}
@@ -241,8 +240,9 @@ class Handler(BaseHTTPRequestHandler):
             labels,
             fields,
             since,
-            float(query.get("timeoutSeconds") or DEFAULT_WATCH_SECONDS),
-            query.get("allowWatchBookmarks") in ("true", "1"),
+            # 0 or none: the apiserver's own choice (30 to 60 minutes)
+            params.optional_int(query, "timeoutSeconds") or DEFAULT_WATCH_SECONDS,
+            params.flag(query, "allowWatchBookmarks"),
         )
         self.server.cluster.stats.record("watch", route.resource, 200)
         self.send_response(200)

@@ -88,7 +88,7 @@ def test_reset(sim: KubeSim, core: client.CoreV1Api, raw: Raw) -> None:
         "kube-system",
     ]
     assert sim.stats()["total"] == 1
-    assert raw.request("GET", "/api/v1/namespaces?watch=1&timeoutSeconds=0")[0] == 200
+    assert raw.request("GET", "/api/v1/namespaces?watch=1&timeoutSeconds=1")[0] == 200
 
 
 def test_version_and_discovery(sim: KubeSim, raw: Raw) -> None:

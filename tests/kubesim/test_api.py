@@ -13,7 +13,7 @@ from kubesim import KubeSim
 from kubesim.errors import Cause
 from kubesim.resources import ResourceType
 from kubesim.validation import SchemaValidators
-from tests.kubesim.conftest import Raw, api_client, error_body, namespace, pod_body
+from tests.kubesim.conftest import Raw, api_client, error_body, namespace, pod_body, wait_for
 
 
 def test_create_answers_201_and_sets_metadata(raw: Raw) -> None:
@@ -373,3 +373,51 @@ def test_concurrent_updates_are_all_applied_and_a_stale_one_conflicts(
     with pytest.raises(client.ApiException) as caught:
         core.replace_namespaced_config_map("cm", "default", created)
     assert caught.value.status == 409
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "message"),
+    [
+        ("GET", "/api/v1/namespaces?limit=ten", 'strconv.ParseInt: parsing "ten": invalid syntax'),
+        ("GET", "/api/v1/namespaces?limit=", 'strconv.ParseInt: parsing "": invalid syntax'),
+        (
+            "GET",
+            "/api/v1/namespaces?limit=99999999999999999999",
+            'strconv.ParseInt: parsing "99999999999999999999": value out of range',
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces?watch=1&timeoutSeconds=1.5",
+            'strconv.ParseInt: parsing "1.5": invalid syntax',
+        ),
+        (
+            "DELETE",
+            "/api/v1/namespaces/default/configmaps/cm?gracePeriodSeconds=soon",
+            'strconv.ParseInt: parsing "soon": invalid syntax',
+        ),
+    ],
+)
+def test_malformed_query_parameters_are_bad_requests(
+    core: client.CoreV1Api, raw: Raw, method: str, path: str, message: str
+) -> None:
+    core.create_namespaced_config_map("default", {"metadata": {"name": "cm"}})
+    status, body, _ = raw.request(method, path)
+    assert (status, body["reason"], body["message"]) == (400, "BadRequest", message)
+
+
+def test_boolean_query_parameters_are_false_only_for_0_and_false(raw: Raw) -> None:
+    """runtime.Convert_Slice_string_To_bool: watch=yes is a watch, watch=False is a list."""
+    status, body, headers = raw.request("GET", "/api/v1/namespaces?watch=False")
+    assert (status, body["kind"]) == (200, "NamespaceList")
+    status, _, headers = raw.request("GET", "/api/v1/namespaces?watch=yes&timeoutSeconds=1")
+    assert status == 200 and headers["Transfer-Encoding"] == "chunked"
+
+
+def test_delete_options_in_the_body_win_over_the_query(core: client.CoreV1Api, raw: Raw) -> None:
+    namespace(core, "a")
+    core.create_namespaced_pod("a", pod_body("p"))
+    wait_for(lambda: core.read_namespaced_pod("p", "a").spec.node_name, what="bound")
+    status, body, _ = raw.request(
+        "DELETE", "/api/v1/namespaces/a/pods/p?gracePeriodSeconds=0", {"gracePeriodSeconds": 30}
+    )
+    assert status == 200 and body["metadata"]["deletionGracePeriodSeconds"] == 30
