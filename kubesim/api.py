@@ -535,26 +535,38 @@ class Api:
 
     @staticmethod
     def _check_preconditions(rt: ResourceType, obj: JSON, preconditions: JSON) -> None:
+        """A namespace's own REST delete words a failed precondition one way; the generic store
+        (rest.BeforeDelete, checking early) another, naming the kind rather than the resource."""
         meta = obj["metadata"]
         name = meta["name"]
-        uid = preconditions.get("uid")
-        if uid and uid != meta["uid"]:
-            raise errors.conflict(
-                rt.plural,
-                rt.group,
-                name,
+        uid, rv = preconditions.get("uid"), preconditions.get("resourceVersion")
+        uid_failed = bool(uid) and uid != meta["uid"]
+        rv_failed = bool(rv) and rv != meta["resourceVersion"]
+        if rt is NAMESPACES and uid_failed:
+            why = (
                 f"Precondition failed: UID in precondition: {uid}, "
-                f"UID in object meta: {meta['uid']}",
+                f"UID in object meta: {meta['uid']}"
             )
-        rv = preconditions.get("resourceVersion")
-        if rv and rv != meta["resourceVersion"]:
-            raise errors.conflict(
-                rt.plural,
-                rt.group,
-                name,
+        elif rt is NAMESPACES and rv_failed:
+            why = (
                 f"Precondition failed: ResourceVersion in precondition: {rv}, "
-                f"ResourceVersion in object meta: {meta['resourceVersion']}",
+                f"ResourceVersion in object meta: {meta['resourceVersion']}"
             )
+        elif uid_failed:
+            why = (
+                f"the UID in the precondition ({uid}) does not match the UID in record "
+                f"({meta['uid']}). The object might have been deleted and then recreated"
+            )
+        elif rv_failed:
+            why = (
+                f"the ResourceVersion in the precondition ({rv}) does not match the "
+                f"ResourceVersion in record ({meta['resourceVersion']}). The object might have "
+                "been modified"
+            )
+        else:
+            return
+        resource = rt.plural if rt is NAMESPACES else rt.kind
+        raise errors.conflict(resource, rt.group, name, why)
 
     @staticmethod
     def _grace_period(rt: ResourceType, obj: JSON, requested: int | None) -> int | None:

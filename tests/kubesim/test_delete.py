@@ -39,7 +39,7 @@ def test_uid_precondition(core: client.CoreV1Api) -> None:
 
 def test_resource_version_precondition(core: client.CoreV1Api) -> None:
     cm = core.create_namespaced_config_map("default", {"metadata": {"name": "cm"}})
-    core.patch_namespaced_config_map("cm", "default", {"data": {"a": "b"}})
+    patched = core.patch_namespaced_config_map("cm", "default", {"data": {"a": "b"}})
     with pytest.raises(client.ApiException) as caught:
         core.delete_namespaced_config_map(
             "cm",
@@ -49,10 +49,30 @@ def test_resource_version_precondition(core: client.CoreV1Api) -> None:
             ),
         )
     assert caught.value.status == 409
-    assert (
-        "Precondition failed: ResourceVersion in precondition"
-        in error_body(caught.value)["message"]
+    assert error_body(caught.value)["message"] == (
+        'Operation cannot be fulfilled on ConfigMap "cm": the ResourceVersion in the precondition '
+        f"({cm.metadata.resource_version}) does not match the ResourceVersion in record "
+        f"({patched.metadata.resource_version}). The object might have been modified"
     )
+
+
+def test_uid_precondition_of_the_generic_store_names_the_kind(sim: KubeSim) -> None:
+    """rest.BeforeDelete checks preconditions early and words them its own way."""
+    batch = client.BatchV1Api(client.ApiClient(client.Configuration(host=sim.url)))
+    spec = {"restartPolicy": "Never", "containers": [{"name": "c", "image": "x"}]}
+    job = batch.create_namespaced_job(
+        "default", {"metadata": {"name": "cfg"}, "spec": {"template": {"spec": spec}}}
+    )
+    with pytest.raises(client.ApiException) as caught:
+        batch.delete_namespaced_job("cfg", "default", body={"preconditions": {"uid": "0000"}})
+    body = error_body(caught.value)
+    assert (caught.value.status, body["reason"]) == (409, "Conflict")
+    assert body["message"] == (
+        'Operation cannot be fulfilled on Job.batch "cfg": the UID in the precondition (0000) '
+        f"does not match the UID in record ({job.metadata.uid}). The object might have been "
+        "deleted and then recreated"
+    )
+    assert body["details"] == {"name": "cfg", "group": "batch", "kind": "Job"}
 
 
 def test_plain_delete_answers_a_success_status(raw: Raw, core: client.CoreV1Api) -> None:
