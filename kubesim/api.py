@@ -441,13 +441,14 @@ class Api:
         self._validate(rt, new, strategy.validate(new) + strategy.validate_update(new, old))
         return new, warnings + strategy.warnings(new)
 
-    def write(self, rt: ResourceType, old: JSON, new: JSON) -> JSON:
-        """Store an update (lock held): no-ops are skipped, generation follows spec changes, and an
-        object whose deletion waits only for finalizers goes once they are gone."""
+    def write(self, rt: ResourceType, old: JSON, new: JSON, spec_update: bool = True) -> JSON:
+        """Store an update (lock held): no-ops are skipped, generation follows spec changes made
+        through the resource itself, and an object whose deletion waits only for finalizers goes
+        once they are gone."""
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
         if new == old:
             return old
-        if rt.has_generation and strategy_for(rt).spec_changed(new, old):
+        if spec_update and rt.has_generation and strategy_for(rt).spec_changed(new, old):
             new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
         meta = new["metadata"]
         pending = (
@@ -462,14 +463,15 @@ class Api:
     def mutate(
         self, rt: ResourceType, namespace: str, name: str, change: Callable[[JSON], None]
     ) -> JSON | None:
-        """A trusted read-modify-write for controllers; None when the object is gone."""
+        """A trusted read-modify-write for controllers; None when the object is gone. Controllers
+        write status, metadata and bindings, none of which moves metadata.generation."""
         with self.store.lock:
             old = self.store.get(type_key(rt), namespace, name)
             if old is None:
                 return None
             new = clone(old)
             change(new)
-            return self.write(rt, old, new)
+            return self.write(rt, old, new, spec_update=False)
 
     # deletion
 

@@ -194,3 +194,13 @@ def test_node_affinity_is_checked_before_the_pod_count() -> None:
         assert events[0].message.startswith(
             "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."
         )
+
+
+def test_binding_leaves_the_generation_alone(core: client.CoreV1Api) -> None:
+    """The binding subresource sets spec.nodeName; generation moves only with spec updates."""
+    namespace(core, "a")
+    core.create_namespaced_pod("a", pod_body("p"))
+    node_of(core, "p")
+    assert core.read_namespaced_pod("p", "a").metadata.generation == 1
+    patched = core.patch_namespaced_pod("p", "a", {"spec": {"activeDeadlineSeconds": 600}})
+    assert patched.metadata.generation == 2
