@@ -587,25 +587,32 @@ class Api:
     def _mark_deleting(
         self, rt: ResourceType, obj: JSON, grace: int | None, propagation: str | None
     ) -> JSON:
+        """Mark an object as going (rest.BeforeDelete and the generic store's markAsDeleting): its
+        deletionTimestamp, grace period (not for namespaces) and propagation finalizer, and a
+        generation bump the first time; a later, shorter grace period changes only the first two."""
         new = clone(obj)
         meta = new["metadata"]
-        finalizers = [
-            f
-            for f in meta.get("finalizers") or []
-            if f not in (ORPHAN_FINALIZER, FOREGROUND_FINALIZER)
-        ]
-        if propagation == "Orphan":
-            finalizers.append(ORPHAN_FINALIZER)
-        elif propagation == "Foreground":
-            finalizers.append(FOREGROUND_FINALIZER)
-        if finalizers:
-            meta["finalizers"] = finalizers
-        else:
-            meta.pop("finalizers", None)
+        if not meta.get("deletionTimestamp"):
+            finalizers = [
+                f
+                for f in meta.get("finalizers") or []
+                if f not in (ORPHAN_FINALIZER, FOREGROUND_FINALIZER)
+            ]
+            if propagation == "Orphan":
+                finalizers.append(ORPHAN_FINALIZER)
+            elif propagation == "Foreground":
+                finalizers.append(FOREGROUND_FINALIZER)
+            if finalizers:
+                meta["finalizers"] = finalizers
+            else:
+                meta.pop("finalizers", None)
+            if meta.get("generation"):
+                meta["generation"] += 1
         meta["deletionTimestamp"] = timestamp(time.time() + (grace or 0))
-        meta["deletionGracePeriodSeconds"] = grace or 0
         if rt is NAMESPACES:
             new["status"] = {**new.get("status", {}), "phase": "Terminating"}
+        else:
+            meta["deletionGracePeriodSeconds"] = grace or 0
         return self.store.put(type_key(rt), new).obj
 
     def delete_collection(

@@ -278,3 +278,22 @@ def test_foreground_deletion_waits_for_blocking_dependents_only(core: client.Cor
         if not blocking:
             core.patch_namespaced_config_map("child", "default", {"metadata": {"finalizers": None}})
         wait_for(lambda: gone(core.read_namespaced_config_map, "child", "default"), what="child")
+
+
+def test_deletion_metadata_as_the_apiserver_sets_it(core: client.CoreV1Api, raw: Raw) -> None:
+    """A namespace has no grace period; a graceful delete bumps a pod's generation once, and a
+    shorter grace period later keeps it."""
+    namespace(core, "lesson")
+    status, body, _ = raw.request("DELETE", "/api/v1/namespaces/lesson")
+    assert status == 200 and body["metadata"]["deletionTimestamp"]
+    assert "deletionGracePeriodSeconds" not in body["metadata"]
+    namespace(core, "a")
+    core.create_namespaced_pod("a", pod_body("p"))
+    wait_for(lambda: core.read_namespaced_pod("p", "a").spec.node_name, what="bound")
+    assert core.read_namespaced_pod("p", "a").metadata.generation == 1
+    for grace in (60, 30):
+        status, body, _ = raw.request(
+            "DELETE", "/api/v1/namespaces/a/pods/p", {"gracePeriodSeconds": grace}
+        )
+        meta = body["metadata"]
+        assert (meta["generation"], meta["deletionGracePeriodSeconds"]) == (2, grace)
