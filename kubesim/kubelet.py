@@ -410,8 +410,10 @@ class Kubelet:
                 self._pull(run, container)
 
     def _pull(self, run: PodRun, c: ContainerRun) -> None:
+        """Pull the image; a retry keeps ErrImagePull / ImagePullBackOff until it is over."""
         c.pull_attempts += 1
-        c.reason = "ContainerCreating"
+        if c.pull_attempts == 1:
+            c.reason = "ContainerCreating"  # after PodInitializing, for a pod's main containers
         self._event(run, "Normal", "Pulling", f'Pulling image "{c.image}"', c)
         boot = c.profile.boot_seconds + self._ids.uniform(0, c.profile.jitter_seconds)
         self._later(boot, run, c, lambda: self._pulled(run, c, boot))
@@ -484,7 +486,10 @@ class Kubelet:
         if run.will_restart(c):
             c.restarts += 1
             c.last_terminated = c.terminated_state()
-            delay = backoff(c.restarts)
+            if c.restarts == 1:  # no back-off yet: the kubelet restarts it at once the first time
+                self._run(run, c)
+                return
+            delay = backoff(c.restarts - 1)
             c.epoch += 1
             c.state, c.reason = "waiting", "CrashLoopBackOff"
             pod = f"{run.name}_{run.namespace}({run.uid})"

@@ -5,10 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from kubernetes import client
+from kubernetes import client, watch
 
 from kubesim import ImageProfile, KubeSim
-from tests.kubesim.conftest import FAST, api_client, error_body, namespace, pod_body, wait_for
+from tests.kubesim.conftest import (
+    FAST,
+    Raw,
+    api_client,
+    error_body,
+    namespace,
+    pod_body,
+    wait_for,
+)
 
 PROFILES = [
     ImageProfile(pattern="*broken*", outcome="pull-error"),
@@ -19,11 +27,20 @@ PROFILES = [
 
 
 @pytest.fixture
-def lab() -> Iterator[client.CoreV1Api]:
+def lab_sim() -> Iterator[KubeSim]:
     with KubeSim(time_scale=FAST, image_profiles=PROFILES) as sim:
-        core = client.CoreV1Api(api_client(sim))
-        namespace(core, "a")
-        yield core
+        namespace(client.CoreV1Api(api_client(sim)), "a")
+        yield sim
+
+
+@pytest.fixture
+def lab(lab_sim: KubeSim) -> client.CoreV1Api:
+    return client.CoreV1Api(api_client(lab_sim))
+
+
+@pytest.fixture
+def sim_raw(lab_sim: KubeSim) -> Raw:
+    return Raw(lab_sim.url)
 
 
 def container_state(core: client.CoreV1Api, name: str) -> client.V1ContainerStatus | None:
@@ -247,3 +264,56 @@ def test_a_pod_bound_to_an_unknown_node_stays_pending(lab: client.CoreV1Api) -> 
     wait_for(lambda: lab.read_namespaced_pod("q", "a").status.phase == "Running", what="q runs")
     pod = lab.read_namespaced_pod("p", "a")
     assert pod.status.phase == "Pending" and pod.status.container_statuses is None
+
+
+def test_the_first_exit_restarts_at_once_and_back_off_starts_at_the_second() -> None:
+    profiles = [
+        ImageProfile(
+            pattern="*", boot_seconds=0, jitter_seconds=0, outcome="crash", run_seconds=0.3
+        )
+    ]
+    with KubeSim(time_scale=1.0, image_profiles=profiles) as sim:
+        core = client.CoreV1Api(api_client(sim))
+        core.create_namespaced_pod("default", pod_body("p"))
+
+        def status() -> client.V1ContainerStatus | None:
+            found = core.read_namespaced_pod("p", "default").status.container_statuses
+            return found[0] if found else None
+
+        restarted = wait_for(
+            lambda: (s := status()) and s.restart_count == 1 and s.state.running and s,
+            what="running again after the first exit",
+        )
+        assert restarted.last_state.terminated.exit_code == 1
+        backing_off = wait_for(
+            lambda: (s := status()) and s.restart_count == 2 and s.state.waiting and s,
+            what="CrashLoopBackOff after the second exit",
+        )
+        assert backing_off.state.waiting.reason == "CrashLoopBackOff"
+        assert backing_off.state.waiting.message.startswith("back-off 10s restarting failed")
+        back_offs = core.list_namespaced_event("default", field_selector="reason=BackOff").items
+        assert len(back_offs) == 1
+
+
+def test_a_pull_retry_keeps_the_pull_error_reasons(lab: client.CoreV1Api) -> None:
+    start = lab.list_namespaced_pod("a").metadata.resource_version
+    lab.create_namespaced_pod("a", pod_body("p", image="registry.local/broken:1"))
+
+    def pulls() -> int:
+        selector = "involvedObject.name=p,reason=Pulling"
+        return sum(e.count for e in lab.list_namespaced_event("a", field_selector=selector).items)
+
+    wait_for(lambda: pulls() >= 2, what="a second pull")
+    wait_for(lambda: waiting_reason(lab, "p") == "ErrImagePull", what="the retry failing")
+    reasons = []
+    for event in watch.Watch().stream(
+        lab.list_namespaced_pod, "a", resource_version=start, timeout_seconds=1
+    ):
+        statuses = event["object"].status.container_statuses or []
+        if statuses and statuses[0].state.waiting:
+            reasons.append(statuses[0].state.waiting.reason)
+        if len(reasons) >= 6:
+            break
+    first_error = reasons.index("ErrImagePull")
+    assert "ContainerCreating" not in reasons[first_error:], reasons
+    assert reasons[0] == "ContainerCreating"
