@@ -572,17 +572,18 @@ class Api:
 
     @staticmethod
     def _grace_period(rt: ResourceType, obj: JSON, requested: int | None) -> int | None:
-        """Only pods delete gracefully; unbound or finished pods go at once."""
+        """Only pods delete gracefully; unbound or finished pods go at once (the pod strategy's
+        CheckGracefulDelete)."""
         if rt is not PODS:
             return None
         if not obj["spec"].get("nodeName") or finished(obj):
             return 0
-        grace = (
+        grace = int(
             requested
             if requested is not None
             else obj["spec"].get("terminationGracePeriodSeconds", 30)
         )
-        return max(int(grace), 0)
+        return 1 if grace < 0 else grace  # CheckGracefulDelete: negative means one second
 
     def _mark_deleting(
         self, rt: ResourceType, obj: JSON, grace: int | None, propagation: str | None

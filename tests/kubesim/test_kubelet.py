@@ -317,3 +317,13 @@ def test_a_pull_retry_keeps_the_pull_error_reasons(lab: client.CoreV1Api) -> Non
     first_error = reasons.index("ErrImagePull")
     assert "ContainerCreating" not in reasons[first_error:], reasons
     assert reasons[0] == "ContainerCreating"
+
+
+def test_a_negative_grace_period_means_one_second(lab: client.CoreV1Api, sim_raw: Raw) -> None:
+    lab.create_namespaced_pod("a", pod_body("p"))
+    wait_for(lambda: lab.read_namespaced_pod("p", "a").status.phase == "Running", what="running")
+    status, body, _ = sim_raw.request(
+        "DELETE", "/api/v1/namespaces/a/pods/p", {"gracePeriodSeconds": -5}
+    )
+    assert status == 200
+    assert body["metadata"]["deletionGracePeriodSeconds"] == 1
