@@ -87,8 +87,9 @@ class Cluster:
         self.store.clear()  # ends open watches
 
     def reset(self) -> None:
-        """Back to a fresh cluster: objects, controller state, stats and faults."""
-        with self.store.lock:
+        """Back to a fresh cluster: objects, controller state, stats and faults. The controller
+        loop is paused first, so no handler still at work on the old cluster writes to the new."""
+        with self.loop.paused(), self.store.lock:
             self.loop.clear()
             self.store.clear()
             self.api.service_addresses.clear()

@@ -9,7 +9,8 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 from kubesim.store import Change
@@ -34,6 +35,7 @@ class Loop:
         self._timers_lock = threading.Lock()
         self._seq = itertools.count()
         self._handlers: list[Handler] = []
+        self._busy = threading.Lock()  # held while a change or a timer is being handled
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="kubesim-controllers", daemon=True)
 
@@ -51,8 +53,14 @@ class Loop:
             )
         self._inbox.put(_WAKE)
 
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Nothing is handled meanwhile: a handler under way finishes first, the next waits."""
+        with self._busy:
+            yield
+
     def clear(self) -> None:
-        """Forget pending timers and changes (on reset)."""
+        """Forget pending timers and changes (on reset, while paused)."""
         with self._timers_lock:
             self._timers.clear()
         while True:
@@ -89,11 +97,12 @@ class Loop:
                 item = self._inbox.get(timeout=self._next_timeout())
             except queue.Empty:
                 item = _WAKE
-            if item is not _WAKE:
-                for handler in self._handlers:
-                    self._guard(handler, item)
-            for callback in self._due():
-                self._guard(callback)
+            with self._busy:
+                if item is not _WAKE:
+                    for handler in self._handlers:
+                        self._guard(handler, item)
+                for callback in self._due():
+                    self._guard(callback)
 
     @staticmethod
     def _guard(function: Callable[..., None], *args: object) -> None:

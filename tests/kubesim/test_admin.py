@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 
 import pytest
 import urllib3
 from kubernetes import client
 
 from kubesim import FaultRule, KubeSim
+from kubesim.resources import builtin
+from kubesim.store import Change
 from tests.kubesim.conftest import FAST, Raw, api_client, namespace
 
 
@@ -155,3 +159,24 @@ def test_strategic_merge_is_refused_for_custom_resources(raw: Raw) -> None:
 
 def test_health(raw: Raw) -> None:
     assert raw.request("GET", "/healthz")[:2] == (200, "ok")
+
+
+def test_reset_waits_for_a_controller_at_work(
+    sim: KubeSim, core: client.CoreV1Api, raw: Raw
+) -> None:
+    """A controller busy with the old cluster when the reset comes finishes first, so what it
+    writes goes with the old cluster instead of appearing in the new one."""
+    at_work = threading.Event()
+
+    def slow_controller(change: Change) -> None:
+        if change.obj["metadata"]["name"] == "trigger" and change.type == "ADDED":
+            at_work.set()
+            time.sleep(0.3)
+            sim.cluster.api.create(builtin("configmaps"), "default", {"metadata": {"name": "late"}})
+
+    sim.cluster.loop.subscribe(slow_controller)
+    core.create_namespaced_config_map("default", {"metadata": {"name": "trigger"}})
+    assert at_work.wait(5)
+    assert raw.request("POST", "/_sim/reset")[0] == 200
+    time.sleep(0.5)
+    assert core.list_namespaced_config_map("default").items == []
