@@ -1,8 +1,10 @@
-"""Records core/v1 Events about objects, counting repeats as the kubelet's recorder does."""
+"""Records core/v1 Events about objects, counting repeats as client-go's recorder does (among the
+events it still remembers)."""
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from typing import Any
 
 from kubesim.api import Api, type_key
@@ -10,15 +12,15 @@ from kubesim.clock import timestamp
 from kubesim.resources import EVENTS, NAMESPACES
 
 JSON = dict[str, Any]
+SEEN_MAX = 4096  # client-go's EventCorrelator keeps this many recent events (maxLruCacheEntries)
 
 
 class EventRecorder:
     def __init__(self, api: Api) -> None:
         self._api = api
         self._lock = threading.Lock()
-        self._seen: dict[
-            tuple[str, str, str, str], str
-        ] = {}  # (uid, reason, message, component) -> name
+        # (uid, reason, message, field path) -> event name, least recently seen first
+        self._seen: OrderedDict[tuple[str, str, str, str], str] = OrderedDict()
 
     def clear(self) -> None:
         with self._lock:
@@ -45,6 +47,8 @@ class EventRecorder:
                 return  # the apiserver refuses events into a namespace that is going
             with self._lock:
                 existing = self._seen.get(key)
+                if existing is not None:
+                    self._seen.move_to_end(key)
             if existing is not None:
 
                 def bump(event: JSON) -> None:
@@ -87,3 +91,5 @@ class EventRecorder:
             store.put(type_key(EVENTS), event)
             with self._lock:
                 self._seen[key] = name
+                if len(self._seen) > SEEN_MAX:
+                    self._seen.popitem(last=False)

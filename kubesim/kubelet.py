@@ -186,7 +186,7 @@ class Kubelet:
         self._addresses = PodAddresses()
         self._bridges: dict[
             tuple[str, str], dict[str, str]
-        ] = {}  # (node, bridge) -> {pod uid: network}
+        ] = {}  # (node, bridge) -> {uid: network}
 
     def clear(self) -> None:
         self._runs.clear()
@@ -549,7 +549,10 @@ class Kubelet:
         self._waiting_network.discard(run.uid)
         self._addresses.release(self._node_index(run.node), run.pod_ip)
         for bridge, _ in run.bridges:
-            self._bridges.get((run.node, bridge), {}).pop(run.uid, None)
+            users = self._bridges.get((run.node, bridge), {})
+            users.pop(run.uid, None)
+            if not users:
+                self._bridges.pop((run.node, bridge), None)
 
     # status
 

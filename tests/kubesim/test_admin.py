@@ -11,6 +11,7 @@ import urllib3
 from kubernetes import client
 
 from kubesim import FaultRule, KubeSim
+from kubesim.events import SEEN_MAX
 from kubesim.resources import builtin
 from kubesim.store import Change
 from tests.kubesim.conftest import FAST, Raw, api_client, namespace
@@ -180,3 +181,23 @@ def test_reset_waits_for_a_controller_at_work(
     assert raw.request("POST", "/_sim/reset")[0] == 200
     time.sleep(0.5)
     assert core.list_namespaced_config_map("default").items == []
+
+
+def test_event_counting_remembers_the_latest_events_only(
+    sim: KubeSim, core: client.CoreV1Api
+) -> None:
+    """As client-go's EventCorrelator (an LRU of 4096): a repeat is counted on the event it
+    repeats while that is remembered, and is a new event once it has been forgotten."""
+    core.create_namespaced_config_map("default", {"metadata": {"name": "cm"}})
+    obj = sim.cluster.api.get(builtin("configmaps"), "default", "cm")
+
+    def record(message: str) -> None:
+        sim.cluster.events.record(obj, "Normal", "Tick", message, "test")
+
+    record("first")
+    record("first")
+    for index in range(SEEN_MAX):
+        record(f"filler {index}")
+    record("first")
+    events = core.list_namespaced_event("default", field_selector="reason=Tick").items
+    assert sorted(e.count for e in events if e.message == "first") == [1, 2]

@@ -8,6 +8,7 @@ import pytest
 from kubernetes import client
 
 from kubesim import KubeSim
+from kubesim.kubelet import Kubelet
 from tests.kubesim.conftest import FAST, api_client, namespace, pod_body, wait_for
 
 GROUP, VERSION, PLURAL = "k8s.cni.cncf.io", "v1", "network-attachment-definitions"
@@ -284,3 +285,15 @@ def test_definitions_are_served_only_while_the_crd_exists(
         return False
 
     wait_for(gone, what="CRD gone")
+
+
+def test_bridge_bookkeeping_goes_with_the_pods(
+    sim: KubeSim, core: client.CoreV1Api, custom: client.CustomObjectsApi
+) -> None:
+    namespace(core, "lesson")
+    nad(custom, "lesson", "link1", bridge("link1", "br-l1"))
+    core.create_namespaced_pod("lesson", pod_body("p", annotations={NETWORKS: "link1"}))
+    network_status(core, "p", "lesson")
+    core.delete_namespaced_pod("p", "lesson", grace_period_seconds=0)
+    kubelet = next(c for c in sim.cluster.controllers if isinstance(c, Kubelet))
+    wait_for(lambda: not kubelet._bridges, what="no bridge left on record")
