@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from kubernetes import client
 
 from kubesim import KubeSim
@@ -108,25 +110,34 @@ def test_unknown_node_selector_never_schedules(core: client.CoreV1Api) -> None:
     assert core.read_namespaced_pod("p", "a").spec.node_name is None
 
 
-def test_finished_pods_hold_no_slot_on_a_node() -> None:
-    """The scheduler and the kubelet count active pods only: finished ones take no slot."""
+@pytest.fixture
+def one_node() -> Iterator[client.CoreV1Api]:
     with KubeSim(nodes=["node-1"], time_scale=FAST) as sim:
         core = client.CoreV1Api(api_client(sim))
         namespace(core, "a")
-        for index in range(MAX_PODS):
-            core.create_namespaced_pod("a", pod_body(f"done-{index}", restartPolicy="Never"))
+        yield core
 
-        def all_succeeded() -> bool:
-            phases = [p.status.phase for p in core.list_namespaced_pod("a").items]
-            return phases == ["Succeeded"] * MAX_PODS
 
-        wait_for(all_succeeded, timeout=30, what="every pod Succeeded")
-        core.create_namespaced_pod("a", pod_body("next"))
-        assert node_of(core, "next") == "node-1"
-        wait_for(
-            lambda: core.read_namespaced_pod("next", "a").status.phase == "Running",
-            what="admitted by the kubelet",
-        )
+def fill_the_node(core: client.CoreV1Api, **spec: Any) -> None:
+    for index in range(MAX_PODS):
+        core.create_namespaced_pod("a", pod_body(f"p{index}", **spec))
+
+
+def test_finished_pods_hold_no_slot_on_a_node(one_node: client.CoreV1Api) -> None:
+    """The scheduler and the kubelet count active pods only: finished ones take no slot."""
+    fill_the_node(one_node, restartPolicy="Never")
+
+    def all_succeeded() -> bool:
+        phases = [p.status.phase for p in one_node.list_namespaced_pod("a").items]
+        return phases == ["Succeeded"] * MAX_PODS
+
+    wait_for(all_succeeded, timeout=30, what="every pod Succeeded")
+    one_node.create_namespaced_pod("a", pod_body("next"))
+    assert node_of(one_node, "next") == "node-1"
+    wait_for(
+        lambda: one_node.read_namespaced_pod("next", "a").status.phase == "Running",
+        what="admitted by the kubelet",
+    )
 
 
 def test_a_finished_pod_attracts_no_one(core: client.CoreV1Api) -> None:
@@ -179,21 +190,17 @@ def test_affinity_counts_pods_matching_all_terms_and_the_first_of_a_group_needs_
     assert node_of(core, "client") == "node-1"
 
 
-def test_node_affinity_is_checked_before_the_pod_count() -> None:
+def test_node_affinity_is_checked_before_the_pod_count(one_node: client.CoreV1Api) -> None:
     """The scheduler's filters run in plugin order: NodeAffinity before NodeResourcesFit."""
-    with KubeSim(nodes=["node-1"], time_scale=FAST) as sim:
-        core = client.CoreV1Api(api_client(sim))
-        namespace(core, "a")
-        for index in range(MAX_PODS):
-            core.create_namespaced_pod("a", pod_body(f"p{index}", nodeName="node-1"))
-        core.create_namespaced_pod("a", pod_body("ssd", nodeSelector={"disk": "ssd"}))
-        events = wait_for(
-            lambda: core.list_namespaced_event("a", field_selector="reason=FailedScheduling").items,
-            what="FailedScheduling",
-        )
-        assert events[0].message.startswith(
-            "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."
-        )
+    fill_the_node(one_node, nodeName="node-1")
+    one_node.create_namespaced_pod("a", pod_body("ssd", nodeSelector={"disk": "ssd"}))
+    events = wait_for(
+        lambda: one_node.list_namespaced_event("a", field_selector="reason=FailedScheduling").items,
+        what="FailedScheduling",
+    )
+    assert events[0].message.startswith(
+        "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."
+    )
 
 
 def test_binding_leaves_the_generation_alone(core: client.CoreV1Api) -> None:
