@@ -71,11 +71,11 @@ Outcome = Done | Stop | Again
 
 # Seconds before the first look again at something that takes a while (pods booting, a
 # namespace terminating); the pause doubles from there.
-POLL_BASE = 0.5
+POLL_BASE = 1.0
 
 
 def poll_pause(polls: int, cap: float) -> float:
-    """The pause before look number `polls` + 1: 0.5 s, doubling, at most `cap`."""
+    """The pause before look number `polls` + 1: 1 s, doubling, at most `cap`."""
     return min(POLL_BASE * 2.0**polls, cap)
 
 
