@@ -18,7 +18,13 @@ from typing import Any
 
 from scheduler.client import LessonClient
 from scheduler.state import SETTLED, LessonRecord
-from workers.local import KubeSimProcess, Processes, RedisServer, redis_server_binary
+from workers.local import (
+    KubeSimProcess,
+    Processes,
+    RedisServer,
+    redis_server_binary,
+    start_redis_and_kubesim,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,10 +44,7 @@ class BenchStack(Processes):
 def bench_stack(workdir: Path, sim_args: Sequence[str], **settings: Any) -> Iterator[BenchStack]:
     """Redis (no persistence: we measure lessonq, not the disk) and kubesim; workers on demand."""
     with ExitStack() as stack:
-        server = RedisServer(workdir / "redis", appendonly=False).start()
-        stack.callback(server.stop)
-        sim = KubeSimProcess(sim_args, workdir / "kubesim.log")
-        stack.callback(sim.stop)
+        server, sim = start_redis_and_kubesim(stack, workdir, sim_args, appendonly=False)
         values = {
             "redis_url": server.url,
             "kube_url": sim.url,

@@ -25,7 +25,7 @@ from kubernetes import client as k8s
 from scheduler.client import ProgressCallback
 from scheduler.state import LessonRecord, LessonState
 from tasks.kube import NAD_GROUP, NAD_PLURAL, NAD_VERSION
-from workers.local import KubeSimProcess, Processes, RedisServer, start_cli
+from workers.local import Processes, start_cli, start_redis_and_kubesim
 
 # A node that lets lesson devices forward IP, at a tenth of real time: vQFX switches take about
 # 40 s to boot (4 s here), Linux hosts about 5 s.
@@ -84,10 +84,7 @@ def local_stack(
 ) -> Iterator[LocalStack]:
     """Redis, kubesim, a worker and beat (and the intake and Flower), all stopped on exit."""
     with ExitStack() as stack:
-        redis = RedisServer(workdir / "redis").start()
-        stack.callback(redis.stop)
-        sim = KubeSimProcess(SIM_ARGS, workdir / "kubesim.log")
-        stack.callback(sim.stop)
+        redis, sim = start_redis_and_kubesim(stack, workdir, SIM_ARGS)
         values = {
             "redis_url": redis.url,
             "kube_url": sim.url,

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -309,6 +310,17 @@ class KubeSimProcess:
                 self._process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self._process.kill()
+
+
+def start_redis_and_kubesim(
+    exit_stack: ExitStack, workdir: Path, sim_args: Sequence[str], *, appendonly: bool = True
+) -> tuple[RedisServer, KubeSimProcess]:
+    """A Redis of our own and kubesim in its own process, stopped when `exit_stack` closes."""
+    redis = RedisServer(workdir / "redis", appendonly=appendonly).start()
+    exit_stack.callback(redis.stop)
+    sim = KubeSimProcess(sim_args, workdir / "kubesim.log")
+    exit_stack.callback(sim.stop)
+    return redis, sim
 
 
 def settings_env(values: Mapping[str, Any]) -> dict[str, str]:
