@@ -181,9 +181,6 @@ class LessonRegistry:
     def live_ids(self) -> list[str]:
         return [str(i) for i in self._redis.zrange(self.expiry_key, 0, -1)]
 
-    def live_count(self) -> int:
-        return int(self._redis.zcard(self.expiry_key))
-
     def records(self, session_id: str | None = None) -> list[LessonRecord]:
         if session_id is None:
             ids = self.live_ids()

@@ -188,4 +188,5 @@ def _register(step: Step, body: StepBody) -> Task:
     return provision_step
 
 
-PROVISION_TASKS: dict[Step, Task] = {step: _register(step, body) for step, body in BODIES.items()}
+for _step, _body in BODIES.items():
+    _register(_step, _body)
