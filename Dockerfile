@@ -1,6 +1,9 @@
-# One image for every lessonq process: `lessonq intake|worker|beat|flower|sim` (docker-compose.yml,
-# deploy/). Build: docker build -t lessonq .
-FROM python:3.11-slim
+# lessonq's images: `lessonq intake|worker|beat|flower` (docker-compose.yml, deploy/).
+#   docker build -t lessonq .                  the production image (the last stage): lessonq
+#                                              alone, neither kubesim nor kubernetes-validate
+#   docker build --target kubesim -t x .       the same plus kubesim, for `lessonq sim` in the
+#                                              development stack (docker-compose.yml)
+FROM python:3.11-slim AS lessonq
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -19,10 +22,13 @@ RUN python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))
 # Then lessonq itself, without touching the dependencies.
 COPY README.md ./
 COPY config config
+COPY lessons lessons
+COPY registry registry
+COPY jobs jobs
+COPY kube kube
 COPY scheduler scheduler
 COPY tasks tasks
 COPY workers workers
-COPY kubesim kubesim
 RUN pip install --no-deps .
 COPY examples examples
 
@@ -30,7 +36,19 @@ COPY examples examples
 RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin lessonq
 USER 10001
 
-# intake, Flower, kubesim, worker metrics
-EXPOSE 8000 5555 8001 9100
+# intake, Flower, worker metrics
+EXPOSE 8000 5555 9100
 ENTRYPOINT ["lessonq"]
 CMD ["intake", "--host", "0.0.0.0", "--port", "8000"]
+
+# kubesim, the development stack's cluster: `lessonq sim` in docker-compose.yml.
+FROM lessonq AS kubesim
+USER root
+COPY kubesim /tmp/kubesim
+RUN pip install /tmp/kubesim && rm -rf /tmp/kubesim
+USER 10001
+EXPOSE 8001
+CMD ["sim", "--host", "0.0.0.0", "--port", "8001"]
+
+# The default target: the production image, lessonq alone.
+FROM lessonq AS production

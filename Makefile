@@ -3,25 +3,41 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# Branch coverage of the product's packages (not kubesim, devstack, bench or the tests).
+COVERAGE := --cov=config --cov=lessons --cov=registry --cov=jobs --cov=kube --cov=scheduler \
+	--cov=tasks --cov=workers --cov-branch --cov-report=term:skip-covered
 
-.PHONY: test lint demo bench bench-full clean
+.PHONY: test test-fast lint format demo bench bench-full clean
 
-$(STAMP): pyproject.toml
+# lessonq, and beside it its development tools (kubesim, the development stack), each a
+# project of its own so that neither ships with lessonq.
+$(STAMP): pyproject.toml kubesim/pyproject.toml devstack/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test]' -e ./kubesim -e ./devstack
 	touch $@
 
 lint: $(STAMP)
 	$(PY) -m pip check
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# Everything: the fast tests and the integration tests (real Redis, workers, kubesim).
 test: lint
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest -n 2 $(COVERAGE)
+
+# The logic only, in seconds: no workers, no kubesim, no subprocesses.
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not integration" $(COVERAGE)
 
 demo: $(STAMP)
-	$(PY) -m workers.demo
+	$(PY) -m devstack demo
 
 # Quick mode, under two minutes; bench/results/latest.json and a Markdown table.
 bench: $(STAMP)
@@ -32,4 +48,4 @@ bench-full: $(STAMP)
 	$(PY) -m bench --full
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

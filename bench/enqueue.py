@@ -15,8 +15,8 @@ from typing import Any
 import redis
 
 from bench.harness import BenchStack, median
+from jobs import sending_app
 from scheduler.client import LessonClient
-from workers.app import create_app
 
 LESSON = "snapshot-testing"
 
@@ -34,7 +34,7 @@ def run(stack: BenchStack, quick: bool) -> dict[str, Any]:
     sample = client.plan(LESSON, "size-probe")
     payload = {"plan": sample.model_dump_json()}
     size = len(payload["plan"])
-    app = create_app(stack.settings)
+    app = sending_app(stack.settings)
     raw = redis.Redis.from_url(stack.settings.redis_url)
     data = payload["plan"].encode()
 

@@ -14,15 +14,17 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from redis import Redis
+
 from bench.harness import median
 from config.settings import load_settings
+from devstack.local import RedisServer
+from jobs import sending_app
+from lessons.state import LIVE as LIVE_STATES
+from registry import LessonRegistry
 from scheduler.client import LessonClient
-from scheduler.registry import LessonRegistry
-from scheduler.state import LIVE as LIVE_STATES
 from tasks.gc import collect
 from tasks.runtime import Runtime
-from workers.app import create_app
-from workers.local import RedisServer
 
 LIVE = 100_000
 EXPIRED = 100
@@ -54,11 +56,11 @@ def _fill_fast(values: dict[str, Any], prefix: str, count: int) -> None:
             future.result()
 
 
-def full_scan(registry: LessonRegistry, now: float) -> list[str]:
+def full_scan(registry: LessonRegistry, url: str, now: float) -> list[str]:
     """Every record's expiry read with SCAN, the way GC would work without an index."""
-    redis = registry.redis
+    redis = Redis.from_url(url, decode_responses=True)
     expired = []
-    keys = list(redis.scan_iter(match=registry.record_key("*"), count=1000))
+    keys = list(redis.scan_iter(match=registry.keys.record("*"), count=1000))
     for start in range(0, len(keys), 1000):
         batch = keys[start : start + 1000]
         pipe = redis.pipeline(transaction=False)
@@ -84,13 +86,13 @@ def run(workdir: Path, quick: bool) -> dict[str, Any]:
         client = LessonClient(settings)
         live = LIVE
         _fill_fast(values, "a", live - EXPIRED)
-        runtime = Runtime.build(settings, create_app(settings))
+        runtime = Runtime.build(settings, sending_app(settings))
         ticks, scans = [], []
         for round_ in range(3 if quick else 7):
             _fill({**values, "lesson_ttl": 0.001}, f"e{round_}", 0, EXPIRED)
             now = time.time()
             started = time.perf_counter()
-            scanned = full_scan(client.registry, now)
+            scanned = full_scan(client.registry, server.url, now)
             scans.append(time.perf_counter() - started)
             started = time.perf_counter()
             result = collect(runtime, now)

@@ -16,15 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scheduler.client import LessonClient
-from scheduler.state import SETTLED, LessonRecord
-from workers.local import (
+from devstack.local import (
     KubeSimProcess,
     Processes,
     RedisServer,
     redis_server_binary,
     start_redis_and_kubesim,
 )
+from lessons.state import SETTLED, LessonRecord
+from scheduler.client import LessonClient
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,6 +12,7 @@ import time
 import redis
 
 from config.settings import Settings, current_settings
+from jobs import sending_app
 from workers.app import create_app
 
 QUEUE = "bench-hop"
@@ -28,7 +29,7 @@ def hop(sent_at: float) -> None:
 
 def measure_hop(settings: Settings, count: int = 30, warmup: int = 5) -> float:
     """Median seconds from send_task to the task starting, one message at a time."""
-    sender = create_app(settings)
+    sender = sending_app(settings)
     client = redis.Redis.from_url(settings.redis_url)
     client.delete(RESULTS)
     samples = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scheduler.lesson import Lesson
+from lessons.model import Lesson
 
 IMAGE = "registry.example/bench/linux:1"
 

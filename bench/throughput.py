@@ -14,9 +14,8 @@ from typing import Any
 
 from bench.harness import PeakRss, bench_stack, median, percentile, wait_settled
 from bench.lessons import ring_lesson
-from scheduler.state import LessonState
-from scheduler.steps import Step
-from tasks.manifests import all_manifests
+from lessons.state import LessonState
+from lessons.steps import Step, all_manifests
 
 LESSONS = 200
 ENDPOINTS = 4

@@ -21,8 +21,8 @@ from bench.harness import BenchStack, bench_stack, median, wait_settled
 from bench.hop import QUEUE as HOP_QUEUE
 from bench.hop import measure_hop
 from bench.lessons import ring_lesson
-from scheduler.state import LessonRecord, LessonState
-from scheduler.steps import DEPENDS_ON, Step
+from lessons.state import LessonRecord, LessonState
+from lessons.steps import Step
 
 API_LATENCY = 0.02
 BOOT = 1.0
@@ -61,7 +61,7 @@ def _breakdown(record: LessonRecord) -> dict[str, dict[str, float]]:
     result = {}
     for step, times in record.steps.items():
         ready_to_run = max(
-            (record.steps[dep].finished_at or 0.0 for dep in DEPENDS_ON[Step(step)]),
+            (record.steps[dep].finished_at or 0.0 for dep in Step(step).needs),
             default=record.created_at,
         )
         result[step.value] = {

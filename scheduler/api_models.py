@@ -10,11 +10,11 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, model_validator
 
-from scheduler.lesson import Category, Lesson, Tier
-from scheduler.naming import SESSION_ID_MAX, validate_session_id
-from scheduler.plan import EndpointPlan
-from scheduler.state import LessonRecord, LessonState, StepStatus
-from scheduler.steps import Step
+from lessons.model import Category, Lesson, Tier
+from lessons.naming import SESSION_ID_MAX, validate_session_id
+from lessons.plan import EndpointPlan
+from lessons.state import LessonRecord, LessonState, StepStatus
+from lessons.steps import Step
 
 LESSONS_PATH = "/v1/lessons"
 

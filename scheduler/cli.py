@@ -1,8 +1,9 @@
 """`lessonq`: run the services, and ask for, watch and remove lessons from the command line.
 
-All parsing is here; each command is a small function of the parsed arguments returning the
-exit status. Errors are one line on stderr (no traceback) and a non-zero exit: 1 for a failure,
-2 for bad usage (argparse's), 130 for Ctrl-C.
+All parsing of lessonq's own commands is here (worker, beat, flower, sim and up hand the rest
+of the command line to the program they become); each command is a small function of the
+parsed arguments returning the exit status. Errors are one line on stderr (no traceback) and a
+non-zero exit: 1 for a failure, 2 for bad usage (argparse's), 130 for Ctrl-C.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from kombu.exceptions import OperationalError as BrokerError
 from pydantic import ValidationError
 
 from config.settings import Settings, SettingsError, load_settings
+from lessons.curriculum import LessonError, Limits, load_curriculum, load_lesson_file
+from lessons.state import LessonState
+from lessons.steps import all_manifests
+from registry import AdmissionRefused, LessonNotFound
 from scheduler import cli_serve, cli_show
 from scheduler.client import LessonClient
-from scheduler.curriculum import LessonError, Limits, load_curriculum, load_lesson_file
-from scheduler.registry import AdmissionRefused, LessonNotFound
-from scheduler.state import LessonState
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -148,8 +150,6 @@ def validate(args: argparse.Namespace) -> int:
 
 def render(args: argparse.Namespace) -> int:
     """The lesson's manifests as YAML documents, for `kubectl apply -f -`."""
-    from tasks.manifests import all_manifests
-
     plan = LessonClient(load_settings()).plan(args.lesson, args.session, args.lesson_id)
     print(yaml.safe_dump_all(all_manifests(plan), sort_keys=False, explicit_start=True), end="")
     return 0
@@ -166,8 +166,11 @@ def _adder(commands: Commands) -> Callable[..., argparse.ArgumentParser]:
     def add(
         name: str, func: Command, help_text: str, passthrough: bool = False
     ) -> argparse.ArgumentParser:
-        more = " (other arguments go to it unchanged)" if passthrough else ""
-        parser = commands.add_parser(name, help=help_text, description=help_text + more)
+        # A command that hands over to another program leaves every option, --help included,
+        # to that program's parser.
+        parser = commands.add_parser(
+            name, help=help_text, description=help_text, add_help=not passthrough
+        )
         parser.set_defaults(func=func, passthrough=passthrough)
         return parser
 
@@ -176,21 +179,29 @@ def _adder(commands: Commands) -> Callable[..., argparse.ArgumentParser]:
 
 def _service_commands(commands: Commands) -> None:
     add = _adder(commands)
-    add("worker", cli_serve.worker, "run a Celery worker", passthrough=True)
-    add("beat", cli_serve.beat, "run Celery beat (GC); exactly one per instance", passthrough=True)
-    parser = add("flower", cli_serve.flower, "run Flower, the Celery dashboard", passthrough=True)
-    parser.add_argument("--address", default="0.0.0.0", help="address to listen on")
-    parser.add_argument("--port", type=int, default=5555)
-    parser.add_argument(
-        "--no-auth", action="store_true", help="no basic auth (LESSONQ_FLOWER_PASSWORD unset)"
+    add("worker", cli_serve.worker_side, "run a Celery worker", passthrough=True)
+    add(
+        "beat",
+        cli_serve.worker_side,
+        "run Celery beat (GC); exactly one per instance",
+        passthrough=True,
     )
+    add("flower", cli_serve.worker_side, "run Flower, the Celery dashboard", passthrough=True)
     parser = add("intake", cli_serve.intake, "run the HTTP intake")
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on")
     parser.add_argument("--port", type=int, default=8000)
-    add("sim", cli_serve.sim, "run kubesim, the Kubernetes API emulator", passthrough=True)
-    parser = add("up", cli_serve.up, "the whole stack on this machine, on kubesim, for development")
-    parser.add_argument("--intake-port", type=int, default=8000)
-    parser.add_argument("--flower-port", type=int, default=5555)
+    add(
+        "sim",
+        cli_serve.sim,
+        "run kubesim, the Kubernetes API emulator (development)",
+        passthrough=True,
+    )
+    add(
+        "up",
+        cli_serve.up,
+        "the whole stack on this machine, on kubesim (development)",
+        passthrough=True,
+    )
 
 
 def _lesson_commands(commands: Commands) -> None:
@@ -246,7 +257,15 @@ def describe(error: BaseException) -> str | None:
         # Redis answered the ping, then the publish of a task failed (kombu's own retries
         # included): Redis went away in between, or refuses the broker's commands.
         return "cannot send the task to the broker: " + " ".join(str(error).split())
-    expected = (CliError, SettingsError, LessonNotFound, TimeoutError, OSError, ValueError)
+    expected = (
+        CliError,
+        cli_serve.NotInstalled,
+        SettingsError,
+        LessonNotFound,
+        TimeoutError,
+        OSError,
+        ValueError,
+    )
     if isinstance(error, (*expected, redis.RedisError)):
         return " ".join(str(error).split())
     return None

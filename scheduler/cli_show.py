@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TextIO
 
-from scheduler.plan import LessonPlan
-from scheduler.state import LessonRecord, StepStatus
-from scheduler.steps import Step
+from lessons.plan import LessonPlan
+from lessons.state import LessonRecord, StepStatus
+from lessons.steps import Step
 
 # Erase the terminal line and go back to its start: the progress line is redrawn in place.
 REDRAW = "\r\x1b[K"

@@ -19,14 +19,14 @@ from functools import cached_property
 from pathlib import Path
 
 from config.settings import Settings, current_settings
-from scheduler.curriculum import Curriculum, Limits, load_curriculum, load_lesson_file, parse_lesson
-from scheduler.dispatch import Dispatcher, StepPayload
-from scheduler.lesson import Image, Lesson
-from scheduler.naming import validate_session_id
-from scheduler.plan import LessonPlan, build_plan
-from scheduler.registry import LessonRegistry, new_lesson_id
-from scheduler.state import SETTLED, LessonRecord
-from scheduler.steps import FIRST_STEPS
+from jobs import CeleryProducer, Producer, StepPayload
+from lessons.curriculum import Curriculum, Limits, load_curriculum, load_lesson_file, parse_lesson
+from lessons.model import Image, Lesson
+from lessons.naming import validate_session_id
+from lessons.plan import LessonPlan, build_plan
+from lessons.state import SETTLED, LessonRecord
+from lessons.steps import FIRST_STEPS
+from registry import LessonRegistry, new_lesson_id
 
 LessonSource = str | os.PathLike[str] | Lesson
 ProgressCallback = Callable[[LessonRecord], None]
@@ -38,15 +38,11 @@ class LessonClient:
         settings: Settings | None = None,
         *,
         registry: LessonRegistry | None = None,
-        dispatcher: Dispatcher | None = None,
+        producer: Producer | None = None,
     ) -> None:
         self.settings = settings or current_settings()
         self.registry = registry or LessonRegistry.from_settings(self.settings)
-        if dispatcher is None:
-            from workers.app import create_app  # the Celery app, only to send tasks
-
-            dispatcher = Dispatcher(create_app(self.settings), self.settings.queue)
-        self._dispatcher = dispatcher
+        self._producer = producer or CeleryProducer.from_settings(self.settings)
 
     @cached_property
     def limits(self) -> Limits:
@@ -91,9 +87,9 @@ class LessonClient:
         plan = self.plan(source, session_id)
         record, replaced = self.registry.create(plan)
         if replaced is not None:
-            self._dispatcher.teardown(StepPayload.of(replaced))
+            self._producer.teardown(StepPayload.of(replaced))
         if record.id == plan.lesson_id:
-            self._dispatcher.steps(FIRST_STEPS, StepPayload.of(record))
+            self._producer.steps(FIRST_STEPS, StepPayload.of(record))
         return record
 
     def status(self, lesson_id: str) -> LessonRecord:
@@ -109,7 +105,7 @@ class LessonClient:
         """Start tearing the lesson down (it wins over provisioning still under way)."""
         self.registry.require(lesson_id)
         if self.registry.begin_teardown([lesson_id]):
-            self._dispatcher.teardown(StepPayload.of(self.registry.require(lesson_id)))
+            self._producer.teardown(StepPayload.of(self.registry.require(lesson_id)))
         return self.registry.require(lesson_id)
 
     def wait(

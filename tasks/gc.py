@@ -4,31 +4,32 @@ Two beat entries, because their costs differ:
 
 - ``lessonq.gc`` (Redis only, cheap at any size): tear down lessons idle past their TTL, fail
   and tear down lessons stuck past their provisioning deadline, and resume lessons whose tasks
-  went quiet (a killed worker, a message lost with a Redis restart). Each is one range query on
-  an index, so the cost follows the number of lessons due, not the number alive.
+  went quiet (a killed worker, a message lost with a Redis restart, an overdue teardown). Each
+  is one range query on an index, so the cost follows the number of lessons due, not the
+  number alive. Stalled lessons are claimed atomically: two ticks at once (two beats, or a
+  slow tick) never resume one twice.
 - ``lessonq.gc.orphans`` (one Kubernetes list): delete namespaces that carry this instance's
   labels but have no live lesson. Namespaces without this instance's labels are never touched.
+  A transient API error is a warning: the next tick tries again.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 from celery import shared_task
 
-from scheduler.dispatch import StepPayload
-from scheduler.naming import INSTANCE, MANAGED
-from scheduler.state import PROVISIONING_STATES, LessonState, StepStatus
-from tasks.kube import is_terminating, owner_of
-from tasks.provision import LessonTask
+from jobs import StepPayload
+from kube import TransientError, is_terminating, owner_of
+from kube.kinds import NAMESPACE
+from lessons.naming import INSTANCE, MANAGED
+from lessons.state import PROVISIONING_STATES, LessonState, StepStatus
+from lessons.steps import Job
+from tasks.running import LessonTask
 from tasks.runtime import Runtime, runtime
 
 log = logging.getLogger("lessonq.gc")
-
-GC_TASK = "lessonq.gc"
-ORPHANS_TASK = "lessonq.gc.orphans"
 
 
 @dataclass(frozen=True)
@@ -39,27 +40,25 @@ class Collected:
 
 
 def expire_idle(rt: Runtime, now: float) -> list[str]:
-    started = rt.registry.begin_teardown(rt.registry.due(rt.registry.expiry_key, now))
-    rt.dispatcher.teardowns(started)
+    started = rt.registry.begin_teardown(rt.registry.expired(now))
+    rt.producer.teardowns(started)
     return started
 
 
 def fail_overdue(rt: Runtime, now: float) -> list[str]:
-    overdue = rt.registry.due(rt.registry.deadline_key, now)
     failed = [
         lesson_id
-        for lesson_id in overdue
+        for lesson_id in rt.registry.overdue(now)
         if rt.registry.fail(lesson_id, "provisioning did not finish before its deadline")
     ]
-    rt.dispatcher.teardowns(rt.registry.begin_teardown(failed))
+    rt.producer.teardowns(rt.registry.begin_teardown(failed))
     return failed
 
 
 def resume_stalled(rt: Runtime, now: float) -> list[str]:
     """Send again the tasks of lessons that made no progress for the stall timeout."""
-    stalled = rt.registry.due(rt.registry.heartbeat_key, now - rt.settings.stall_timeout)
     resumed = []
-    for lesson_id in stalled:
+    for lesson_id in rt.registry.claim_stalled(now - rt.settings.stall_timeout):
         record = rt.registry.get(lesson_id)
         if record is None:
             continue
@@ -68,13 +67,12 @@ def resume_stalled(rt: Runtime, now: float) -> list[str]:
             pending = [
                 step for step, rec in record.steps.items() if rec.status is not StepStatus.DONE
             ]
-            rt.dispatcher.steps(pending, payload)
+            rt.producer.steps(pending, payload)
         elif record.state is LessonState.TEARING_DOWN:
-            rt.dispatcher.teardown(payload)
+            rt.producer.teardown(payload)
         else:
             continue
         resumed.append(lesson_id)
-    rt.registry.touch(resumed)
     return resumed
 
 
@@ -89,29 +87,35 @@ def collect(rt: Runtime, now: float) -> Collected:
 def collect_orphans(rt: Runtime) -> list[str]:
     """Delete this instance's namespaces that no live lesson owns; return their names."""
     selector = f"{MANAGED}=true,{INSTANCE}={rt.settings.instance_id}"
-    namespaces = [ns for ns in rt.kube.list_namespaces(selector) if not is_terminating(ns)]
+    listed = rt.kube.listing(NAMESPACE, None, selector).items
+    namespaces = [ns for ns in listed if not is_terminating(ns)]
     owners = {ns["metadata"]["name"]: owner_of(ns) or "" for ns in namespaces}
     states = rt.registry.states(owner for owner in owners.values() if owner)
     deleted = []
     for ns in namespaces:
         name = ns["metadata"]["name"]
         if states.get(owners[name]) in (None, LessonState.GONE):
-            rt.kube.delete_namespace(name, ns["metadata"]["uid"])
+            rt.kube.delete(NAMESPACE, name, ns["metadata"]["uid"])
             deleted.append(name)
     return deleted
 
 
-@shared_task(name=GC_TASK, base=LessonTask)  # type: ignore[untyped-decorator]
+@shared_task(name=Job.GC, base=LessonTask)  # type: ignore[untyped-decorator]
 def gc() -> None:
-    result = collect(runtime(), time.time())
+    rt = runtime()
+    result = collect(rt, rt.clock.now())
     if result.expired or result.overdue or result.resumed:
         log.info(
             "gc: expired %s, overdue %s, resumed %s", result.expired, result.overdue, result.resumed
         )
 
 
-@shared_task(name=ORPHANS_TASK, base=LessonTask)  # type: ignore[untyped-decorator]
+@shared_task(name=Job.GC_ORPHANS, base=LessonTask)  # type: ignore[untyped-decorator]
 def gc_orphans() -> None:
-    deleted = collect_orphans(runtime())
+    try:
+        deleted = collect_orphans(runtime())
+    except TransientError as error:
+        log.warning("gc: orphan sweep skipped, the next tick tries again: %s", error.message)
+        return
     if deleted:
         log.info("gc: deleted orphan namespaces %s", deleted)

@@ -1,192 +1,103 @@
-"""The provisioning tasks: one Celery task per step, all run the same way.
+"""Running a provisioning step, and the Celery tasks that do it (one per step).
 
 Running a step: mark it started (or stop, if the lesson is no longer provisioning), run its
-body, then either start the steps it unblocks, retry it with backoff (transient errors, within
-the lesson's provisioning deadline), run it again later (readiness), or fail the lesson with the
-API's message (permanent errors). Delivery is at least once (acks_late); every step is
-idempotent, so a redelivered or resumed step simply finds its work done.
+body, then start the steps it unblocks, retry it with backoff (transient errors, within the
+lesson's provisioning deadline), run it again later (readiness), or fail the lesson with the
+API's message (permanent errors). The body asks for a retry by raising a TransientError; the
+backoff is the runner's. Delivery is at least once (acks_late); every step is idempotent, so a
+redelivered or resumed step simply finds its work done.
+
+`run_step` decides and returns what comes next; the Celery task only carries it out, so the
+logic runs in fast tests without a worker.
 """
 
 from __future__ import annotations
 
 import logging
-import random
-import time
-from typing import Any, NoReturn
+from typing import Any
 
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from redis.exceptions import RedisError
 
-from scheduler.dispatch import StepPayload
-from scheduler.logfields import EXTRA_KEY
-from scheduler.steps import Step
-from tasks import metrics
-from tasks.kube import KubeError, PermanentError, TransientError
+from jobs import StepPayload
+from kube import PermanentError, TransientError
+from lessons.steps import Step
+from tasks.outcomes import Outcome, Reason, reason
+from tasks.running import LessonTask, RunAgain, StepRun, carry_out, retry_after_error
 from tasks.runtime import Runtime, runtime
-from tasks.steps import BODIES, Again, Done, StepBody, StepContext, Stop
+from tasks.steps import Again, Done, StepContext, Stop, body_of
 
 log = logging.getLogger("lessonq.provision")
 
-BACKOFF_BASE = 0.25
 
-
-class LessonTask(Task):  # type: ignore[misc]
-    """At-least-once delivery: acknowledged only once the work is done or handed on."""
-
-    acks_late = True
-    reject_on_worker_lost = True
-    ignore_result = True
-    max_retries = None
-
-
-def backoff(attempt: int, *, cap: float, retry_after: float | None = None) -> float:
-    """Exponential backoff with equal jitter; never sooner than the server's Retry-After."""
-    delay = min(cap, BACKOFF_BASE * 2.0**attempt)
-    delay = delay / 2 + random.uniform(0, delay / 2)
-    return max(delay, retry_after or 0.0)
-
-
-def describe(payload: StepPayload, step: str) -> dict[str, Any]:
-    return {
-        "lesson_id": payload.lesson_id,
-        "lesson": payload.lesson,
-        "session_id": payload.session_id,
-        "namespace": payload.namespace,
-        "step": step,
-    }
-
-
-def log_step(payload: StepPayload, step: str, outcome: str, started: float, **extra: Any) -> None:
-    fields = {
-        **describe(payload, step),
-        "outcome": outcome,
-        "duration_s": round(time.monotonic() - started, 3),
-        **extra,
-    }
-    log.info(
-        "lesson %(lesson_id)s (%(lesson)s, session %(session_id)s, namespace %(namespace)s) "
-        "step %(step)s: %(outcome)s in %(duration_s)ss",
-        fields,
-        extra={EXTRA_KEY: fields},
-    )
-    metrics.record_step(fields)
-
-
-def run_step(task: LessonTask, step: Step, body: StepBody, payload: StepPayload) -> None:
-    rt = runtime()
-    started = time.monotonic()
+def run_step(rt: Runtime, step: Step, payload: StepPayload) -> RunAgain | None:
+    """Run one step of one lesson; what to send again, if anything."""
+    run = StepRun(rt, step.value, payload)
     started_step = rt.registry.start_step(payload.lesson_id, step)
     if started_step is None:
-        log_step(payload, step, "skipped: lesson no longer provisioning", started)
-        return
+        run.report(Outcome.SKIPPED, why="lesson no longer provisioning")
+        return None
     record, plan = started_step
     # Readiness judges the deadline itself, and then says which endpoints it waited for.
-    if time.time() >= record.deadline and step is not Step.READINESS:
-        message = "provisioning did not finish before its deadline"
-        _fail(rt, payload, step, message, started, metrics.DEADLINE)
-        return
+    if rt.clock.now() >= record.deadline and step is not Step.READINESS:
+        run.fail("provisioning did not finish before its deadline", Reason.DEADLINE)
+        return None
     context = StepContext(
+        step=step,
         plan=plan,
         payload=payload,
         deadline=record.deadline,
         kube=rt.kube,
+        objects=rt.objects,
         registry=rt.registry,
-        dispatcher=rt.dispatcher,
+        producer=rt.producer,
         settings=rt.settings,
+        clock=rt.clock,
     )
     try:
-        outcome = body(context)
+        result = body_of(step)(context)
     except TransientError as error:
-        countdown = retry_countdown(rt, payload, step, error, started, record.deadline)
-        if countdown is None:
-            return
-        run_again(task, payload, countdown, attempt=payload.attempt + 1)
+        countdown = retry_after_error(rt, payload, error)
+        if rt.clock.now() + countdown >= record.deadline:
+            message = (
+                f"step {step} did not succeed before the provisioning deadline: {error.message}"
+            )
+            run.fail(message, Reason.DEADLINE)
+            return None
+        return run.retry(error, countdown)
     except PermanentError as error:
-        _fail(rt, payload, step, error.message, started, metrics.reason(error))
-        return
+        run.fail(error.message, reason(error))
+        return None
     except (RedisError, SoftTimeLimitExceeded):
         # No verdict on the lesson: the task fails, and GC resumes the lesson once it stalls.
         raise
     except Exception as error:
         log.exception("step %s of lesson %s raised", step, payload.lesson_id)
-        _fail(rt, payload, step, f"internal error: {error!r}", started, metrics.INTERNAL)
-        return
-    if isinstance(outcome, Again):
-        rt.registry.report_progress(payload.lesson_id)
-        run_again(
-            task,
-            payload,
-            outcome.countdown,
-            attempt=0,
-            ready_since=outcome.ready_since,
-            polls=outcome.polls,
-        )
-    if isinstance(outcome, Stop):
-        log_step(payload, step, "stopped: lesson is being torn down", started)
-        return
-    assert isinstance(outcome, Done)
-    following = rt.registry.complete_step(payload.lesson_id, step)
-    rt.dispatcher.steps(following, payload.fresh())
-    log_step(payload, step, "done", started, next=[s.value for s in following])
-
-
-def run_again(
-    task: LessonTask, payload: StepPayload, countdown: float, **counters: Any
-) -> NoReturn:
-    """Re-send this task in `countdown` s with these counters (acked once the retry is sent)."""
-    raise task.retry(countdown=countdown, kwargs=payload.model_copy(update=counters).kwargs())
-
-
-def retry_countdown(
-    rt: Runtime,
-    payload: StepPayload,
-    step: str,
-    error: KubeError,
-    started: float,
-    deadline: float | None,
-) -> float | None:
-    """Seconds until a retry after `error`, or None when the deadline comes first (the lesson
-    fails). Without a deadline (teardown) there is always a retry, ever more patiently."""
-    countdown = backoff(
-        payload.attempt,
-        cap=rt.settings.retry_backoff_max,
-        retry_after=error.retry_after if isinstance(error, TransientError) else None,
-    )
-    if deadline is not None and time.time() + countdown >= deadline:
-        message = f"step {step} did not succeed before the provisioning deadline: {error.message}"
-        _fail(rt, payload, Step(step), message, started, metrics.DEADLINE)
+        run.fail(f"internal error: {error!r}", Reason.INTERNAL)
         return None
-    rt.registry.report_progress(payload.lesson_id)
-    log_step(
-        payload,
-        step,
-        f"retrying in {countdown:.2f}s",
-        started,
-        error=error.message,
-        reason=metrics.reason(error),
-    )
-    return countdown
+    if isinstance(result, Again):
+        rt.registry.report_progress(payload.lesson_id)
+        counters = {"attempt": 0, "ready_since": result.ready_since, "polls": result.polls}
+        return RunAgain(result.countdown, payload.model_copy(update=counters))
+    if isinstance(result, Stop):
+        run.report(Outcome.STOPPED, why="lesson is being torn down")
+        return None
+    assert isinstance(result, Done)
+    following = rt.registry.complete_step(payload.lesson_id, step)
+    rt.producer.steps(following, payload.fresh())
+    run.report(Outcome.DONE, next=tuple(s.value for s in following))
+    return None
 
 
-def _fail(
-    rt: Runtime, payload: StepPayload, step: Step, message: str, started: float, reason: str
-) -> None:
-    # A lesson torn down while this step ran makes its errors moot: fail only a live one.
-    if rt.registry.fail(payload.lesson_id, f"{step}: {message}"):
-        log_step(payload, step, "failed", started, error=message, reason=reason)
-    else:
-        log_step(payload, step, "stopped: lesson is being torn down", started)
-
-
-def _register(step: Step, body: StepBody) -> Task:
+def _register(step: Step) -> Task:
     @shared_task(name=step.task_name, base=LessonTask, bind=True)  # type: ignore[untyped-decorator]
     def provision_step(self: LessonTask, **kwargs: Any) -> None:
-        run_step(self, step, body, StepPayload.model_validate(kwargs))
+        carry_out(self, run_step(runtime(), step, StepPayload.model_validate(kwargs)))
 
     provision_step.__doc__ = f"Provisioning step: {step}."
     return provision_step
 
 
-for _step, _body in BODIES.items():
-    _register(_step, _body)
+for _step in Step:
+    _register(_step)

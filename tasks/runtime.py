@@ -1,7 +1,9 @@
-"""What a task needs at hand: settings, the registry, the Kubernetes client and the dispatcher.
+"""What a task needs at hand: settings, the clock, the registry, the cluster, the producer and
+the observers of each run.
 
 Built once per worker process, on first use: a prefork child must not inherit its parent's
-sockets, so nothing here is created at import time.
+sockets, so nothing here is created at import time. Fast tests build one of their own, with a
+clock they move, a cluster in memory and a producer that keeps the messages.
 """
 
 from __future__ import annotations
@@ -11,27 +13,42 @@ from dataclasses import dataclass
 
 from celery import Celery, current_app
 
+from config.clock import SYSTEM_CLOCK, Clock
 from config.settings import Settings, current_settings
-from scheduler.dispatch import Dispatcher
-from scheduler.registry import LessonRegistry
-from tasks.kube import Kube
+from jobs import CeleryProducer, Producer
+from kube import Kube, KubeApi
+from registry import LessonRegistry
+from tasks.observers import LogLine, StepMetrics
+from tasks.outcomes import Observer, StepEvent
+from tasks.reconcile import Reconciler
 
 
 @dataclass(frozen=True)
 class Runtime:
     settings: Settings
+    clock: Clock
     registry: LessonRegistry
-    kube: Kube
-    dispatcher: Dispatcher
+    kube: KubeApi
+    objects: Reconciler
+    producer: Producer
+    observers: tuple[Observer, ...]
 
     @classmethod
     def build(cls, settings: Settings, app: Celery) -> Runtime:
+        kube = Kube.from_settings(settings)
         return cls(
             settings=settings,
-            registry=LessonRegistry.from_settings(settings),
-            kube=Kube.from_settings(settings),
-            dispatcher=Dispatcher(app, settings.queue),
+            clock=SYSTEM_CLOCK,
+            registry=LessonRegistry.from_settings(settings, SYSTEM_CLOCK),
+            kube=kube,
+            objects=Reconciler(kube, settings.api_parallelism),
+            producer=CeleryProducer(app, settings.queue),
+            observers=(LogLine(), StepMetrics()),
         )
+
+    def report(self, event: StepEvent) -> None:
+        for observer in self.observers:
+            observer.step_ended(event)
 
 
 _by_process: dict[int, Runtime] = {}

@@ -1,51 +1,56 @@
-"""The provisioning steps: each reads as the list of what it makes exist.
+"""The bodies of the provisioning steps.
 
-A step reconciles: it creates what is missing, accepts what is already there and ours, and
-refuses what belongs to someone else. It returns an Outcome or raises a KubeError; the Celery
-wiring around it (tasks.provision) turns those into retries, failures and the next steps.
+A step reconciles: it makes what its entry in ``lessons.steps.PIPELINE`` creates exist, accepts
+what is already there and ours, and refuses what belongs to someone else. Most steps need no
+body of their own (`make_exist`); the namespace step also clears the way for its namespace, and
+readiness watches the pods. A body returns a `Result` or raises a KubeError; the runner
+(``tasks.provision``) turns those into retries, failures and the next steps.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
+from config.clock import Clock
 from config.settings import Settings
-from scheduler.dispatch import Dispatcher, StepPayload
-from scheduler.naming import INSTANCE, LESSON_ID, MANAGED
-from scheduler.plan import LessonPlan
-from scheduler.registry import LessonRegistry
-from scheduler.state import LIVE, PROVISIONING_STATES, LessonState
-from scheduler.steps import Step
-from tasks.kube import Kube, PermanentError, TransientError, is_terminating, owner_of
-from tasks.manifests import (
-    Manifest,
-    namespace_manifest,
-    network_manifests,
-    pod_manifests,
-    policy_manifests,
-    service_manifests,
-)
-from tasks.metrics import DEADLINE
-from tasks.readiness import Readiness, assess
+from jobs import Producer, StepPayload
+from kube import KubeApi, Obj, PermanentError, TransientError, is_terminating, owner_of
+from kube.kinds import NAMESPACE, POD
+from lessons.manifests import Manifest
+from lessons.naming import INSTANCE, LESSON_ID, MANAGED
+from lessons.plan import LessonPlan
+from lessons.readiness import Readiness, assess
+from lessons.state import LIVE, PROVISIONING_STATES, LessonState
+from lessons.steps import Step
+from registry import LessonRegistry
+from tasks.outcomes import Reason
+from tasks.reconcile import Reconciler
 
 
 @dataclass(frozen=True)
 class StepContext:
+    step: Step
     plan: LessonPlan
     payload: StepPayload
     deadline: float
-    kube: Kube
+    kube: KubeApi
+    objects: Reconciler
     registry: LessonRegistry
-    dispatcher: Dispatcher
+    producer: Producer
     settings: Settings
+    clock: Clock
+
+    @property
+    def manifests(self) -> list[Manifest]:
+        """What this step creates, from its entry in the pipeline."""
+        creates = self.step.creates
+        return creates(self.plan) if creates is not None else []
 
     def still_provisioning(self) -> bool:
-        state = self.registry.states([self.plan.lesson_id])[self.plan.lesson_id]
-        return state in PROVISIONING_STATES
+        return self.registry.state(self.plan.lesson_id) in PROVISIONING_STATES
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,8 @@ class Again:
     polls: int = 0
 
 
-Outcome = Done | Stop | Again
+Result = Done | Stop | Again
+StepBody = Callable[[StepContext], Result]
 
 # Seconds before the first look again at something that takes a while (pods booting, a
 # namespace terminating); the pause doubles from there.
@@ -79,12 +85,17 @@ def poll_pause(polls: int, cap: float) -> float:
     return min(POLL_BASE * 2.0**polls, cap)
 
 
-StepBody = Callable[[StepContext], Outcome]
+def make_exist(ctx: StepContext) -> Result:
+    """The body of a step that only makes its objects exist, all at once."""
+    ctx.objects.ensure_all(ctx.manifests, ctx.plan.lesson_id)
+    return Done()
 
 
-def namespace(ctx: StepContext) -> Outcome:
+def claim_namespace(ctx: StepContext) -> Result:
+    """Make the namespace exist and be ours; record its uid, which teardown deletes by."""
     plan = ctx.plan
-    existing = ctx.kube.create_or_get(namespace_manifest(plan)).obj
+    (manifest,) = ctx.manifests
+    existing = ctx.objects.create_or_get(manifest).obj
     if owner_of(existing) != plan.lesson_id:
         _clear_the_way(ctx, existing)
     uid = existing["metadata"]["uid"]
@@ -92,12 +103,12 @@ def namespace(ctx: StepContext) -> Outcome:
     # A teardown that ran between our state check and the create found nothing to delete:
     # the namespace is ours to remove, or it would leak.
     if not ctx.still_provisioning():
-        ctx.kube.delete_namespace(plan.namespace, uid)
+        ctx.kube.delete(NAMESPACE, plan.namespace, uid)
         return Stop()
     return Done()
 
 
-def _clear_the_way(ctx: StepContext, existing: dict[str, Any]) -> None:
+def _clear_the_way(ctx: StepContext, existing: Obj) -> None:
     """The namespace name is taken by another lesson's namespace: wait for it, or refuse."""
     name = ctx.plan.namespace
     if is_terminating(existing):
@@ -111,7 +122,7 @@ def _clear_the_way(ctx: StepContext, existing: dict[str, Any]) -> None:
             f"{ctx.plan.instance_id!r}"
         )
     other = labels.get(LESSON_ID, "")
-    state = ctx.registry.states([other])[other] if other else None
+    state = ctx.registry.state(other) if other else None
     if state is LessonState.TEARING_DOWN:
         raise TransientError(
             f"namespace {name} of lesson {other} is being torn down", retry_after=1
@@ -119,23 +130,13 @@ def _clear_the_way(ctx: StepContext, existing: dict[str, Any]) -> None:
     if state in LIVE:
         raise PermanentError(f"namespace {name} belongs to live lesson {other}")
     # Left behind by a lesson that no longer exists: remove it, then create ours.
-    ctx.kube.delete_namespace(name, existing["metadata"]["uid"])
+    ctx.kube.delete(NAMESPACE, name, existing["metadata"]["uid"])
     raise TransientError(
         f"removing orphan namespace {name} of lesson {other or '?'}", retry_after=1
     )
 
 
-def creating(manifests: Callable[[LessonPlan], list[Manifest]]) -> StepBody:
-    """A step that makes these objects exist, all at once, and is done."""
-
-    def step(ctx: StepContext) -> Outcome:
-        ctx.kube.ensure_all(manifests(ctx.plan), ctx.plan.lesson_id)
-        return Done()
-
-    return step
-
-
-def readiness(ctx: StepContext) -> Outcome:
+def readiness(ctx: StepContext) -> Result:
     """Wait for the pods without keeping other work waiting.
 
     When no other message is waiting for a worker, the step watches the pods for a few seconds
@@ -143,33 +144,33 @@ def readiness(ctx: StepContext) -> Outcome:
     growing pause, so lessons with long boots, or stuck ones, cost a list call per pause rather
     than a worker slot.
     """
-    plan = ctx.plan
+    plan, clock = ctx.plan, ctx.clock
     selector = f"{LESSON_ID}={plan.lesson_id}"
     endpoints = [endpoint.name for endpoint in plan.endpoints]
-    pods, since = ctx.kube.list_pods(plan.namespace, selector)
+    pods, since = ctx.kube.listing(POD, plan.namespace, selector)
     seen = assess(pods, endpoints)
     ctx.registry.report_progress(plan.lesson_id, healthy=seen.healthy, total=seen.total)
-    budget = min(ctx.settings.readiness_watch, ctx.deadline - time.time())
-    if not seen.complete and seen.problem is None and budget > 0 and not ctx.dispatcher.waiting():
+    budget = min(ctx.settings.readiness_watch, ctx.deadline - clock.now())
+    if not seen.complete and seen.problem is None and budget > 0 and not ctx.producer.waiting():
         # Nothing else is waiting for this worker slot: watch, and notice readiness at once.
         seen = _watch_until_ready(ctx, {p["metadata"]["name"]: p for p in pods}, since, budget)
     if seen.problem is not None:
         raise PermanentError(seen.problem)
     if not seen.complete:
-        if time.time() >= ctx.deadline:
+        if clock.now() >= ctx.deadline:
             raise PermanentError(
                 f"{seen.healthy}/{seen.total} endpoints ready at the provisioning deadline; "
                 f"waiting: {', '.join(seen.waiting)}",
-                reason=DEADLINE,
+                reason=Reason.DEADLINE,
             )
         # Look again after a growing pause, and one last time at the deadline.
         pause = min(
             poll_pause(ctx.payload.polls, ctx.settings.readiness_watch),
-            ctx.deadline - time.time(),
+            ctx.deadline - clock.now(),
         )
         return Again(countdown=max(pause, 0), polls=ctx.payload.polls + 1)
     # The lesson's readyDelay: let the devices settle after their probes pass.
-    now = time.time()
+    now = clock.now()
     ready_since = ctx.payload.ready_since or now
     settle = plan.ready_delay - (now - ready_since)
     if settle > 0:
@@ -187,8 +188,8 @@ def _watch_until_ready(
 ) -> Readiness:
     endpoints = [endpoint.name for endpoint in ctx.plan.endpoints]
     seen = assess(pods.values(), endpoints)
-    events = ctx.kube.watch_pods(
-        ctx.plan.namespace, f"{LESSON_ID}={ctx.plan.lesson_id}", since, budget
+    events = ctx.kube.watch(
+        POD, ctx.plan.namespace, f"{LESSON_ID}={ctx.plan.lesson_id}", since, budget
     )
     with closing(events):
         for kind, pod in events:
@@ -205,15 +206,12 @@ def _watch_until_ready(
     return seen
 
 
+# The steps with a body of their own; every other step only makes its objects exist.
 BODIES: dict[Step, StepBody] = {
-    Step.NAMESPACE: namespace,
-    # A NetworkAttachmentDefinition per link, each on a bridge of its own.
-    Step.NETWORKS: creating(network_manifests),
-    # The NetworkPolicy that keeps egress inside the lesson (DNS still allowed).
-    Step.POLICIES: creating(policy_manifests),
-    # A Service per endpoint, named after it.
-    Step.SERVICES: creating(service_manifests),
-    # A Pod per endpoint, on the lesson's node, wired to its links.
-    Step.PODS: creating(pod_manifests),
+    Step.NAMESPACE: claim_namespace,
     Step.READINESS: readiness,
 }
+
+
+def body_of(step: Step) -> StepBody:
+    return BODIES.get(step, make_exist)

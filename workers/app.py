@@ -1,4 +1,4 @@
-"""The Celery application: ``celery -A workers.app worker`` and ``celery -A workers.app beat``.
+"""The Celery application of the workers and beat: ``celery -A workers.app worker|beat``.
 
 Delivery is at least once: a task is acknowledged after it ran (``acks_late``), a worker that
 dies mid-task gives its message back (``reject_on_worker_lost``), each worker process holds one
@@ -8,47 +8,54 @@ after the visibility timeout, which the settings keep longer than any task may r
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
 
 from config.settings import Settings, current_settings
-from workers import logs, metrics
+from jobs import messaging
+from lessons.steps import Job
+from workers import logs, metrics, prefork
 
 TASK_MODULES = ["tasks.provision", "tasks.teardown", "tasks.gc"]
 
 
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    """GC every LESSONQ_GC_INTERVAL seconds. A tick not started within one interval is
+    dropped (`expires`): the next one does the same work, and late ticks would pile up."""
+    every = settings.gc_interval
+    return {
+        "lessonq-gc": {"task": Job.GC, "schedule": every, "options": {"expires": every}},
+        "lessonq-gc-orphans": {
+            "task": Job.GC_ORPHANS,
+            "schedule": every,
+            "options": {"expires": every},
+        },
+    }
+
+
 def create_app(settings: Settings) -> Celery:
-    app = Celery("lessonq", broker=settings.redis_url, include=TASK_MODULES)
+    app = Celery("lessonq", include=TASK_MODULES)
+    app.conf.update(messaging(settings))
     app.conf.update(
-        task_default_queue=settings.queue,
-        task_serializer="json",
-        accept_content=["json"],
-        task_ignore_result=True,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         worker_max_memory_per_child=settings.worker_max_memory_mb * 1024,
         task_time_limit=settings.task_time_limit,
         task_soft_time_limit=settings.task_time_limit * 0.9,
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
-        broker_connection_retry_on_startup=True,
         # Celery's consumer, made to survive a Redis restart while tasks run (see the module).
         worker_consumer="workers.consumer:Consumer",
-        # Flower shows tasks from the workers' events. No "task-sent" events: each would cost
-        # every enqueue a second publish, and Flower does not need them.
+        # Flower shows tasks from the workers' events.
         worker_send_task_events=True,
-        task_send_sent_event=False,
-        beat_schedule={
-            "lessonq-gc": {"task": "lessonq.gc", "schedule": settings.gc_interval},
-            "lessonq-gc-orphans": {
-                "task": "lessonq.gc.orphans",
-                "schedule": settings.gc_interval,
-            },
-        },
+        beat_schedule=beat_schedule(settings),
     )
     return app
 
 
 app = create_app(current_settings())
-# JSON logs and the metrics server hook into the worker's and beat's own signals.
+# JSON logs, the metrics server and the warm-up before forking hook into the worker's and
+# beat's own signals.
 logs.install()
 metrics.install()
+prefork.install()

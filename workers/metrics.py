@@ -8,7 +8,7 @@ prometheus_client reads that variable once, when it is first imported, which in 
 process is before any of lessonq's code runs (Flower's plugin to the `celery` command imports
 it). So the variable must be in the worker's environment from the start: ``lessonq worker``
 sets it to a fresh directory (`environment`) before it hands over to Celery, as do the local
-stacks (``workers.local``). Whoever runs ``celery -A workers.app worker`` with
+stacks (``devstack.local``). Whoever runs ``celery -A workers.app worker`` with
 LESSONQ_METRICS_PORT must set it too, to a directory of that worker's own; without it the
 worker logs an error and serves no metrics.
 

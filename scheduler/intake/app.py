@@ -5,18 +5,19 @@ from __future__ import annotations
 import ipaddress
 import logging
 
+import redis
 import uvicorn
 from fastapi import Depends, FastAPI
 from fastapi.security import HTTPBearer
 
+from config import logs
 from config.settings import Settings, current_settings
+from registry import LessonRegistry, connect
 from scheduler.client import LessonClient
 from scheduler.intake.errors import install_error_handlers
 from scheduler.intake.gate import Gate
 from scheduler.intake.lessons import catalog_router, lessons_router
 from scheduler.intake.service import service_router
-from scheduler.registry import LessonRegistry, connect
-from workers import logs
 
 log = logging.getLogger("lessonq.intake")
 
@@ -51,14 +52,18 @@ def create_app(settings: Settings | None = None, client: LessonClient | None = N
     return app
 
 
-def intake_registry(settings: Settings) -> LessonRegistry:
-    """The registry over a client whose retries of a failed call pause for at most
+def intake_connection(settings: Settings) -> redis.Redis:
+    """A Redis client whose retries of a failed call pause for at most
     LESSONQ_INTAKE_REDIS_RETRY seconds in all (each attempt bounded by its socket timeouts).
 
     A worker's client rides out a Redis restart, which is right for a task; a request would
     hold one of the intake's threads all that time, and a caller is better told 503 soon.
     """
-    return LessonRegistry(connect(settings.redis_url, settings.intake_redis_retry), settings)
+    return connect(settings.redis_url, settings.intake_redis_retry)
+
+
+def intake_registry(settings: Settings) -> LessonRegistry:
+    return LessonRegistry(intake_connection(settings), settings)
 
 
 def loopback(host: str) -> bool:

@@ -20,9 +20,9 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from lessons.curriculum import WHOLE_FILE, LessonError
+from registry import AdmissionRefused, LessonNotFound
 from scheduler.api_models import ErrorBody, FieldProblem
-from scheduler.curriculum import WHOLE_FILE, LessonError
-from scheduler.registry import AdmissionRefused, LessonNotFound
 
 log = logging.getLogger(__name__)
 

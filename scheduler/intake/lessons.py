@@ -10,6 +10,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
+from lessons.curriculum import LessonError, UnknownLessonError, parse_lesson
+from lessons.model import Lesson
+from lessons.state import LessonRecord, LessonState
+from registry import LESSON_ID_FORMAT
 from scheduler.api_models import (
     LESSONS_PATH,
     Catalog,
@@ -23,12 +27,8 @@ from scheduler.api_models import (
     SessionId,
 )
 from scheduler.client import LessonClient
-from scheduler.curriculum import LessonError, UnknownLessonError, parse_lesson
 from scheduler.intake.errors import definition_problems, invalid, not_found
 from scheduler.intake.jsonbody import JsonRoute
-from scheduler.lesson import Lesson
-from scheduler.registry import LESSON_ID_FORMAT
-from scheduler.state import LessonRecord, LessonState
 
 # Where an inline lesson's problems point: its place in the request body.
 DEFINITION = "definition"

@@ -11,7 +11,6 @@ their own (`PROBE_THREADS`), through a connection that does not retry and times 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Iterator
 
 import anyio.to_thread
@@ -21,14 +20,12 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from config.settings import Settings
+from lessons.state import LessonState
+from registry import LessonRegistry, connect_failing_fast
 from scheduler.api_models import ErrorBody, Health
 from scheduler.intake.errors import ApiError
-from scheduler.registry import LessonRegistry
-from scheduler.state import LessonState
 
 log = logging.getLogger(__name__)
 
@@ -39,30 +36,7 @@ PROBE_THREADS = 4
 
 def probe_registry(settings: Settings) -> LessonRegistry:
     """The registry over a connection that fails fast."""
-    connection = redis.Redis.from_url(
-        settings.redis_url,
-        decode_responses=True,
-        socket_timeout=PROBE_TIMEOUT,
-        socket_connect_timeout=PROBE_TIMEOUT,
-        retry=Retry(NoBackoff(), 0),
-    )
-    return LessonRegistry(connection, settings)
-
-
-def lessons_by_state(registry: LessonRegistry) -> Counter[LessonState]:
-    """How many lessons are in each state, GONE ones aside.
-
-    Read from the indexes, not from a scan of every key: the expiry index holds the live
-    lessons (QUEUED to READY, and FAILED), the heartbeat index those a task is moving (QUEUED,
-    PROVISIONING, TEARING_DOWN). Then one pipelined read of each one's state: two round trips
-    and as many small reads as there are lessons not yet gone, which admission bounds.
-    """
-    pipe = registry.redis.pipeline(transaction=False)
-    pipe.zrange(registry.expiry_key, 0, -1)
-    pipe.zrange(registry.heartbeat_key, 0, -1)
-    live, moving = pipe.execute()
-    states = registry.states({*live, *moving}).values()
-    return Counter(state for state in states if state is not None)
+    return LessonRegistry(connect_failing_fast(settings.redis_url, PROBE_TIMEOUT), settings)
 
 
 class LessonsCollector:
@@ -72,7 +46,7 @@ class LessonsCollector:
         self._registry = registry
 
     def collect(self) -> Iterator[Metric]:
-        counts = lessons_by_state(self._registry)
+        counts = self._registry.count_by_state()
         gauge = GaugeMetricFamily(
             "lessonq_live_lessons",
             "Lessons of this lessonq instance by state (GONE ones are not counted)",
@@ -102,7 +76,7 @@ def service_router(settings: Settings) -> APIRouter:
     async def readyz() -> Health:
         """Redis answers: the service can take requests."""
         try:
-            await anyio.to_thread.run_sync(registry.redis.ping, limiter=probes)
+            await anyio.to_thread.run_sync(registry.ping, limiter=probes)
         except redis.RedisError as error:
             # The error names Redis's address: for the log, not for whoever asks (no token).
             log.warning("GET /readyz: Redis does not answer: %s", error)

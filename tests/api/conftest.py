@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from devstack.local import free_port, settings_env, start_cli
 from tests.support.stack import Stack, running_stack
-from workers.local import free_port, settings_env, start_cli
 
 
 class Intake:

@@ -11,13 +11,13 @@ import pytest
 import uvicorn
 
 from config.settings import load_settings
+from devstack.local import free_port
 from scheduler.intake import create_app
 from scheduler.intake.gate import OPEN_PATHS
 from tests.api.conftest import Intake, running_intake
 from tests.api.helpers import LESSONS, assert_error
 from tests.support.settings import TEST_SETTINGS
 from tests.support.stack import Stack
-from workers.local import free_port
 
 TOKEN = "s3cret-token-\u00e9"  # not ASCII: compared as bytes
 SOME_ID = "0123456789abcdef"

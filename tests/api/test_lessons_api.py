@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from scheduler.registry import LESSON_ID_FORMAT, new_lesson_id
+from registry import LESSON_ID_FORMAT, new_lesson_id
 from tests.api.helpers import LESSONS, assert_error, create, problem_fields, wait_for_state
 from tests.support.kube import ClusterView
 from tests.support.stack import Stack

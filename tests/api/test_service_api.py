@@ -14,13 +14,13 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from devstack.local import LoggedProcess, free_port
 from scheduler.intake.app import loopback
 from scheduler.intake.service import PROBE_TIMEOUT
 from tests.api.conftest import running_intake
 from tests.api.helpers import LESSONS, assert_error, create
 from tests.support.settings import REPO
 from tests.support.stack import Stack
-from workers.local import LoggedProcess, free_port
 
 STATES = ["QUEUED", "PROVISIONING", "READY", "FAILED", "TEARING_DOWN"]
 

@@ -15,9 +15,9 @@ from kubernetes_validate.utils import latest_version
 
 from config.settings import load_settings
 from kubesim.multus import MULTUS_CRD
+from lessons.curriculum import LessonError, load_curriculum
+from lessons.steps import all_manifests
 from scheduler.client import LessonClient
-from scheduler.curriculum import LessonError, load_curriculum
-from tasks.manifests import all_manifests
 from tests.cli.run import assert_one_line_error, lessonq
 from tests.support.settings import REPO
 

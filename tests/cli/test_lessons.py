@@ -10,12 +10,12 @@ import subprocess
 
 import pytest
 
-import workers.app
+import jobs.producer
+from devstack.local import free_port
+from lessons.steps import Step
 from scheduler import cli
-from scheduler.steps import Step
 from tests.cli.run import LESSONQ, assert_one_line_error, lessonq
 from tests.support.stack import Stack
-from workers.local import free_port
 
 
 def lesson_id(output: str) -> str:
@@ -112,8 +112,8 @@ def test_a_broker_that_fails_after_the_redis_ping_is_one_line(
     for name, value in {**stack.env, "LESSONQ_INSTANCE_ID": "broker-down"}.items():
         monkeypatch.setenv(name, value)
     nowhere = f"redis://127.0.0.1:{free_port()}/0"
-    real = workers.app.create_app
-    monkeypatch.setattr(workers.app, "create_app",
+    real = jobs.producer.sending_app
+    monkeypatch.setattr(jobs.producer, "sending_app",
                         lambda settings: real(settings.model_copy(update={"redis_url": nowhere})))
     with pytest.raises(SystemExit) as exited:
         cli.main(["create", "linux-basics", "--session", session_id])

@@ -12,13 +12,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from config.settings import load_settings
-from scheduler.cli_serve import beat_schedule
+from devstack.local import LoggedProcess, free_port, settings_env
+from lessons.state import LessonState
+from lessons.steps import Step
 from scheduler.client import LessonClient
-from scheduler.state import LessonState
-from scheduler.steps import Step
 from tests.cli.run import LESSONQ
 from tests.support.stack import Stack
-from workers.local import LoggedProcess, free_port, settings_env
+from workers.launch import beat_schedule_file
 
 
 def test_lessonq_worker_builds_lessons_and_lessonq_beat_sends_gc(
@@ -29,7 +29,7 @@ def test_lessonq_worker_builds_lessons_and_lessonq_beat_sends_gc(
     values = {**stack.values, "instance_id": instance, "queue": f"lessonq-{instance}",
               "metrics_port": free_port(), "metrics_host": "127.0.0.1"}
     env = settings_env(values)
-    schedule = beat_schedule(instance)
+    schedule = beat_schedule_file(instance)
     processes = []
     try:
         worker = LoggedProcess("lessonq worker", [str(LESSONQ), "worker", "--concurrency=2"],
@@ -78,6 +78,6 @@ def test_beat_refuses_a_schedule_directory_others_can_use(
     shared.mkdir(mode=0o777)
     shared.chmod(0o777)
     with pytest.raises(ValueError, match="only this user"):
-        beat_schedule("default")
+        beat_schedule_file("default")
     shared.chmod(0o700)
-    assert beat_schedule("default") == shared / "beat-schedule-default"
+    assert beat_schedule_file("default") == shared / "beat-schedule-default"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from devstack.local import free_port
 from tests.cli.run import LESSONQ, lessonq
-from workers.local import free_port
 
 
 def listening(port: int) -> bool:

@@ -6,10 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from scheduler.curriculum import LessonError, UnknownLessonError
-from scheduler.lesson import Lesson
-from scheduler.registry import LessonNotFound
-from scheduler.state import LessonState
+from lessons.curriculum import LessonError, UnknownLessonError
+from lessons.model import Lesson
+from lessons.state import LessonState
+from registry import LessonNotFound
+from tests.support.redis import redis_client
 from tests.support.settings import REPO
 from tests.support.stack import Stack, running_stack
 
@@ -25,7 +26,7 @@ def idle_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 def redis_contents(stack: Stack) -> dict[str, int]:
     """Every key in Redis and its size: records, indexes and the workers' queue."""
-    redis = stack.client().registry.redis
+    redis = redis_client(stack.settings.redis_url)
     size = {
         "hash": redis.hlen,
         "zset": redis.zcard,

@@ -8,9 +8,9 @@ from typing import Any
 
 from kubernetes import client as k8s
 
+from lessons.naming import LESSON_ID
+from lessons.state import LessonRecord, LessonState
 from scheduler.client import LessonClient
-from scheduler.naming import LESSON_ID
-from scheduler.state import LessonRecord, LessonState
 from tests.support.kube import ClusterView
 from tests.support.stack import running_stack
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 from kubernetes import client as k8s
 
+from jobs import sending_app
+from lessons.naming import INSTANCE, LESSON_ID, MANAGED
+from lessons.state import LessonState
 from scheduler.client import LessonClient
-from scheduler.naming import INSTANCE, LESSON_ID, MANAGED
-from scheduler.state import LessonState
 from tasks.gc import collect
 from tasks.runtime import Runtime
 from tests.support.kube import ClusterView
 from tests.support.stack import running_stack
-from workers.app import create_app
 
 
 def wait_for_state(
@@ -63,9 +63,9 @@ def test_lesson_stuck_past_its_deadline_is_failed_and_torn_down(
     with running_stack(tmp_path, settings={"provision_timeout": 1}, workers=0) as stack:
         client = stack.client()
         record = client.create("linux-basics", session_id)
-        time.sleep(1.2)
         settings = stack.settings
-        result = collect(Runtime.build(settings, create_app(settings)), time.time())
+        # GC's tick just after the deadline (no worker ever ran a step).
+        result = collect(Runtime.build(settings, sending_app(settings)), record.deadline + 0.1)
         assert result.overdue == [record.id]
         assert client.status(record.id).state is LessonState.TEARING_DOWN
         stack.start_worker()

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from scheduler.naming import ENDPOINT, INSTANCE, LESSON, LESSON_ID, MANAGED
-from scheduler.state import LessonRecord, LessonState
-from scheduler.steps import Step
-from tasks.manifests import NETWORKS_ANNOTATION, all_manifests
+from lessons.manifests import NETWORKS_ANNOTATION
+from lessons.naming import ENDPOINT, INSTANCE, LESSON, LESSON_ID, MANAGED
+from lessons.state import LessonRecord, LessonState
+from lessons.steps import Step, all_manifests
 from tests.support.kube import ClusterView
 from tests.support.settings import REPO
 from tests.support.stack import Stack

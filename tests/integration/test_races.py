@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from scheduler.naming import LESSON_ID, SESSION, label_value
-from scheduler.state import LessonState
+from lessons.naming import LESSON_ID, SESSION, label_value
+from lessons.state import LessonState
 from tests.support.kube import ClusterView
 from tests.support.stack import Stack
 

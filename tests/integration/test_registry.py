@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 
 from config.settings import load_settings
+from devstack.local import RedisServer
+from lessons.plan import LessonPlan
+from lessons.state import LessonState, StepStatus
+from lessons.steps import Step
+from registry import AdmissionRefused, LessonRegistry, connect
 from scheduler.client import LessonClient
-from scheduler.plan import LessonPlan
-from scheduler.registry import AdmissionRefused, LessonRegistry, connect
-from scheduler.state import LessonState, StepStatus
-from scheduler.steps import Step
+from tests.support.redis import redis_client
 from tests.support.settings import TEST_SETTINGS
-from workers.local import RedisServer
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +85,8 @@ def test_steps_start_only_what_they_unblock_and_the_last_makes_it_ready(
     assert ready.state is LessonState.READY
     assert ready.ready_at is not None
     assert all(step.seconds is not None for step in ready.steps.values())
-    assert record.id not in registry.due(registry.deadline_key, time.time() + 10_000)
-    assert record.id not in registry.due(registry.heartbeat_key, time.time() + 10_000)
+    assert record.id not in registry.overdue(time.time() + 10_000)
+    assert record.id not in registry.claim_stalled(time.time() + 10_000)
 
 
 def test_two_steps_finishing_together_start_the_next_once(
@@ -110,7 +111,7 @@ def test_two_steps_finishing_together_start_the_next_once(
 
 
 def test_teardown_stops_provisioning_and_frees_the_lesson_for_a_new_request(
-    registry: LessonRegistry, session_id: str
+    registry: LessonRegistry, redis_server: RedisServer, session_id: str
 ) -> None:
     record, _ = registry.create(make_plan(registry, session_id))
     assert registry.begin_teardown([record.id]) == [record.id]
@@ -122,7 +123,7 @@ def test_teardown_stops_provisioning_and_frees_the_lesson_for_a_new_request(
     assert registry.finish_teardown(record.id)
     gone = registry.require(record.id)
     assert gone.state is LessonState.GONE
-    assert registry.redis.ttl(registry.record_key(record.id)) > 0
+    assert redis_client(redis_server.url).ttl(registry.keys.record(record.id)) > 0
     # Finishing the old teardown must not free the newer lesson's key.
     assert registry.create(make_plan(registry, session_id))[0].id == newer.id
 
@@ -145,12 +146,12 @@ def test_expiry_index_finds_only_idle_lessons_and_keepalive_resets_the_clock(
 ) -> None:
     record, _ = registry.create(make_plan(registry, session_id))
     later = record.expires_at + 1
-    assert record.id in registry.due(registry.expiry_key, later)
-    assert record.id not in registry.due(registry.expiry_key, record.created_at)
+    assert record.id in registry.expired(later)
+    assert record.id not in registry.expired(record.created_at)
     time.sleep(0.05)
     kept = registry.keepalive(record.id)
     assert kept.expires_at > record.expires_at
-    assert record.id not in registry.due(registry.expiry_key, record.expires_at + 0.01)
+    assert record.id not in registry.expired(record.expires_at + 0.01)
 
 
 def test_records_survive_a_redis_restart(tmp_path: Path, session_id: str) -> None:

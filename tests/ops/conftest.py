@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from devstack.local import free_port
 from tests.support.stack import Stack, running_stack
-from workers.local import free_port
 
 
 @pytest.fixture(scope="session")

@@ -60,7 +60,7 @@ def test_the_schema_refuses_what_compose_would() -> None:
 
 def lessonq_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {name: service for name, service in compose["services"].items()
-            if service.get("image") == "lessonq:dev"}
+            if service.get("image") in ("lessonq:dev", "lessonq-kubesim:dev")}
 
 
 def test_every_lessonq_service_runs_a_real_command_with_real_settings() -> None:
@@ -112,24 +112,69 @@ def test_workers_reach_kubesim_and_the_override_swaps_the_kubeconfig() -> None:
     assert override["kubesim"]["profiles"]
 
 
+def stages() -> dict[str, tuple[str | None, str]]:
+    """The Dockerfile's stages: name -> (the stage it builds on, or None, and its text)."""
+    found: dict[str, tuple[str | None, str]] = {}
+    for chunk in re.split(r"^(?=FROM )", (REPO / "Dockerfile").read_text(), flags=re.MULTILINE):
+        header = re.match(r"FROM (\S+) AS (\S+)\n", chunk)
+        if header is not None:
+            base, name = header.groups()
+            found[name] = (base if base in found else None, chunk)
+    return found
+
+
+def image(target: str | None = None) -> str:
+    """What one image is built from: its stage and the stages under it, bottom first."""
+    all_stages = stages()
+    name: str | None = target or list(all_stages)[-1]  # docker builds the last by default
+    chain = []
+    while name is not None:
+        base, text = all_stages[name]
+        chain.append(text)
+        name = base
+    return "".join(reversed(chain))
+
+
+def packages() -> list[str]:
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    return [package.rstrip("*") for package in setuptools["packages"]["find"]["include"]]
+
+
 def test_the_dockerfile_builds_the_console_script() -> None:
-    dockerfile = (REPO / "Dockerfile").read_text()
+    production = image()
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
-    entrypoint = json.loads(re.search(r"^ENTRYPOINT (.+)$", dockerfile, re.MULTILINE)[1])
+    entrypoint = json.loads(re.search(r"^ENTRYPOINT (.+)$", production, re.MULTILINE)[1])
     assert entrypoint == ["lessonq"] and scripts["lessonq"] == "scheduler.cli:main"
-    check_lessonq_command(json.loads(re.search(r"^CMD (.+)$", dockerfile, re.MULTILINE)[1]))
-    for line in re.findall(r"^COPY (.+)$", dockerfile, re.MULTILINE):
+    for target in stages():
+        for command in re.findall(r"^CMD (.+)$", image(target), re.MULTILINE):
+            check_lessonq_command(json.loads(command))
+    for line in re.findall(r"^COPY (.+)$", (REPO / "Dockerfile").read_text(), re.MULTILINE):
         *sources, _ = line.split()
         assert all((REPO / source).exists() for source in sources), line
-    packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
-    for package in packages["packages"]["find"]["include"]:
-        assert f"COPY {package.rstrip('*')} " in dockerfile, package
+    for package in packages():
+        assert f"COPY {package} {package}\n" in production, package
+
+
+def test_the_production_image_holds_neither_kubesim_nor_its_validator() -> None:
+    production = image()
+    copied = {line.split()[0] for line in re.findall(r"^COPY (.+)$", production, re.MULTILINE)}
+    assert copied.isdisjoint({"kubesim", "devstack", "tests", "bench", "."}), copied
+    dependencies = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert not [d for d in dependencies if re.match(r"(kubesim|kubernetes-validate)\b", d)]
+    assert not {"kubesim*", "devstack*"} & set(packages())
+    # The development stack's cluster comes from an image of its own, built on the same one.
+    kubesim = image("kubesim")
+    assert kubesim.startswith(production.split("FROM lessonq AS production")[0].rstrip())
+    assert re.search(r"^RUN pip install \S*kubesim", kubesim, re.MULTILINE)
+    compose = load("docker-compose.yml")["services"]
+    assert compose["kubesim"]["build"]["target"] == "kubesim"
+    assert all("target" not in service.get("build", {}) for name, service in compose.items()
+               if isinstance(service.get("build"), dict) and name != "kubesim")
 
 
 def test_the_dockerfile_installs_dependencies_in_a_layer_of_their_own() -> None:
     """Dependencies from pyproject.toml alone, before any source: editing code keeps that layer."""
-    steps = re.findall(r"^(COPY|RUN) (.+?)(?<!\\)$", (REPO / "Dockerfile").read_text(),
-                       re.MULTILINE | re.DOTALL)
+    steps = re.findall(r"^(COPY|RUN) (.+?)(?<!\\)$", image(), re.MULTILINE | re.DOTALL)
     copies = [(index, args.split()[:-1]) for index, (kind, args) in enumerate(steps)
               if kind == "COPY"]
     installs = [index for index, (kind, args) in enumerate(steps)
@@ -141,7 +186,6 @@ def test_the_dockerfile_installs_dependencies_in_a_layer_of_their_own() -> None:
     assert "-r " in steps[dependencies][1] and '["project"]["dependencies"]' in steps[
         dependencies][1]
     assert steps[project][1].strip() == "pip install --no-deps ."
-    packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
     sources = {source for index, sources in copies if index < project for source in sources}
-    assert {p.rstrip("*") for p in packages["packages"]["find"]["include"]} <= sources
+    assert set(packages()) <= sources
     assert "README.md" in sources  # pyproject's readme, read when the project is built

@@ -8,11 +8,11 @@ from typing import Any
 
 import httpx
 
-from scheduler.state import LessonState
-from scheduler.steps import Step
+from devstack.local import free_port, start_cli
+from lessons.state import LessonState
+from lessons.steps import Step
 from tests.support.stack import Stack
 from tests.support.waiting import eventually
-from workers.local import free_port, start_cli
 
 PASSWORD = "flower-test-password"
 

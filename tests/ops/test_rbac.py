@@ -19,21 +19,20 @@ from typing import Any
 import pytest
 import yaml
 
+from jobs import CeleryProducer, StepPayload, sending_app
 from kubesim.multus import MULTUS_CRD
 from kubesim.resources import BUILTINS, custom_types_of
-from scheduler.dispatch import Dispatcher, StepPayload
-from scheduler.state import LessonRecord, LessonState
-from scheduler.steps import Step
+from lessons.state import LessonRecord, LessonState
+from lessons.steps import Job, Step
+from tests.support.redis import redis_client
 from tests.support.settings import REPO
 from tests.support.stack import Stack, running_stack
 from tests.support.waiting import eventually
-from workers.app import create_app
 
 GROUP_OF = {rt.plural: rt.group for rt in (*BUILTINS, *custom_types_of(MULTUS_CRD))}
 # Devices boot for 3 s (at kubesim's 1/20 of real time): the readiness step finds them not
 # ready and watches, and the lesson is still provisioning when its steps come again.
 BOOTING = {"image_profiles": [{"pattern": "*", "boot_seconds": 60, "jitter_seconds": 0}]}
-ORPHANS_TASK = "lessonq.gc.orphans"
 
 
 def cluster_role() -> dict[str, Any]:
@@ -79,7 +78,7 @@ def test_the_cluster_role_grants_exactly_what_the_pipeline_uses(
 ) -> None:
     client = rbac_stack.client()
     settings = rbac_stack.settings
-    app = create_app(settings)
+    app = sending_app(settings)
     lesson = client.create("snapshot-testing", session_id)
     orphan = client.create("linux-basics", f"{session_id}-orphan")
 
@@ -93,7 +92,7 @@ def test_the_cluster_role_grants_exactly_what_the_pipeline_uses(
     record = eventually(watched, timeout=60, what="the readiness step watching the pods")
     assert record.state is LessonState.PROVISIONING
     again = [step for step in Step if step is not Step.READINESS]
-    Dispatcher(app, settings.queue).steps(again, StepPayload.of(record))
+    CeleryProducer(app, settings.queue).steps(again, StepPayload.of(record))
     for step in again:
         done = rf"^.*lesson {lesson.id} .* step {step.value}: done in .*$"
         eventually(lambda step=step, done=done: len(worker_log_lines(rbac_stack, done)) == 2,
@@ -107,8 +106,8 @@ def test_the_cluster_role_grants_exactly_what_the_pipeline_uses(
 
     # The other lesson's record is lost (as when Redis loses its data): its namespace is an
     # orphan, and GC's sweep (the task beat sends) deletes it.
-    client.registry.redis.delete(client.registry.record_key(orphan.id))
-    app.send_task(ORPHANS_TASK, queue=settings.queue)
+    redis_client(settings.redis_url).delete(client.registry.keys.record(orphan.id))
+    app.send_task(Job.GC_ORPHANS, queue=settings.queue)
     eventually(lambda: worker_log_lines(
         rbac_stack, rf"gc: deleted orphan namespaces .*'{orphan.namespace}'"),
         what="the orphan sweep")

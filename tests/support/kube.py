@@ -7,7 +7,7 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from tasks.kube import NAD_GROUP, NAD_PLURAL, NAD_VERSION
+from kube.kinds import NETWORK_ATTACHMENT_DEFINITION as NAD
 
 
 class ClusterView:
@@ -49,7 +49,7 @@ class ClusterView:
             return self._dict(self.networking.read_namespaced_network_policy(name, namespace))
         if kind == "NetworkAttachmentDefinition":
             result: dict[str, Any] = self.custom.get_namespaced_custom_object(
-                NAD_GROUP, NAD_VERSION, namespace, NAD_PLURAL, name
+                NAD.group, NAD.version, namespace, NAD.plural, name
             )
             return result
         raise ValueError(kind)
@@ -57,7 +57,7 @@ class ClusterView:
     def contents(self, namespace: str) -> dict[str, list[str]]:
         """Names of every kind lessonq creates, in a namespace."""
         nads = self.custom.list_namespaced_custom_object(
-            NAD_GROUP, NAD_VERSION, namespace, NAD_PLURAL
+            NAD.group, NAD.version, namespace, NAD.plural
         )
         return {
             "pods": [p.metadata.name for p in self.core.list_namespaced_pod(namespace).items],

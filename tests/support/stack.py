@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devstack.local import Processes, RedisServer
 from kubesim import KubeSim
 from tests.support.settings import TEST_SETTINGS, TEST_SIM
-from workers.local import Processes, RedisServer
 
 
 @dataclass(kw_only=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from workers.local import wait_for
+from devstack.local import wait_for
 
 T = TypeVar("T")
 

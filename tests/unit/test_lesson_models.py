@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from config import load_settings
-from scheduler.curriculum import (
+from lessons.curriculum import (
     Curriculum,
     LessonError,
     Limits,
@@ -19,7 +19,7 @@ from scheduler.curriculum import (
     load_lesson_file,
     parse_lesson,
 )
-from scheduler.lesson import Flavor, Image, Lesson, PresentationType, is_image_reference
+from lessons.model import Flavor, Image, Lesson, PresentationType, is_image_reference
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "curriculum"

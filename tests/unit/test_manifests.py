@@ -11,9 +11,17 @@ import pytest
 from kubernetes_validate.utils import latest_version
 
 from config import Settings, load_settings
-from scheduler.curriculum import Curriculum, load_curriculum, parse_lesson
-from scheduler.lesson import Flavor
-from scheduler.naming import (
+from lessons.curriculum import Curriculum, load_curriculum, parse_lesson
+from lessons.manifests import (
+    NETWORKS_ANNOTATION,
+    namespace_manifests,
+    network_manifests,
+    pod_manifests,
+    policy_manifests,
+    service_manifests,
+)
+from lessons.model import Flavor
+from lessons.naming import (
     ENDPOINT,
     INSTANCE,
     LESSON,
@@ -24,16 +32,8 @@ from scheduler.naming import (
     is_dns1123_label,
     is_port_name,
 )
-from scheduler.plan import LessonPlan, build_plan
-from tasks.manifests import (
-    NETWORKS_ANNOTATION,
-    all_manifests,
-    namespace_manifest,
-    network_manifests,
-    pod_manifests,
-    policy_manifests,
-    service_manifests,
-)
+from lessons.plan import LessonPlan, build_plan
+from lessons.steps import PIPELINE, all_manifests
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "curriculum"
 KUBE_VERSION = latest_version()
@@ -113,8 +113,11 @@ def test_apply_order_and_labels(plans: dict[str, LessonPlan]) -> None:
     plan = plans["snapshot-testing"]
     manifests = all_manifests(plan)
     kinds = [m["kind"] for m in manifests]
-    assert kinds == (["Namespace", "NetworkPolicy"] + ["NetworkAttachmentDefinition"] * 3
+    # Pipeline order: each object after what it needs (networks and the policy before pods).
+    assert kinds == (["Namespace"] + ["NetworkAttachmentDefinition"] * 3 + ["NetworkPolicy"]
                      + ["Service"] * 4 + ["Pod"] * 4)
+    position = {step: index for index, step in enumerate(PIPELINE)}
+    assert all(position[need] < position[step] for step in PIPELINE for need in step.needs)
     expected = {MANAGED: "true", INSTANCE: "unit", LESSON: "snapshot-testing",
                 SESSION: plan.labels()[SESSION], LESSON_ID: LESSON_ID_VALUE}
     for manifest in manifests:
@@ -129,7 +132,7 @@ def test_apply_order_and_labels(plans: dict[str, LessonPlan]) -> None:
 
 def test_the_namespace_keeps_the_exact_session_id(plans: dict[str, LessonPlan]) -> None:
     plan = plans["linux-basics"]
-    namespace = namespace_manifest(plan)
+    (namespace,) = namespace_manifests(plan)
     assert namespace["metadata"]["name"] == plan.namespace
     assert namespace["metadata"]["annotations"] == {SESSION_ANNOTATION: SESSION_ID}
     assert namespace["metadata"]["labels"][SESSION] != SESSION_ID  # hashed: not a valid label

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scheduler.naming import (
+from lessons.naming import (
     bridge_name,
     is_dns1123_label,
     is_label_value,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from config.settings import Settings, load_settings
-from scheduler.intake.app import intake_registry
-from scheduler.registry import connect
+from registry import connect
+from scheduler.intake.app import intake_connection
 
 NOWHERE = "redis://127.0.0.1:1/0"
 
@@ -28,4 +28,4 @@ def test_workers_keep_the_long_default_and_the_intake_takes_its_setting() -> Non
     assert Settings.model_fields["intake_redis_retry"].default == 5
     for seconds, expected in ((5, 5), (0, 0)):
         settings = load_settings(redis_url=NOWHERE, intake_redis_retry=seconds)
-        assert retries(intake_registry(settings).redis) == expected
+        assert retries(intake_connection(settings)) == expected

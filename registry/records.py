@@ -1,42 +1,29 @@
 """The live-lesson registry: one Redis hash per lesson, and the indexes that find them.
 
-Keys, all under ``lessonq:<instance>:``:
-
-- ``lesson:<id>``  hash: the record's fields, ``step:<name>`` / ``start:<name>`` / ``end:<name>``
-  per step, and ``plan`` (the JSON the provisioning tasks work from);
-- ``key:<slug>:<session>``  the id of the live lesson for that lesson and session (idempotency);
-- ``session:<session>``  set of that session's live ids (not those tearing down);
-- ``expiry``  zset id -> time the lesson expires unless kept alive (GC's idle clock);
-- ``deadline``  zset id -> provisioning deadline, only while provisioning;
-- ``heartbeat``  zset id -> last progress, only while a task should be making progress (GC
-  resumes lessons whose heartbeat went quiet).
-
 Every transition is atomic, so concurrent workers, the client and GC never interleave
 half-applied changes, and indexes move with the record: the hot ones (registering a lesson,
-starting and finishing a step, starting teardowns) are Lua scripts (`registry_scripts`), the
-rest WATCH/MULTI transactions on the lesson's hash.
+starting and finishing a step, starting teardowns, claiming stalled lessons) are Lua scripts
+(``registry/lua``), the rest WATCH/MULTI transactions on the lesson's hash. Callers ask questions
+(which lessons are due, how many are in each state); the key names stay in ``registry.keys``.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
-import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, cast
 
 import redis
-from redis.backoff import ExponentialBackoff
 from redis.client import Pipeline
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 from redis.typing import EncodableT, FieldT
 
+from config.clock import SYSTEM_CLOCK, Clock
 from config.settings import Settings
-from scheduler import registry_scripts as scripts
-from scheduler.plan import LessonPlan
-from scheduler.state import (
+from lessons.plan import LessonPlan
+from lessons.state import (
     LIVE,
     PROVISIONING_STATES,
     REUSABLE,
@@ -45,7 +32,10 @@ from scheduler.state import (
     StepRecord,
     StepStatus,
 )
-from scheduler.steps import DEPENDS_ON, FIRST_STEPS, Step
+from lessons.steps import FIRST_STEPS, PIPELINE, Step
+from registry.connection import connect
+from registry.keys import Keys
+from registry.scripts import Script
 
 T = TypeVar("T")
 # What a record's hash fields are written from.
@@ -66,30 +56,15 @@ _SCALARS = (
     "expires_at",
     "deadline",
     "namespace_uid",
+    "teardown_deadline",
+    "teardown_error",
 )
-
-
-def connect(url: str, retry_seconds: float | None = None) -> redis.Redis:
-    """A Redis client that rides out a restart of the server (25 retries, about 40 s of pauses
-    between them), or, with `retry_seconds`, one that retries only while those pauses add up
-    to no more than that (each attempt is bounded by the socket timeouts on top)."""
-    backoff = ExponentialBackoff(cap=2.0, base=0.05)
-    retries = 25
-    if retry_seconds is not None:
-        retries, paused = 0, backoff.compute(1)
-        while paused <= retry_seconds:
-            retries += 1
-            paused += backoff.compute(retries + 1)
-    return redis.Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_timeout=10,
-        socket_connect_timeout=2,
-        health_check_interval=15,
-        retry=Retry(backoff, retries=retries),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
-    )
-
+# The pipeline as the step scripts read it: each step and what it needs, in order.
+_PIPELINE_JSON = json.dumps(
+    [[step.value, [need.value for need in spec.needs]] for step, spec in PIPELINE.items()]
+)
+# Most ids one question about an index answers at once: GC takes the rest at its next tick.
+BATCH = 1000
 
 # What `new_lesson_id` makes, 16 lowercase hex digits: anything else cannot be a lesson's id
 # (the intake answers 404 for it without asking Redis).
@@ -118,41 +93,28 @@ class AdmissionRefused(Exception):
 
 
 class LessonRegistry:
-    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+    def __init__(self, client: redis.Redis, settings: Settings, clock: Clock = SYSTEM_CLOCK):
         self._redis = client
-        self._create_script = client.register_script(scripts.CREATE)
-        self._start_script = client.register_script(scripts.START_STEP)
-        self._complete_script = client.register_script(scripts.COMPLETE_STEP)
-        self._begin_teardown_script = client.register_script(scripts.BEGIN_TEARDOWN)
         self._settings = settings
-        self._prefix = f"lessonq:{settings.instance_id}:"
-        self.expiry_key = self._prefix + "expiry"
-        self.deadline_key = self._prefix + "deadline"
-        self.heartbeat_key = self._prefix + "heartbeat"
+        self._clock = clock
+        self.keys = Keys.of(settings.instance_id)
+        self._create = Script(client, "create")
+        self._start_step = Script(client, "start_step")
+        self._complete_step = Script(client, "complete_step")
+        self._begin_teardown = Script(client, "begin_teardown")
+        self._claim_stalled = Script(client, "claim_stalled")
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> LessonRegistry:
-        return cls(connect(settings.redis_url), settings)
+    def from_settings(cls, settings: Settings, clock: Clock = SYSTEM_CLOCK) -> LessonRegistry:
+        return cls(connect(settings.redis_url), settings, clock)
 
-    @property
-    def redis(self) -> redis.Redis:
-        return self._redis
-
-    # Keys.
-
-    def record_key(self, lesson_id: str) -> str:
-        return f"{self._prefix}lesson:{lesson_id}"
-
-    def _idempotency_key(self, slug: str, session_id: str) -> str:
-        return f"{self._prefix}key:{slug}:{session_id}"
-
-    def _session_key(self, session_id: str) -> str:
-        return f"{self._prefix}session:{session_id}"
+    def ping(self) -> bool:
+        return bool(self._redis.ping())
 
     # Reads.
 
     def get(self, lesson_id: str) -> LessonRecord | None:
-        fields = _texts(self._redis.hgetall(self.record_key(lesson_id)))
+        fields = _texts(self._redis.hgetall(self.keys.record(lesson_id)))
         return _decode(fields) if fields else None
 
     def require(self, lesson_id: str) -> LessonRecord:
@@ -162,7 +124,7 @@ class LessonRegistry:
         return record
 
     def plan(self, lesson_id: str) -> LessonPlan:
-        raw = self._redis.hget(self.record_key(lesson_id), "plan")
+        raw = self._redis.hget(self.keys.record(lesson_id), "plan")
         if raw is None:
             raise LessonNotFound(lesson_id)
         return LessonPlan.model_validate_json(raw)
@@ -172,28 +134,63 @@ class LessonRegistry:
         ids = list(lesson_ids)
         pipe = self._redis.pipeline(transaction=False)
         for lesson_id in ids:
-            pipe.hget(self.record_key(lesson_id), "state")
+            pipe.hget(self.keys.record(lesson_id), "state")
         return {
             lesson_id: LessonState(state) if state else None
             for lesson_id, state in zip(ids, pipe.execute(), strict=True)
         }
 
+    def state(self, lesson_id: str) -> LessonState | None:
+        return self.states([lesson_id])[lesson_id]
+
     def live_ids(self) -> list[str]:
-        return [str(i) for i in self._redis.zrange(self.expiry_key, 0, -1)]
+        return [str(i) for i in self._redis.zrange(self.keys.expiry, 0, -1)]
 
     def records(self, session_id: str | None = None) -> list[LessonRecord]:
         if session_id is None:
             ids = self.live_ids()
         else:
-            ids = sorted(str(i) for i in self._redis.smembers(self._session_key(session_id)))
+            ids = sorted(str(i) for i in self._redis.smembers(self.keys.session(session_id)))
         pipe = self._redis.pipeline(transaction=False)
         for lesson_id in ids:
-            pipe.hgetall(self.record_key(lesson_id))
+            pipe.hgetall(self.keys.record(lesson_id))
         records = [_decode(_texts(fields)) for fields in pipe.execute() if fields]
         return sorted(records, key=lambda record: record.created_at)
 
-    def due(self, index: str, now: float, limit: int = 1000) -> list[str]:
-        """Ids whose score in an index (expiry, deadline, heartbeat) is at or before `now`."""
+    def count_by_state(self) -> Counter[LessonState]:
+        """How many lessons are in each state, GONE ones aside.
+
+        Read from the indexes, not from a scan of every key: the expiry index holds the live
+        lessons (QUEUED to READY, and FAILED), the heartbeat index those a task is moving
+        (QUEUED, PROVISIONING, TEARING_DOWN). Then one pipelined read of each one's state: two
+        round trips and as many small reads as there are lessons not yet gone, which admission
+        bounds.
+        """
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zrange(self.keys.expiry, 0, -1)
+        pipe.zrange(self.keys.heartbeat, 0, -1)
+        live, moving = pipe.execute()
+        states = self.states({*live, *moving}).values()
+        return Counter(state for state in states if state is not None)
+
+    def expired(self, now: float, limit: int = BATCH) -> list[str]:
+        """Live lessons idle past their TTL at `now`."""
+        return self._due(self.keys.expiry, now, limit)
+
+    def overdue(self, now: float, limit: int = BATCH) -> list[str]:
+        """Provisioning lessons past their deadline at `now`."""
+        return self._due(self.keys.deadline, now, limit)
+
+    def claim_stalled(self, quiet_since: float, limit: int = BATCH) -> list[str]:
+        """Lessons whose last progress was at or before `quiet_since`, claimed for resuming:
+        their heartbeat moves to now, so a second claim at the same time gets none of them."""
+        claimed = self._claim_stalled(
+            keys={"heartbeat": self.keys.heartbeat},
+            args={"quiet_since": quiet_since, "now": self._clock.now(), "limit": limit},
+        )
+        return [str(lesson_id) for lesson_id in claimed]
+
+    def _due(self, index: str, now: float, limit: int) -> list[str]:
         return [str(i) for i in self._redis.zrangebyscore(index, "-inf", now, start=0, num=limit)]
 
     # Transitions.
@@ -205,47 +202,47 @@ class LessonRegistry:
         replaced, that lesson's record (now TEARING_DOWN; the caller starts its teardown).
         Raises AdmissionRefused past the global or per-session limit of live lessons.
         """
-        now = time.time()
-        fields: Fields = {
+        now = self._clock.now()
+        fields: dict[str, str] = {
             "id": plan.lesson_id,
             "lesson": plan.slug,
             "session_id": plan.session_id,
             "namespace": plan.namespace,
             "state": LessonState.QUEUED.value,
-            "healthy": 0,
-            "total": len(plan.endpoints),
-            "created_at": now,
-            "updated_at": now,
-            "expires_at": now + self._settings.lesson_ttl,
-            "deadline": now + self._settings.provision_timeout,
+            "healthy": "0",
+            "total": str(len(plan.endpoints)),
+            "created_at": repr(now),
+            "updated_at": repr(now),
+            "expires_at": repr(now + self._settings.lesson_ttl),
+            "deadline": repr(now + self._settings.provision_timeout),
             "plan": plan.model_dump_json(),
         }
         fields.update({f"step:{step.value}": StepStatus.QUEUED.value for step in FIRST_STEPS})
-        keys = [
-            self._idempotency_key(plan.slug, plan.session_id),
-            self._session_key(plan.session_id),
-            self.expiry_key,
-            self.deadline_key,
-            self.heartbeat_key,
-            self.record_key(plan.lesson_id),
-        ]
-        args = [
-            plan.lesson_id,
-            self.record_key(""),
-            ",".join(REUSABLE),
-            LessonState.FAILED.value,
-            self._settings.max_live_lessons,
-            self._settings.max_lessons_per_session,
-            fields["expires_at"],
-            fields["deadline"],
-            now,
-            *(item for pair in fields.items() for item in pair),
-        ]
+        keys = {
+            "idempotency": self.keys.idempotency(plan.slug, plan.session_id),
+            "session": self.keys.session(plan.session_id),
+            "expiry": self.keys.expiry,
+            "deadline": self.keys.deadline,
+            "heartbeat": self.keys.heartbeat,
+            "record": self.keys.record(plan.lesson_id),
+        }
+        args: dict[str, EncodableT] = {
+            "id": plan.lesson_id,
+            "record_prefix": self.keys.record(""),
+            "reusable": ",".join(REUSABLE),
+            "failed": LessonState.FAILED.value,
+            "max_live": self._settings.max_live_lessons,
+            "max_session": self._settings.max_lessons_per_session,
+            "expires_at": fields["expires_at"],
+            "deadline_at": fields["deadline"],
+            "now": now,
+            "fields": json.dumps(fields),
+        }
         replaced: LessonRecord | None = None
         while True:
-            outcome, value = (_text(v) or "" for v in self._create_script(keys=keys, args=args))
+            outcome, value = (_text(v) or "" for v in self._create(keys=keys, args=args))
             if outcome == "created":
-                return _decode(_texts(fields)), replaced
+                return _decode(fields), replaced
             if outcome == "existing":
                 return self.require(value), replaced
             if outcome == "failed":
@@ -265,17 +262,16 @@ class LessonRegistry:
     def start_step(self, lesson_id: str, step: Step) -> tuple[LessonRecord, LessonPlan] | None:
         """Mark a step running and return the record and plan; None when the lesson is no
         longer provisioning (the step stops)."""
-        now = time.time()
-        reply = self._start_script(
-            keys=[self.record_key(lesson_id), self.heartbeat_key],
-            args=[
-                step.value,
-                now,
-                lesson_id,
-                ",".join(PROVISIONING_STATES),
-                LessonState.PROVISIONING.value,
-                StepStatus.RUNNING.value,
-            ],
+        reply = self._start_step(
+            keys={"record": self.keys.record(lesson_id), "heartbeat": self.keys.heartbeat},
+            args={
+                "step": step.value,
+                "now": self._clock.now(),
+                "id": lesson_id,
+                "provisioning_states": ",".join(PROVISIONING_STATES),
+                "provisioning": LessonState.PROVISIONING.value,
+                "running": StepStatus.RUNNING.value,
+            },
         )
         if not reply:
             return None
@@ -287,18 +283,22 @@ class LessonRegistry:
 
         When every step is done the lesson becomes READY in the same script.
         """
-        following = self._complete_script(
-            keys=[self.record_key(lesson_id), self.deadline_key, self.heartbeat_key],
-            args=[
-                step.value,
-                time.time(),
-                lesson_id,
-                LessonState.PROVISIONING.value,
-                StepStatus.DONE.value,
-                StepStatus.QUEUED.value,
-                LessonState.READY.value,
-                *(item for s, deps in DEPENDS_ON.items() for item in (s.value, _joined(deps))),
-            ],
+        following = self._complete_step(
+            keys={
+                "record": self.keys.record(lesson_id),
+                "deadline": self.keys.deadline,
+                "heartbeat": self.keys.heartbeat,
+            },
+            args={
+                "step": step.value,
+                "now": self._clock.now(),
+                "id": lesson_id,
+                "provisioning": LessonState.PROVISIONING.value,
+                "done": StepStatus.DONE.value,
+                "queued": StepStatus.QUEUED.value,
+                "ready": LessonState.READY.value,
+                "pipeline": _PIPELINE_JSON,
+            },
         )
         return [Step(str(name)) for name in following]
 
@@ -311,7 +311,7 @@ class LessonRegistry:
         namespace_uid: str | None = None,
     ) -> None:
         """Record what a running step observed and that the lesson is still moving."""
-        now = time.time()
+        now = self._clock.now()
         fields: Fields = {"updated_at": now}
         if healthy is not None:
             fields["healthy"] = healthy
@@ -319,7 +319,7 @@ class LessonRegistry:
             fields["total"] = total
         if namespace_uid is not None:
             fields["namespace_uid"] = namespace_uid
-        record_key = self.record_key(lesson_id)
+        record_key = self.keys.record(lesson_id)
 
         def apply(pipe: Pipeline) -> None:
             state = pipe.hget(record_key, "state")
@@ -327,13 +327,13 @@ class LessonRegistry:
                 return
             pipe.multi()
             pipe.hset(record_key, mapping=fields)
-            pipe.zadd(self.heartbeat_key, {lesson_id: now}, xx=True)
+            pipe.zadd(self.keys.heartbeat, {lesson_id: now}, xx=True)
 
         self._transact(apply, record_key)
 
     def fail(self, lesson_id: str, error: str) -> bool:
         """QUEUED/PROVISIONING -> FAILED with the reason; False if it was not provisioning."""
-        record_key = self.record_key(lesson_id)
+        record_key = self.keys.record(lesson_id)
 
         def apply(pipe: Pipeline) -> bool:
             if pipe.hget(record_key, "state") not in PROVISIONING_STATES:
@@ -344,11 +344,11 @@ class LessonRegistry:
                 mapping={
                     "state": LessonState.FAILED.value,
                     "error": error,
-                    "updated_at": time.time(),
+                    "updated_at": self._clock.now(),
                 },
             )
-            pipe.zrem(self.deadline_key, lesson_id)
-            pipe.zrem(self.heartbeat_key, lesson_id)
+            pipe.zrem(self.keys.deadline, lesson_id)
+            pipe.zrem(self.keys.heartbeat, lesson_id)
             return True
 
         return self._transact(apply, record_key)
@@ -357,54 +357,74 @@ class LessonRegistry:
         """Move lessons to TEARING_DOWN; return those that changed (the caller dispatches).
 
         A provisioning task notices at its next step and stops. The lesson stops counting as
-        live at once, so the same lesson and session can be asked for again straight away.
+        live at once, so the same lesson and session can be asked for again straight away. Its
+        teardown is due within LESSONQ_TEARDOWN_TIMEOUT from now.
         """
         ids = list(dict.fromkeys(lesson_ids))
         if not ids:
             return []
-        changed = self._begin_teardown_script(
-            keys=[
-                self.expiry_key,
-                self.deadline_key,
-                self.heartbeat_key,
-                *(self.record_key(lesson_id) for lesson_id in ids),
-            ],
-            args=[
-                time.time(),
-                self._session_key(""),
-                ",".join(LIVE),
-                LessonState.TEARING_DOWN.value,
-                *ids,
-            ],
+        now = self._clock.now()
+        changed = self._begin_teardown(
+            keys={
+                "expiry": self.keys.expiry,
+                "deadline": self.keys.deadline,
+                "heartbeat": self.keys.heartbeat,
+            },
+            args={
+                "now": now,
+                "teardown_deadline": now + self._settings.teardown_timeout,
+                "record_prefix": self.keys.record(""),
+                "session_prefix": self.keys.session(""),
+                "live": ",".join(LIVE),
+                "tearing_down": LessonState.TEARING_DOWN.value,
+                "ids": json.dumps(ids),
+            },
         )
         return [str(lesson_id) for lesson_id in changed]
 
+    def teardown_overdue(self, lesson_id: str, error: str) -> bool:
+        """Say on a TEARING_DOWN lesson's record why its teardown is overdue; False if it is
+        not tearing down. Its heartbeat is left alone: GC resumes the teardown once it stalls."""
+        record_key = self.keys.record(lesson_id)
+
+        def apply(pipe: Pipeline) -> bool:
+            if pipe.hget(record_key, "state") != LessonState.TEARING_DOWN:
+                return False
+            pipe.multi()
+            pipe.hset(
+                record_key, mapping={"teardown_error": error, "updated_at": self._clock.now()}
+            )
+            return True
+
+        return self._transact(apply, record_key)
+
     def finish_teardown(self, lesson_id: str) -> bool:
         """TEARING_DOWN -> GONE; the record is kept for a while so callers can read the end."""
-        record_key = self.record_key(lesson_id)
+        record_key = self.keys.record(lesson_id)
 
         def apply(pipe: Pipeline) -> bool:
             fields = pipe.hmget(record_key, ["state", "lesson", "session_id"])
             state, slug, session_id = fields
             if state != LessonState.TEARING_DOWN:
                 return False
-            key = self._idempotency_key(str(slug), str(session_id))
+            key = self.keys.idempotency(str(slug), str(session_id))
             owner = pipe.get(key)
             pipe.multi()
             pipe.hset(
-                record_key, mapping={"state": LessonState.GONE.value, "updated_at": time.time()}
+                record_key,
+                mapping={"state": LessonState.GONE.value, "updated_at": self._clock.now()},
             )
             pipe.expire(record_key, int(self._settings.record_retention))
             if owner == lesson_id:
                 pipe.delete(key)
-            pipe.zrem(self.heartbeat_key, lesson_id)
+            pipe.zrem(self.keys.heartbeat, lesson_id)
             return True
 
         return self._transact(apply, record_key)
 
     def keepalive(self, lesson_id: str) -> LessonRecord:
         """Reset a live lesson's idle clock."""
-        record_key = self.record_key(lesson_id)
+        record_key = self.keys.record(lesson_id)
 
         def apply(pipe: Pipeline) -> None:
             state = pipe.hget(record_key, "state")
@@ -412,27 +432,17 @@ class LessonRegistry:
                 raise LessonNotFound(lesson_id)
             if state not in LIVE:
                 return
-            expires_at = time.time() + self._settings.lesson_ttl
+            expires_at = self._clock.now() + self._settings.lesson_ttl
             pipe.multi()
             pipe.hset(record_key, "expires_at", expires_at)
-            pipe.zadd(self.expiry_key, {lesson_id: expires_at})
+            pipe.zadd(self.keys.expiry, {lesson_id: expires_at})
 
         self._transact(apply, record_key)
         return self.require(lesson_id)
 
-    def touch(self, lesson_ids: Iterable[str]) -> None:
-        """Push back the heartbeat of lessons that were just resumed, so they are resumed once."""
-        beats = dict.fromkeys(lesson_ids, time.time())
-        if beats:
-            self._redis.zadd(self.heartbeat_key, beats, xx=True)
-
     def _transact(self, apply: Callable[[Pipeline], T], *keys: str) -> T:
         run = cast(Callable[[Pipeline], None], apply)
         return cast(T, self._redis.transaction(run, *keys, value_from_callable=True))
-
-
-def _joined(steps: Iterable[Step]) -> str:
-    return ",".join(step.value for step in steps)
 
 
 def _text(value: object) -> str | None:

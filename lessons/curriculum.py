@@ -19,8 +19,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
-from scheduler.lesson import RULES_ERROR, Image, Lesson, is_image_reference
-from scheduler.naming import safe_repr
+from lessons.model import RULES_ERROR, Image, Lesson, is_image_reference
+from lessons.naming import safe_repr
 
 if TYPE_CHECKING:
     from config import Settings
@@ -285,16 +285,24 @@ def _image_problems(
         if image is None:
             if endpoint.image not in broken:  # A broken image is reported in its own file.
                 known = f"; known images: {_some(sorted(images))}" if images else ""
-                problems.append(Problem(source, f"endpoints[{index}].image",
-                                        f"unknown image {safe_repr(endpoint.image)}{known}"))
+                problems.append(
+                    Problem(
+                        source,
+                        f"endpoints[{index}].image",
+                        f"unknown image {safe_repr(endpoint.image)}{known}",
+                    )
+                )
             continue
         wanted, named = links[endpoint.name], image.network_interfaces
         if named and wanted > len(named):
-            problems.append(Problem(
-                source, f"endpoints[{index}]",
-                f"{endpoint.name!r} has {wanted} links but image {image.slug!r} names only "
-                f"{len(named)} networkInterfaces ({', '.join(named)})",
-            ))
+            problems.append(
+                Problem(
+                    source,
+                    f"endpoints[{index}]",
+                    f"{endpoint.name!r} has {wanted} links but image {image.slug!r} names only "
+                    f"{len(named)} networkInterfaces ({', '.join(named)})",
+                )
+            )
     return problems
 
 
@@ -349,8 +357,11 @@ def _folders(parent: Path) -> list[Path]:
 def _slug_problem(slug: str, folder: Path, source: str) -> list[Problem]:
     if slug == folder.name:
         return []
-    return [Problem(source, "slug",
-                    f"is {slug!r} but the folder is named {folder.name!r}; they must match")]
+    return [
+        Problem(
+            source, "slug", f"is {slug!r} but the folder is named {folder.name!r}; they must match"
+        )
+    ]
 
 
 def _load_image(folder: Path) -> tuple[Image | None, list[Problem]]:

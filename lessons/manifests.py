@@ -1,7 +1,7 @@
 """Kubernetes manifests of a lesson plan: pure functions from a LessonPlan to plain dicts.
 
-No I/O here: the provisioning steps send these as they are, and the unit tests check them
-against the upstream schemas.
+No I/O here: the provisioning steps (``lessons.steps``) send these as they are, and the unit
+tests check them against the upstream schemas.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from scheduler.lesson import Flavor
-from scheduler.naming import INSTANCE, LESSON_ID, SESSION_ANNOTATION
-from scheduler.plan import EndpointPlan, LessonPlan, LinkPlan
+from lessons.model import Flavor
+from lessons.naming import INSTANCE, LESSON_ID, SESSION_ANNOTATION
+from lessons.plan import EndpointPlan, LessonPlan, LinkPlan
 
 Manifest = dict[str, Any]
 
@@ -28,17 +28,20 @@ def _metadata(plan: LessonPlan, name: str, labels: dict[str, str] | None = None)
     return {"name": name, "namespace": plan.namespace, "labels": labels or plan.labels()}
 
 
-def namespace_manifest(plan: LessonPlan) -> Manifest:
-    return {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {
-            "name": plan.namespace,
-            "labels": plan.labels(),
-            # The session label may be shortened and hashed; this keeps the exact id.
-            "annotations": {SESSION_ANNOTATION: plan.session_id},
-        },
-    }
+def namespace_manifests(plan: LessonPlan) -> list[Manifest]:
+    """The lesson's namespace."""
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": plan.namespace,
+                "labels": plan.labels(),
+                # The session label may be shortened and hashed; this keeps the exact id.
+                "annotations": {SESSION_ANNOTATION: plan.session_id},
+            },
+        }
+    ]
 
 
 def _cni_config(link: LinkPlan) -> str:
@@ -191,14 +194,3 @@ def _service(plan: LessonPlan, endpoint: EndpointPlan) -> Manifest:
 def service_manifests(plan: LessonPlan) -> list[Manifest]:
     """One ClusterIP Service per endpoint, named after it."""
     return [_service(plan, endpoint) for endpoint in plan.endpoints]
-
-
-def all_manifests(plan: LessonPlan) -> list[Manifest]:
-    """Everything, in apply order: the policy before any pod can start, networks before pods."""
-    return [
-        namespace_manifest(plan),
-        *policy_manifests(plan),
-        *network_manifests(plan),
-        *service_manifests(plan),
-        *pod_manifests(plan),
-    ]

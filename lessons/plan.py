@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
-from scheduler.lesson import Endpoint, Flavor, Image, Lesson, is_image_reference, subnet_hosts
-from scheduler.naming import (
+from lessons.model import Endpoint, Flavor, Image, Lesson, is_image_reference, subnet_hosts
+from lessons.naming import (
     ENDPOINT,
     INSTANCE,
     LESSON,

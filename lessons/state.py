@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, computed_field
 
-from scheduler.steps import Step
+from lessons.steps import Step
 
 
 class LessonState(StrEnum):
@@ -71,6 +71,10 @@ class LessonRecord(BaseModel):
     expires_at: float
     deadline: float
     namespace_uid: str | None = None
+    # Set when teardown begins: past it, a teardown that has not finished is reported.
+    teardown_deadline: float | None = None
+    # Why the teardown is overdue, while it is (GC tries again).
+    teardown_error: str | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property

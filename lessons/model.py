@@ -21,7 +21,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, model
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from scheduler.naming import (
+from lessons.naming import (
     DNS1123_LABEL_MAX,
     IFNAMSIZ_MAX,
     is_dns1035_label,
@@ -80,8 +80,10 @@ def _label_rule(what: str, valid: Callable[[str], bool], rule: str) -> Callable[
 
     def check(value: str) -> str:
         if len(value) > DNS1123_LABEL_MAX:
-            raise _refuse(value, f"is {len(value)} characters long; a {what} may have at most "
-                                 f"{DNS1123_LABEL_MAX}")
+            raise _refuse(
+                value,
+                f"is {len(value)} characters long; a {what} may have at most {DNS1123_LABEL_MAX}",
+            )
         if not valid(value):
             raise _refuse(value, f"is not a valid {what}: {rule}")
         return value
@@ -90,12 +92,14 @@ def _label_rule(what: str, valid: Callable[[str], bool], rule: str) -> Callable[
 
 
 _slug = _label_rule(
-    "slug", is_dns1123_label,
+    "slug",
+    is_dns1123_label,
     "use lowercase letters, digits and '-', starting and ending with a letter or digit",
 )
 # A Service is named after each endpoint, and Service names are DNS-1035 labels.
 _endpoint_name = _label_rule(
-    "endpoint name", is_dns1035_label,
+    "endpoint name",
+    is_dns1035_label,
     "use lowercase letters, digits and '-', starting with a letter and ending with a letter or "
     "digit (a Service is named after it)",
 )
@@ -217,8 +221,12 @@ def _duplicates(values: list[str], field: str, what: str) -> list[Issue]:
     issues: list[Issue] = []
     for index, value in enumerate(values):
         if value in first:
-            issues.append(((index, field) if field else (index,),
-                           f"duplicate {what} {safe_repr(value)} (first at index {first[value]})"))
+            issues.append(
+                (
+                    (index, field) if field else (index,),
+                    f"duplicate {what} {safe_repr(value)} (first at index {first[value]})",
+                )
+            )
         first.setdefault(value, index)
     return issues
 
@@ -290,21 +298,29 @@ class Lesson(_Model):
     @model_validator(mode="after")
     def _wiring(self) -> Lesson:
         names = [endpoint.name for endpoint in self.endpoints]
-        issues = [(("endpoints", *path), message)
-                  for path, message in _duplicates(names, "name", "endpoint name")]
+        issues = [
+            (("endpoints", *path), message)
+            for path, message in _duplicates(names, "name", "endpoint name")
+        ]
         known = set(names)
         seen: dict[frozenset[str], int] = {}
         for index, link in enumerate(self.connections):
             where: FieldPath = ("connections", index)
-            bad_ends = [(end, name) for end, name in (("a", link.a), ("b", link.b))
-                        if name not in known]
+            bad_ends = [
+                (end, name) for end, name in (("a", link.a), ("b", link.b)) if name not in known
+            ]
             for end, name in bad_ends:
                 issues.append(((*where, end), f"unknown endpoint {safe_repr(name)}"))
             if link.a == link.b:
                 issues.append(((*where, "b"), f"connects endpoint {safe_repr(link.a)} to itself"))
             elif link.key in seen and not bad_ends:
-                issues.append((where, f"duplicates connections[{seen[link.key]}] "
-                                      f"({link.a}-{link.b}; a link has no direction)"))
+                issues.append(
+                    (
+                        where,
+                        f"duplicates connections[{seen[link.key]}] "
+                        f"({link.a}-{link.b}; a link has no direction)",
+                    )
+                )
             seen.setdefault(link.key, index)
         _raise_issues(issues)
         return self

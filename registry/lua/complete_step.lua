@@ -1,0 +1,62 @@
+-- Finish a step: mark it done, then queue (and return) every step not yet started whose
+-- dependencies are all done; when every step is done, the lesson is READY. Two steps finishing
+-- at once run one after the other here, so a successor is queued exactly once.
+--
+-- KEYS[1] record: hash, the lesson's record
+-- KEYS[2] deadline: zset, id -> provisioning deadline
+-- KEYS[3] heartbeat: zset, id -> last progress
+-- ARGV[1] step: the step that finished
+-- ARGV[2] now: the time
+-- ARGV[3] id: the lesson's id
+-- ARGV[4] provisioning: the PROVISIONING state
+-- ARGV[5] done: the done status of a step
+-- ARGV[6] queued: the queued status of a step
+-- ARGV[7] ready: the READY state
+-- ARGV[8] pipeline: JSON list of [step, [the steps it needs]], in pipeline order
+-- Returns the steps it queued.
+local record = KEYS[1]
+local deadline = KEYS[2]
+local heartbeat = KEYS[3]
+local step = ARGV[1]
+local now = ARGV[2]
+local id = ARGV[3]
+local provisioning = ARGV[4]
+local done = ARGV[5]
+local queued = ARGV[6]
+local ready = ARGV[7]
+local pipeline = ARGV[8]
+
+if redis.call('HGET', record, 'state') ~= provisioning then
+  return {}
+end
+redis.call('HSET', record, 'step:' .. step, done, 'end:' .. step, now, 'updated_at', now)
+local following = {}
+local all_done = true
+for _, entry in ipairs(cjson.decode(pipeline)) do
+  local name, needs = entry[1], entry[2]
+  local status = redis.call('HGET', record, 'step:' .. name)
+  if status ~= done then
+    all_done = false
+    if not status then
+      local unblocked = true
+      for _, need in ipairs(needs) do
+        if redis.call('HGET', record, 'step:' .. need) ~= done then
+          unblocked = false
+          break
+        end
+      end
+      if unblocked then
+        redis.call('HSET', record, 'step:' .. name, queued)
+        table.insert(following, name)
+      end
+    end
+  end
+end
+if all_done then
+  redis.call('HSET', record, 'state', ready, 'ready_at', now)
+  redis.call('ZREM', deadline, id)
+  redis.call('ZREM', heartbeat, id)
+else
+  redis.call('ZADD', heartbeat, now, id)
+end
+return following
