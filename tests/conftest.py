@@ -1,4 +1,9 @@
-"""Shared fixtures: one running lessonq stack per test process, and fresh ones on demand."""
+"""Shared fixtures: one running lessonq stack per test process, and fresh ones on demand.
+
+The fast tests (the logic, in milliseconds: `make test-fast`) live in tests/unit and
+tests/component; every other directory holds integration tests (real Redis, workers, kubesim,
+subprocesses), marked `integration` here so that `-m "not integration"` leaves them out.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,14 @@ import pytest
 from tests.support.stack import Stack, running_stack
 
 _sessions = itertools.count()
+FAST = {"unit", "component"}
+TESTS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.relative_to(TESTS).parts[0] not in FAST:
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

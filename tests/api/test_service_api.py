@@ -72,8 +72,9 @@ def test_without_redis_v1_answers_503_after_the_intakes_short_retries(
             started = time.monotonic()
             response = api.request(method, path,
                                    json={"lesson": "linux-basics", "session_id": "s"})
-            # Three retries, 0.7 s of pauses; a worker's client would retry for 40 s.
-            assert time.monotonic() - started < 3, (method, path)
+            # Three retries, 0.7 s of pauses; a worker's client would retry for 40 s. (Far apart,
+            # so that a loaded machine cannot blur them.)
+            assert time.monotonic() - started < 20, (method, path)
             assert_error(response, 503, "unavailable")
 
 
@@ -126,17 +127,17 @@ def test_probes_and_metrics_answer_while_v1_requests_hold_every_thread(
                 assert time.monotonic() < give_up, len(redis.accepted)
                 time.sleep(0.05)
 
-            started = time.monotonic()
-            assert api.get("/healthz", timeout=1).status_code == 200
-            assert time.monotonic() - started < 0.5
+            # Answered while every /v1 request still holds its thread (they wait 10 s for their
+            # sockets): the probes wait behind none of them.
+            assert api.get("/healthz", timeout=5).status_code == 200
             # Threads of their own and a connection that does not retry: Redis is reported
             # gone after the probe timeout, not after the /v1 requests.
-            started = time.monotonic()
             with ThreadPoolExecutor(2) as probes:
-                readyz, metrics = probes.map(api.get, ["/readyz", "/metrics"])
+                readyz, metrics = probes.map(
+                    lambda path: api.get(path, timeout=PROBE_TIMEOUT + 5), ["/readyz", "/metrics"]
+                )
             assert_error(readyz, 503, "unavailable")
             assert_error(metrics, 503, "unavailable")
-            assert time.monotonic() - started < PROBE_TIMEOUT + 1.5
             assert not any(request.done() for request in stuck)
             # Redis goes away for good: the stuck requests are told 503 after their retries.
             redis.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,24 +20,17 @@ from tests.support.redis import redis_client
 from tests.support.settings import TEST_SETTINGS
 
 
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def registry(redis_server: RedisServer) -> LessonRegistry:
+def registry(redis_url: str) -> LessonRegistry:
     settings = load_settings(
         **{
             **TEST_SETTINGS,
-            "redis_url": redis_server.url,
+            "redis_url": redis_url,
             "instance_id": "registry-test",
             "lesson_ttl": 100,
         }
     )
-    return LessonRegistry(connect(redis_server.url), settings)
+    return LessonRegistry(connect(redis_url), settings)
 
 
 def make_plan(registry: LessonRegistry, session_id: str, slug: str = "linux-basics") -> LessonPlan:
@@ -111,7 +103,7 @@ def test_two_steps_finishing_together_start_the_next_once(
 
 
 def test_teardown_stops_provisioning_and_frees_the_lesson_for_a_new_request(
-    registry: LessonRegistry, redis_server: RedisServer, session_id: str
+    registry: LessonRegistry, redis_url: str, session_id: str
 ) -> None:
     record, _ = registry.create(make_plan(registry, session_id))
     assert registry.begin_teardown([record.id]) == [record.id]
@@ -123,7 +115,7 @@ def test_teardown_stops_provisioning_and_frees_the_lesson_for_a_new_request(
     assert registry.finish_teardown(record.id)
     gone = registry.require(record.id)
     assert gone.state is LessonState.GONE
-    assert redis_client(redis_server.url).ttl(registry.keys.record(record.id)) > 0
+    assert redis_client(redis_url).ttl(registry.keys.record(record.id)) > 0
     # Finishing the old teardown must not free the newer lesson's key.
     assert registry.create(make_plan(registry, session_id))[0].id == newer.id
 
@@ -171,18 +163,18 @@ def test_records_survive_a_redis_restart(tmp_path: Path, session_id: str) -> Non
 
 
 def test_admission_limits_live_lessons_overall_and_per_session(
-    redis_server: RedisServer, session_id: str
+    redis_url: str, session_id: str
 ) -> None:
     settings = load_settings(
         **{
             **TEST_SETTINGS,
-            "redis_url": redis_server.url,
+            "redis_url": redis_url,
             "instance_id": "admission-test",
             "max_live_lessons": 3,
             "max_lessons_per_session": 2,
         }
     )
-    registry = LessonRegistry(connect(redis_server.url), settings)
+    registry = LessonRegistry(connect(redis_url), settings)
     slugs = ["linux-basics", "snapshot-testing", "bgp-spine-leaf"]
     first, _ = registry.create(make_plan(registry, session_id, slugs[0]))
     registry.create(make_plan(registry, session_id, slugs[1]))
