@@ -309,8 +309,11 @@ class LessonRegistry:
         healthy: int | None = None,
         total: int | None = None,
         namespace_uid: str | None = None,
+        next_run_in: float = 0,
     ) -> None:
-        """Record what a running step observed and that the lesson is still moving."""
+        """Record what a running step observed and that the lesson is still moving: its task
+        runs again within `next_run_in` seconds (a backoff, a Retry-After, a poll), so GC's
+        stall timeout counts from then."""
         now = self._clock.now()
         fields: Fields = {"updated_at": now}
         if healthy is not None:
@@ -327,7 +330,7 @@ class LessonRegistry:
                 return
             pipe.multi()
             pipe.hset(record_key, mapping=fields)
-            pipe.zadd(self.keys.heartbeat, {lesson_id: now}, xx=True)
+            pipe.zadd(self.keys.heartbeat, {lesson_id: now + next_run_in}, xx=True)
 
         self._transact(apply, record_key)
 

@@ -29,6 +29,12 @@ class ScriptError(ValueError):
 def _source(name: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     """The script's text and the names of its keys and of its arguments, in order."""
     text = (files(__package__) / "lua" / f"{name}.lua").read_text()
+    return (text, *header_names(name, text))
+
+
+def header_names(name: str, text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The names of a script's keys and of its arguments, as its header gives and its body
+    binds them; ScriptError where the two disagree."""
     names: dict[str, list[str]] = {"KEYS": [], "ARGV": []}
     for table, index, bound in _HEADER.findall(text):
         if int(index) != len(names[table]) + 1:
@@ -36,7 +42,7 @@ def _source(name: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
         if not re.search(rf"^local {bound} = {table}\[{index}\]$", text, re.MULTILINE):
             raise ScriptError(f"{name}.lua: {table}[{index}] is not bound to {bound}")
         names[table].append(bound)
-    return text, tuple(names["KEYS"]), tuple(names["ARGV"])
+    return tuple(names["KEYS"]), tuple(names["ARGV"])
 
 
 def _ordered(

@@ -77,7 +77,7 @@ def run_step(rt: Runtime, step: Step, payload: StepPayload) -> RunAgain | None:
         run.fail(f"internal error: {error!r}", Reason.INTERNAL)
         return None
     if isinstance(result, Again):
-        rt.registry.report_progress(payload.lesson_id)
+        rt.registry.report_progress(payload.lesson_id, next_run_in=result.countdown)
         counters = {"attempt": 0, "ready_since": result.ready_since, "polls": result.polls}
         return RunAgain(result.countdown, payload.model_copy(update=counters))
     if isinstance(result, Stop):

@@ -63,7 +63,7 @@ class StepRun:
 
     def retry(self, error: KubeError, countdown: float) -> RunAgain:
         """Run again after `countdown` s: the lesson is still moving."""
-        self.rt.registry.report_progress(self.payload.lesson_id)
+        self.rt.registry.report_progress(self.payload.lesson_id, next_run_in=countdown)
         self.report(Outcome.RETRY, error=error.message, reason=reason(error), retry_in=countdown)
         attempt = {"attempt": self.payload.attempt + 1}
         return RunAgain(countdown, self.payload.model_copy(update=attempt))

@@ -174,12 +174,8 @@ def readiness(ctx: StepContext) -> Result:
     ready_since = ctx.payload.ready_since or now
     settle = plan.ready_delay - (now - ready_since)
     if settle > 0:
-        # Come back at least twice per stall timeout, so GC never takes the wait for a stall.
-        return Again(
-            countdown=min(settle, ctx.settings.stall_timeout / 2),
-            ready_since=ready_since,
-            polls=ctx.payload.polls,
-        )
+        # The heartbeat counts from the end of this pause: GC never takes it for a stall.
+        return Again(countdown=settle, ready_since=ready_since, polls=ctx.payload.polls)
     return Done()
 
 

@@ -69,8 +69,8 @@ def run_teardown(rt: Runtime, payload: StepPayload) -> RunAgain | None:
         if _overdue(rt, record, "the namespace is still terminating"):
             run.report(Outcome.OVERDUE, error="the namespace is still terminating")
             return None
-        rt.registry.report_progress(payload.lesson_id)
         pause = poll_pause(payload.polls, rt.settings.readiness_watch)
+        rt.registry.report_progress(payload.lesson_id, next_run_in=pause)
         return RunAgain(
             pause, payload.model_copy(update={"attempt": 0, "polls": payload.polls + 1})
         )

@@ -180,6 +180,29 @@ def test_two_ticks_at_the_same_instant_resume_a_stalled_lesson_once(
     assert resume_stalled(runtime, clock.now()) == [record.id]
 
 
+def test_a_step_waiting_out_a_long_retry_after_is_not_taken_for_stalled(
+    runtime: Runtime,
+    new_lesson: NewLesson,
+    kube: FakeKube,
+    clock: FakeClock,
+    producer: RecordingProducer,
+) -> None:
+    record = new_lesson()
+    stall = runtime.settings.stall_timeout
+    # The API asks for a pause far longer than the stall timeout.
+    kube.fail("create", TransientError("slow down", status=429, retry_after=10 * stall))
+    again = run_step(runtime, Step.NAMESPACE, StepPayload.of(record))
+    assert again is not None and again.countdown == 10 * stall
+    producer.take()
+
+    clock.advance(2 * stall)
+    assert resume_stalled(runtime, clock.now()) == []  # it is waiting, as asked
+    # Had its task been lost, GC would resume it a stall timeout after it was due.
+    clock.advance(9 * stall)
+    assert resume_stalled(runtime, clock.now()) == [record.id]
+    assert [m.task for m in producer.take()] == [Step.NAMESPACE.task_name]
+
+
 def test_ready_lessons_are_never_resumed(
     runtime: Runtime,
     new_lesson: NewLesson,

@@ -125,8 +125,8 @@ def test_a_transient_error_runs_the_step_again_after_a_backoff(
     assert (event.outcome, event.reason, event.error) == (Outcome.RETRY, label, error.message)
     assert event.retry_in == again.countdown
     assert event.duration == 0.5
-    # The lesson is still moving: GC must not take it for stalled.
-    assert heartbeat(redis_url, registry, record.id) == clock.now()
+    # The lesson is still moving: GC's stall timeout counts from when it runs again.
+    assert heartbeat(redis_url, registry, record.id) == clock.now() + again.countdown
     assert registry.require(record.id).state is LessonState.PROVISIONING
     assert producer.sent == []
 
@@ -292,8 +292,8 @@ def test_a_step_not_finished_yet_runs_again_with_its_counters(
     again = run_step(runtime, Step.READINESS, payload)
 
     assert again == RunAgain(1, payload.model_copy(update={"attempt": 0, "polls": 2}))
-    # The lesson is still moving as of the end of the watch.
-    assert heartbeat(redis_url, registry, record.id) == clock.now()
+    # The lesson is still moving: from the end of the watch, it looks again in a second.
+    assert heartbeat(redis_url, registry, record.id) == clock.now() + again.countdown
     assert events.events == []  # a look that found the pods booting is not an outcome
     assert producer.sent == []
 
@@ -409,7 +409,7 @@ def test_the_step_that_waits_for_two_others_is_sent_once_by_the_last_of_them(
     ("slug", "settling"),
     [
         ("linux-basics", 0),  # readyDelay 0
-        ("snapshot-testing", 2),  # readyDelay 3: 2.5 s (half the stall timeout), then 0.5 s
+        ("snapshot-testing", 1),  # readyDelay 3
         ("bgp-spine-leaf", 1),  # readyDelay 2
     ],
 )

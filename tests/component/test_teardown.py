@@ -108,7 +108,7 @@ def test_the_namespace_is_deleted_by_its_uid_then_looked_at_until_it_is_gone(
 
     assert kube.verbs() == ["read"]
     assert second == RunAgain(1, StepPayload.of(record).model_copy(update={"polls": 2}))
-    assert heartbeat(redis_url, registry, record.id) == clock.now()
+    assert heartbeat(redis_url, registry, record.id) == clock.now() + second.countdown
     assert events.events == []
     kube.finish_terminating(record.namespace)
     clock.advance(second.countdown)
@@ -285,7 +285,7 @@ def test_an_api_error_is_retried_with_a_backoff(
     assert floor <= again.countdown <= max(floor, 0.25)
     [event] = events.events
     assert (event.step, event.outcome, event.reason) == (TEARDOWN_STEP, Outcome.RETRY, label)
-    assert heartbeat(redis_url, registry, record.id) == clock.now()
+    assert heartbeat(redis_url, registry, record.id) == clock.now() + again.countdown
     assert registry.require(record.id).state is LessonState.TEARING_DOWN
 
 
@@ -330,11 +330,11 @@ def test_an_error_past_the_teardown_deadline_is_reported_and_left_to_gc(
         "5xx",
         "the server is busy",
     )
-    # No progress reported: the heartbeat goes quiet, and GC resumes the teardown once it
-    # has been quiet for the stall timeout.
-    assert heartbeat(redis_url, registry, record.id) == beat == clock.now() - 0.5
+    # No progress reported: the heartbeat goes quiet (it stays at when the last look was due),
+    # and GC resumes the teardown once it has been quiet for the stall timeout.
+    assert beat is not None and heartbeat(redis_url, registry, record.id) == beat
     assert resume_stalled(runtime, clock.now()) == []
-    clock.advance(runtime.settings.stall_timeout)
+    clock.advance(beat + runtime.settings.stall_timeout - clock.now())
     assert resume_stalled(runtime, clock.now()) == [record.id]
     assert producer.take() == [Message(Job.TEARDOWN, StepPayload.of(record).kwargs(), 0)]
 
@@ -365,7 +365,8 @@ def test_a_namespace_still_terminating_past_the_deadline_is_reported_until_it_go
 
     # GC resumes it once quiet for the stall timeout; still terminating: reported again.
     assert resume_stalled(runtime, clock.now()) == []
-    clock.advance(runtime.settings.stall_timeout)
+    assert beat is not None
+    clock.advance(beat + runtime.settings.stall_timeout - clock.now())
     assert resume_stalled(runtime, clock.now()) == [record.id]
     [resent] = producer.take()
     assert resent.task == Job.TEARDOWN and resent.payload.polls == 0

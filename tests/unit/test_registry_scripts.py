@@ -11,7 +11,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from registry.scripts import Script, ScriptError, _source
+from registry.scripts import Script, ScriptError, _source, header_names
 
 SCRIPTS = sorted(
     path.name.removesuffix(".lua")
@@ -85,3 +85,32 @@ def test_a_call_that_fits_its_header_does_reach_redis() -> None:
 def test_a_script_that_does_not_exist_is_refused_when_registered() -> None:
     with pytest.raises(FileNotFoundError):
         Script(NOWHERE, "no_such_script")
+
+
+GOOD = """-- KEYS[1] record: hash
+-- ARGV[1] now: the time
+local record = KEYS[1]
+local now = ARGV[1]
+"""
+
+
+def test_a_header_and_a_body_that_agree_give_the_names_in_order() -> None:
+    assert header_names("good", GOOD) == (("record",), ("now",))
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            GOOD.replace("local now = ARGV[1]", "local when = ARGV[1]"),
+            "ARGV[1] is not bound to now",
+        ),
+        (GOOD.replace("local record = KEYS[1]\n", ""), "KEYS[1] is not bound to record"),
+        (GOOD.replace("-- ARGV[1] now", "-- ARGV[2] now"), "ARGV[2] is out of order"),
+    ],
+)
+def test_a_header_and_a_body_that_disagree_are_refused_naming_the_entry(
+    text: str, problem: str
+) -> None:
+    with pytest.raises(ScriptError, match=re.escape(f"bad.lua: {problem}")):
+        header_names("bad", text)
