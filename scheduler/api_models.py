@@ -110,13 +110,18 @@ class LessonSummary(_Body):
     ready_at: datetime | None
     expires_at: datetime = Field(description="torn down after this unless kept alive")
     deadline: datetime = Field(description="fails if not READY by then")
+    teardown_error: str | None = Field(
+        None,
+        description="set when a teardown runs past LESSONQ_TEARDOWN_TIMEOUT: why it has not "
+        "finished (GC keeps trying)",
+    )
     status_url: str = Field(examples=["/v1/lessons/3f9c2a7d51e04b86"])
 
     @classmethod
     def fields_of(cls, record: LessonRecord) -> dict[str, Any]:
         # Pydantic reads the record's Unix timestamps as UTC datetimes.
         return {
-            **record.model_dump(exclude={"namespace_uid"}),
+            **record.model_dump(exclude={"namespace_uid", "teardown_deadline"}),
             "steps": {
                 step: StepProgress(
                     status=rec.status, started_at=rec.started_at, finished_at=rec.finished_at

@@ -50,6 +50,8 @@ def status_lines(record: LessonRecord, plan: LessonPlan | None) -> list[str]:
         ("ready", when(record.ready_at)),
         ("expires", when(record.expires_at)),
     ]
+    if record.teardown_error is not None:
+        rows.append(("teardown", record.teardown_error))
     lines = [f"{name:<11} {value}" for name, value in rows]
     for endpoint in plan.endpoints if plan is not None else []:
         ports = ", ".join(f"{port.name} {port.port}" for port in endpoint.ports) or "no ports"
