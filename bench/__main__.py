@@ -1,4 +1,4 @@
-"""Run lessonq's benchmarks: `python -m bench [--full] [--only enqueue,ttr,throughput,gc]`.
+"""Run lessonq's benchmarks: `python -m bench [--full] [--only enqueue,ttr,throughput,gc,fork]`.
 
 Prints a Markdown table of every figure next to its target, writes bench/results/latest.json,
 and with --full rewrites BENCHMARKS.md (the table, the machine and the exact command).
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import enqueue, gc, throughput, ttr
+from bench import enqueue, fork, gc, throughput, ttr
 from bench.harness import REPO, bench_stack, machine
 
 RESULTS = REPO / "bench" / "results" / "latest.json"
@@ -69,6 +69,25 @@ FIGURES = [
     Figure("gc_tick_ms", "GC tick, 100 of them expired, ms", "< 10", lambda v, _: v < 10),
     Figure("gc_scan_ms", "full scan of every record, ms"),
     Figure("gc_speedup", "full scan vs tick", ">= 100", lambda v, _: v >= 100),
+    Figure("fresh_child_first_task_ms", "first task of a fresh worker child, ms"),
+    Figure("fresh_child_first_task_cpu_ms", "first task of a fresh worker child, CPU ms"),
+    Figure(
+        "fresh_child_cpu_ms",
+        "fresh worker child, CPU from fork to end of first task, ms",
+        "< 100",
+        lambda v, _: v < 100,
+    ),
+    Figure(
+        "fresh_child_imports",
+        "modules a fresh child's first task imports",
+        "0",
+        lambda v, _: v == 0,
+    ),
+    Figure("fresh_child_page_faults", "page faults from fork to end of first task"),
+    Figure("warm_task_ms", "the same tasks in a warm child, ms"),
+    Figure("warm_task_cpu_ms", "the same tasks in a warm child, CPU ms"),
+    Figure("fresh_step_ms", "step run time in the record, fresh children, ms"),
+    Figure("warm_step_ms", "step run time in the record, warm children, ms"),
 ]
 
 SECTIONS: dict[str, Callable[[Path, bool], dict[str, Any]]] = {
@@ -76,6 +95,7 @@ SECTIONS: dict[str, Callable[[Path, bool], dict[str, Any]]] = {
     "ttr": ttr.run,
     "throughput": throughput.run,
     "gc": gc.run,
+    "fork": fork.run,
 }
 
 

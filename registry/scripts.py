@@ -32,6 +32,19 @@ def _source(name: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     return (text, *header_names(name, text))
 
 
+def load_all() -> list[str]:
+    """Read and check every script once (the results are kept): a worker does it before it
+    forks its pool, so that no child has to. Returns their names."""
+    names = sorted(
+        path.name.removesuffix(".lua")
+        for path in (files(__package__) / "lua").iterdir()
+        if path.name.endswith(".lua")
+    )
+    for name in names:
+        _source(name)
+    return names
+
+
 def header_names(name: str, text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The names of a script's keys and of its arguments, as its header gives and its body
     binds them; ScriptError where the two disagree."""

@@ -11,7 +11,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from registry.scripts import Script, ScriptError, _source, header_names
+from registry.scripts import Script, ScriptError, _source, header_names, load_all
 
 SCRIPTS = sorted(
     path.name.removesuffix(".lua")
@@ -114,3 +114,9 @@ def test_a_header_and_a_body_that_disagree_are_refused_naming_the_entry(
 ) -> None:
     with pytest.raises(ScriptError, match=re.escape(f"bad.lua: {problem}")):
         header_names("bad", text)
+
+
+def test_loading_all_reads_every_script_once_and_keeps_it() -> None:
+    _source.cache_clear()
+    assert load_all() == SCRIPTS
+    assert _source.cache_info().currsize == len(SCRIPTS)
