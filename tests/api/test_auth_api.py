@@ -110,11 +110,13 @@ def test_probes_metrics_and_the_openapi_document_stay_open(guarded: Intake) -> N
 def under_root_path(idle_stack: Stack) -> Iterator[httpx.Client]:
     """The intake served by uvicorn under --root-path /lab (as behind a proxy that mounts it
     there): uvicorn puts the root path in front of every request's path."""
-    settings = load_settings(**{**idle_stack.values, "instance_id": "rootpath",
-                                "api_token": TOKEN})
+    settings = load_settings(**{**idle_stack.values, "instance_id": "rootpath", "api_token": TOKEN})
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                           root_path="/lab", log_config=None))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=port, root_path="/lab", log_config=None
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -133,8 +135,15 @@ def test_under_a_root_path_everything_but_the_open_paths_needs_the_token(
 ) -> None:
     # Paths as the proxy forwards them, without the prefix; the routes see them the same way.
     api = under_root_path
-    for path in ("/v1/catalog", f"{LESSONS}/0123456789abcdef", "/no-such-path", "/",
-                 "/healthz/x", "/lab/v1/catalog", "/docs/../v1/catalog"):
+    for path in (
+        "/v1/catalog",
+        f"{LESSONS}/0123456789abcdef",
+        "/no-such-path",
+        "/",
+        "/healthz/x",
+        "/lab/v1/catalog",
+        "/docs/../v1/catalog",
+    ):
         assert_error(api.get(path), 401, "unauthorized")
     response = api.post(LESSONS, json={"lesson": "linux-basics", "session_id": "s"})
     assert_error(response, 401, "unauthorized")

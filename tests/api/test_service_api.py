@@ -55,7 +55,8 @@ def test_without_redis_the_process_is_healthy_but_not_ready(
         # Where Redis is and how it failed goes to the log, not to an unauthenticated caller.
         assert str(port) not in str(body) and "127.0.0.1" not in str(body), body
         assert f"GET /readyz: Redis does not answer: Error 111 connecting to 127.0.0.1:{port}" in (
-            intake.log.read_text())
+            intake.log.read_text()
+        )
         assert_error(api.get("/metrics"), 503, "unavailable")
 
 
@@ -64,14 +65,14 @@ def test_without_redis_v1_answers_503_after_the_intakes_short_retries(
 ) -> None:
     nowhere = f"redis://127.0.0.1:{free_port()}/0"
     with (
-        running_intake(idle_stack, tmp_path, "down", redis_url=nowhere,
-                       intake_redis_retry=1) as intake,
+        running_intake(
+            idle_stack, tmp_path, "down", redis_url=nowhere, intake_redis_retry=1
+        ) as intake,
         intake.client() as api,
     ):
         for method, path in (("GET", f"{LESSONS}/0123456789abcdef"), ("POST", LESSONS)):
             started = time.monotonic()
-            response = api.request(method, path,
-                                   json={"lesson": "linux-basics", "session_id": "s"})
+            response = api.request(method, path, json={"lesson": "linux-basics", "session_id": "s"})
             # Three retries, 0.7 s of pauses; a worker's client would retry for 40 s. (Far apart,
             # so that a loaded machine cannot blur them.)
             assert time.monotonic() - started < 20, (method, path)
@@ -115,13 +116,19 @@ def test_probes_and_metrics_answer_while_v1_requests_hold_every_thread(
     redis = HungRedis()
     try:
         with (
-            running_intake(idle_stack, tmp_path, "hung", intake_redis_retry=0.5,
-                           redis_url=f"redis://127.0.0.1:{redis.port}/0") as intake,
+            running_intake(
+                idle_stack,
+                tmp_path,
+                "hung",
+                intake_redis_retry=0.5,
+                redis_url=f"redis://127.0.0.1:{redis.port}/0",
+            ) as intake,
             intake.client() as api,
             ThreadPoolExecutor(stuck_requests) as pool,
         ):
-            stuck = [pool.submit(api.get, f"{LESSONS}/0123456789abcdef")
-                     for _ in range(stuck_requests)]
+            stuck = [
+                pool.submit(api.get, f"{LESSONS}/0123456789abcdef") for _ in range(stuck_requests)
+            ]
             give_up = time.monotonic() + 10
             while len(redis.accepted) < 40:  # every thread of the pool waits on Redis
                 assert time.monotonic() < give_up, len(redis.accepted)
@@ -147,9 +154,7 @@ def test_probes_and_metrics_answer_while_v1_requests_hold_every_thread(
         redis.close()
 
 
-def test_metrics_count_lessons_by_state_at_scrape_time(
-    idle_stack: Stack, tmp_path: Path
-) -> None:
+def test_metrics_count_lessons_by_state_at_scrape_time(idle_stack: Stack, tmp_path: Path) -> None:
     # No worker on this stack: lessons stay QUEUED until torn down, so the counts are exact.
     with (
         running_intake(idle_stack, tmp_path, "metrics", instance_id="metrics") as intake,
@@ -161,16 +166,12 @@ def test_metrics_count_lessons_by_state_at_scrape_time(
         create(api, "s2", lesson="snapshot-testing")
         assert live_lessons(api) == {**dict.fromkeys(STATES, 0), "QUEUED": 3}
         assert api.delete(f"{LESSONS}/{first['id']}").status_code == 202
-        assert live_lessons(api) == {
-            **dict.fromkeys(STATES, 0), "QUEUED": 2, "TEARING_DOWN": 1
-        }
+        assert live_lessons(api) == {**dict.fromkeys(STATES, 0), "QUEUED": 2, "TEARING_DOWN": 1}
 
 
 def test_openapi_document_describes_every_endpoint(api: httpx.Client) -> None:
     document = api.get("/openapi.json").json()
-    assert {
-        (path, method) for path, item in document["paths"].items() for method in item
-    } == {
+    assert {(path, method) for path, item in document["paths"].items() for method in item} == {
         ("/v1/lessons", "post"),
         ("/v1/lessons", "get"),
         ("/v1/lessons/{lesson_id}", "get"),
@@ -218,15 +219,21 @@ def test_python_m_scheduler_intake_is_lessonq_intake_and_warns_when_open(
     log = tmp_path / "intake.log"
     port = free_port()
     # No --host: the CLI's default, every address; and no token.
-    intake = LoggedProcess("intake", [sys.executable, "-m", "scheduler.intake", "--port",
-                                      str(port)], stack.env, log, inherit_settings=False)
+    intake = LoggedProcess(
+        "intake",
+        [sys.executable, "-m", "scheduler.intake", "--port", str(port)],
+        stack.env,
+        log,
+        inherit_settings=False,
+    )
     try:
         intake.wait_for_port(port)
     finally:
         intake.stop()
     # Lines are "<date> <time> LEVEL logger: message".
-    warnings = [line.split(" ", 2)[2] for line in log.read_text().splitlines()
-                if " WARNING " in line]
+    warnings = [
+        line.split(" ", 2)[2] for line in log.read_text().splitlines() if " WARNING " in line
+    ]
     assert warnings == [
         f"WARNING lessonq.intake: listening on 0.0.0.0:{port} without LESSONQ_API_TOKEN: "
         "anyone who reaches it can ask for, see and tear down lessons"

@@ -31,8 +31,10 @@ BROKEN_LESSONS = ["yaml-syntax", "port-zero", "link-to-itself", "bad-subnet", "u
 def broken_curriculum(tmp_path: Path) -> Path:
     root = tmp_path / "curriculum"
     shutil.copytree(BROKEN / "_base", root)
-    shutil.copy(BROKEN / "bad-image-flavor/images/router/image.meta.yaml",
-                root / "images/router/image.meta.yaml")
+    shutil.copy(
+        BROKEN / "bad-image-flavor/images/router/image.meta.yaml",
+        root / "images/router/image.meta.yaml",
+    )
     for case in BROKEN_LESSONS:
         (root / "lessons" / case).mkdir()
         shutil.copy(BROKEN / f"{case}.yaml", root / "lessons" / case / "lesson.meta.yaml")
@@ -48,7 +50,8 @@ def test_validate_reports_every_problem_of_a_curriculum(broken_curriculum: Path)
     assert result.stdout.splitlines() == expected
     files = {line.split(":", 1)[0] for line in expected}
     assert files == {str(broken_curriculum / "images/router/image.meta.yaml")} | {
-        str(broken_curriculum / "lessons" / case / "lesson.meta.yaml") for case in BROKEN_LESSONS}
+        str(broken_curriculum / "lessons" / case / "lesson.meta.yaml") for case in BROKEN_LESSONS
+    }
     assert result.stderr.strip() == f"{len(expected)} problems in {broken_curriculum}"
 
 
@@ -58,7 +61,8 @@ def test_validate_a_lesson_file_against_the_configured_images() -> None:
     assert broken.returncode == 1
     assert broken.stdout.strip() == (
         f"{BROKEN / 'port-zero.yaml'}:endpoints[0].presentations[0].port: "
-        "port must be between 1 and 65535, got 0")
+        "port must be between 1 and 65535, got 0"
+    )
     good = lessonq("validate", str(BROKEN / "_base/lessons/good/lesson.meta.yaml"), env=env)
     assert good.returncode == 0 and "no problems" in good.stdout
 
@@ -82,8 +86,9 @@ def _strict_nad(manifest: dict[str, Any]) -> None:
 
 def test_render_prints_valid_manifests_ready_for_kubectl() -> None:
     lesson_id = "0123456789abcdef"
-    result = lessonq("render", "snapshot-testing", "--session", "learner-1",
-                     "--lesson-id", lesson_id)
+    result = lessonq(
+        "render", "snapshot-testing", "--session", "learner-1", "--lesson-id", lesson_id
+    )
     assert result.returncode == 0, result.stderr
     documents = list(yaml.safe_load_all(result.stdout))
     plan = LessonClient(load_settings()).plan("snapshot-testing", "learner-1", lesson_id)

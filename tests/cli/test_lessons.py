@@ -40,14 +40,21 @@ def test_a_lesson_from_create_to_teardown(stack: Stack, session_id: str) -> None
     assert "state       READY" in lines
     record = stack.client().status(ident)
     for endpoint in stack.client().registry.plan(ident).endpoints:
-        assert any(line.startswith(f"service     {endpoint.name}.{record.namespace}:")
-                   for line in lines), lines
+        assert any(
+            line.startswith(f"service     {endpoint.name}.{record.namespace}:") for line in lines
+        ), lines
 
     status = lessonq("status", ident, "--json", env=stack.env)
     assert json.loads(status.stdout)["state"] == "READY"
     listed = lessonq("list", "--session", session_id, env=stack.env)
     assert listed.stdout.splitlines()[0].split() == [
-        "ID", "LESSON", "SESSION", "STATE", "ENDPOINTS", "NAMESPACE"]
+        "ID",
+        "LESSON",
+        "SESSION",
+        "STATE",
+        "ENDPOINTS",
+        "NAMESPACE",
+    ]
     assert listed.stdout.splitlines()[1].split()[:4] == [ident, "linux-basics", session_id, "READY"]
     kept = lessonq("keepalive", ident, env=stack.env)
     assert kept.returncode == 0 and "expires" in kept.stdout
@@ -57,14 +64,17 @@ def test_a_lesson_from_create_to_teardown(stack: Stack, session_id: str) -> None
     assert gone.stdout.splitlines()[-1] == f"lesson {ident}: GONE"
     assert stack.client().status(ident).state.value == "GONE"
     assert lessonq("list", "--session", session_id, env=stack.env).stdout.strip() == (
-        f"no live lessons for session {session_id}")
+        f"no live lessons for session {session_id}"
+    )
 
 
 def test_progress_is_redrawn_in_place_on_a_terminal(stack: Stack, session_id: str) -> None:
     leader, follower = pty.openpty()
     process = subprocess.Popen(
         [str(LESSONQ), "create", "linux-basics", "--session", session_id, "--wait"],
-        env={**os.environ, **stack.env}, stdout=follower, stderr=subprocess.PIPE,
+        env={**os.environ, **stack.env},
+        stdout=follower,
+        stderr=subprocess.PIPE,
     )
     os.close(follower)
     output = b""
@@ -96,15 +106,20 @@ def test_failures_are_one_line_without_traceback(stack: Stack) -> None:
         (["list"], {**stack.env, "LESSONQ_INSTANCE_ID": "Not Valid"}, "LESSONQ_INSTANCE_ID"),
         (["worker"], {**stack.env, "LESSONQ_VISIBILITY_TIMEOUT": "1"}, "VISIBILITY_TIMEOUT"),
         (["flower"], stack.env, "LESSONQ_FLOWER_PASSWORD is not set"),
-        (["render", "linux-basics", "--session", "s", "--lesson-id", "UPPER CASE"], stack.env,
-         "lesson_id"),
+        (
+            ["render", "linux-basics", "--session", "s", "--lesson-id", "UPPER CASE"],
+            stack.env,
+            "lesson_id",
+        ),
     ]
     for args, env, words in cases:
         assert_one_line_error(lessonq(*args, env=env), words)
 
 
 def test_a_broker_that_fails_after_the_redis_ping_is_one_line(
-    stack: Stack, session_id: str, monkeypatch: pytest.MonkeyPatch,
+    stack: Stack,
+    session_id: str,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Redis answers the ping and takes the record; then the task's publish fails (kombu gives
@@ -113,8 +128,11 @@ def test_a_broker_that_fails_after_the_redis_ping_is_one_line(
         monkeypatch.setenv(name, value)
     nowhere = f"redis://127.0.0.1:{free_port()}/0"
     real = jobs.producer.sending_app
-    monkeypatch.setattr(jobs.producer, "sending_app",
-                        lambda settings: real(settings.model_copy(update={"redis_url": nowhere})))
+    monkeypatch.setattr(
+        jobs.producer,
+        "sending_app",
+        lambda settings: real(settings.model_copy(update={"redis_url": nowhere})),
+    )
     with pytest.raises(SystemExit) as exited:
         cli.main(["create", "linux-basics", "--session", session_id])
     assert exited.value.code == 1

@@ -26,17 +26,32 @@ def test_lessonq_worker_builds_lessons_and_lessonq_beat_sends_gc(
 ) -> None:
     # An instance and a queue of their own: the stack's worker never sees these tasks.
     instance = f"serve-{os.getpid()}"
-    values = {**stack.values, "instance_id": instance, "queue": f"lessonq-{instance}",
-              "metrics_port": free_port(), "metrics_host": "127.0.0.1"}
+    values = {
+        **stack.values,
+        "instance_id": instance,
+        "queue": f"lessonq-{instance}",
+        "metrics_port": free_port(),
+        "metrics_host": "127.0.0.1",
+    }
     env = settings_env(values)
     schedule = beat_schedule_file(instance)
     processes = []
     try:
-        worker = LoggedProcess("lessonq worker", [str(LESSONQ), "worker", "--concurrency=2"],
-                               env, tmp_path / "worker.log", inherit_settings=False)
+        worker = LoggedProcess(
+            "lessonq worker",
+            [str(LESSONQ), "worker", "--concurrency=2"],
+            env,
+            tmp_path / "worker.log",
+            inherit_settings=False,
+        )
         processes.append(worker)
-        beat = LoggedProcess("lessonq beat", [str(LESSONQ), "beat"], env,
-                             tmp_path / "beat.log", inherit_settings=False)
+        beat = LoggedProcess(
+            "lessonq beat",
+            [str(LESSONQ), "beat"],
+            env,
+            tmp_path / "beat.log",
+            inherit_settings=False,
+        )
         processes.append(beat)
         worker.wait_for_log(" ready.")
 
@@ -47,9 +62,11 @@ def test_lessonq_worker_builds_lessons_and_lessonq_beat_sends_gc(
         # prometheus_client's multiprocess directory before Celery started).
         url = f"http://127.0.0.1:{values['metrics_port']}/metrics"
         with urllib.request.urlopen(url, timeout=10) as response:
-            samples = {(sample.name, sample.labels.get("step"), sample.labels.get("outcome")):
-                       sample.value for family in text_string_to_metric_families(
-                           response.read().decode()) for sample in family.samples}
+            samples = {
+                (sample.name, sample.labels.get("step"), sample.labels.get("outcome")): sample.value
+                for family in text_string_to_metric_families(response.read().decode())
+                for sample in family.samples
+            }
         for step in Step:
             counted = ("lessonq_provision_step_duration_seconds_count", step.value, "done")
             assert samples.get(counted, 0) >= 1, step

@@ -26,8 +26,10 @@ def logs_of(banner: str) -> str:
     found = re.search(r"^  logs\s+(\S+)$", banner, re.MULTILINE)
     if found is None:
         return banner
-    return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-1500:]}"
-                     for log in sorted(Path(found.group(1)).rglob("*.log")))
+    return "\n".join(
+        f"--- {log.name}\n{log.read_text(errors='replace')[-1500:]}"
+        for log in sorted(Path(found.group(1)).rglob("*.log"))
+    )
 
 
 def test_up_serves_everything_until_interrupted() -> None:
@@ -35,7 +37,10 @@ def test_up_serves_everything_until_interrupted() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LESSONQ_")}
     process = subprocess.Popen(
         [str(LESSONQ), "up", "--intake-port", str(intake), "--flower-port", str(flower)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert process.stdout is not None and process.stderr is not None
     banner = ""
@@ -44,8 +49,7 @@ def test_up_serves_everything_until_interrupted() -> None:
             line = process.stdout.readline()
             assert line, f"lessonq up ended early: {banner}{process.stderr.read()}"
             banner += line
-        exports = dict(
-            item.split("=", 1) for item in shlex.split(banner.split("export ", 1)[1]))
+        exports = dict(item.split("=", 1) for item in shlex.split(banner.split("export ", 1)[1]))
         password = re.search(r"password (\S+)\)", banner)
         assert password, banner
 

@@ -40,8 +40,10 @@ def load(name: str) -> dict[str, Any]:
 
 
 def problems(document: object) -> list[str]:
-    return sorted(f"{'/'.join(map(str, error.absolute_path)) or '(top)'}: {error.message}"
-                  for error in compose_validator().iter_errors(document))
+    return sorted(
+        f"{'/'.join(map(str, error.absolute_path)) or '(top)'}: {error.message}"
+        for error in compose_validator().iter_errors(document)
+    )
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -59,17 +61,26 @@ def test_the_schema_refuses_what_compose_would() -> None:
 
 
 def lessonq_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {name: service for name, service in compose["services"].items()
-            if service.get("image") in ("lessonq:dev", "lessonq-kubesim:dev")}
+    return {
+        name: service
+        for name, service in compose["services"].items()
+        if service.get("image") in ("lessonq:dev", "lessonq-kubesim:dev")
+    }
 
 
 def test_every_lessonq_service_runs_a_real_command_with_real_settings() -> None:
     compose = load("docker-compose.yml")
     services = lessonq_services(compose)
-    commands = {name: check_lessonq_command(service["command"])
-                for name, service in services.items()}
-    assert commands == {"kubesim": "sim", "intake": "intake", "worker": "worker",
-                        "beat": "beat", "flower": "flower"}
+    commands = {
+        name: check_lessonq_command(service["command"]) for name, service in services.items()
+    }
+    assert commands == {
+        "kubesim": "sim",
+        "intake": "intake",
+        "worker": "worker",
+        "beat": "beat",
+        "flower": "flower",
+    }
     for service in services.values():
         check_settings(service.get("environment", {}))
     override = load("docker-compose.cluster.yml")
@@ -168,23 +179,29 @@ def test_the_production_image_holds_neither_kubesim_nor_its_validator() -> None:
     assert re.search(r"^RUN pip install \S*kubesim", kubesim, re.MULTILINE)
     compose = load("docker-compose.yml")["services"]
     assert compose["kubesim"]["build"]["target"] == "kubesim"
-    assert all("target" not in service.get("build", {}) for name, service in compose.items()
-               if isinstance(service.get("build"), dict) and name != "kubesim")
+    assert all(
+        "target" not in service.get("build", {})
+        for name, service in compose.items()
+        if isinstance(service.get("build"), dict) and name != "kubesim"
+    )
 
 
 def test_the_dockerfile_installs_dependencies_in_a_layer_of_their_own() -> None:
     """Dependencies from pyproject.toml alone, before any source: editing code keeps that layer."""
     steps = re.findall(r"^(COPY|RUN) (.+?)(?<!\\)$", image(), re.MULTILINE | re.DOTALL)
-    copies = [(index, args.split()[:-1]) for index, (kind, args) in enumerate(steps)
-              if kind == "COPY"]
-    installs = [index for index, (kind, args) in enumerate(steps)
-                if kind == "RUN" and "pip install" in args]
+    copies = [
+        (index, args.split()[:-1]) for index, (kind, args) in enumerate(steps) if kind == "COPY"
+    ]
+    installs = [
+        index for index, (kind, args) in enumerate(steps) if kind == "RUN" and "pip install" in args
+    ]
     assert len(installs) == 2, steps
     dependencies, project = installs
     before = [source for index, sources in copies if index < dependencies for source in sources]
     assert before == ["pyproject.toml"]
-    assert "-r " in steps[dependencies][1] and '["project"]["dependencies"]' in steps[
-        dependencies][1]
+    assert (
+        "-r " in steps[dependencies][1] and '["project"]["dependencies"]' in steps[dependencies][1]
+    )
     assert steps[project][1].strip() == "pip install --no-deps ."
     sources = {source for index, sources in copies if index < project for source in sources}
     assert set(packages()) <= sources

@@ -42,18 +42,25 @@ def secret_value(variable: dict[str, Any]) -> str:
 
 
 def secret_refs(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container.get("env", [])
-            if "secretKeyRef" in e.get("valueFrom", {})}
+    return {
+        e["name"]: e["valueFrom"]["secretKeyRef"]
+        for e in container.get("env", [])
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
 
 
 def lessonq_containers() -> dict[str, dict[str, Any]]:
-    return {name: container for name, deployment in of_kind("Deployment").items()
-            for container in deployment["spec"]["template"]["spec"]["containers"]
-            if container["image"] == "lessonq:latest"}
+    return {
+        name: container
+        for name, deployment in of_kind("Deployment").items()
+        for container in deployment["spec"]["template"]["spec"]["containers"]
+        if container["image"] == "lessonq:latest"
+    }
 
 
 @pytest.mark.parametrize(
-    "manifest", manifests(), ids=lambda m: f"{m['kind']}/{m['metadata']['name']}")
+    "manifest", manifests(), ids=lambda m: f"{m['kind']}/{m['metadata']['name']}"
+)
 def test_manifest_is_valid_upstream(manifest: dict[str, Any]) -> None:
     kubernetes_validate.validate(manifest, latest_version(), strict=True)
 
@@ -70,16 +77,22 @@ def test_deployments_run_lessonq_commands_with_real_settings() -> None:
     commands = {}
     for name, deployment in deployments.items():
         pod = deployment["spec"]["template"]
-        assert pod["metadata"]["labels"].items() >= deployment["spec"]["selector"][
-            "matchLabels"].items()
+        assert (
+            pod["metadata"]["labels"].items()
+            >= deployment["spec"]["selector"]["matchLabels"].items()
+        )
         (container,) = pod["spec"]["containers"]
         if container["image"] == "lessonq:latest":
             commands[name] = check_lessonq_command(container["args"])
             env = {e["name"]: e.get("value") or secret_value(e) for e in container.get("env", [])}
             check_settings({**settings, **env})
             assert container["envFrom"] == [{"configMapRef": {"name": "lessonq-settings"}}]
-    assert commands == {"lessonq-intake": "intake", "lessonq-worker": "worker",
-                        "lessonq-beat": "beat", "lessonq-flower": "flower"}
+    assert commands == {
+        "lessonq-intake": "intake",
+        "lessonq-worker": "worker",
+        "lessonq-beat": "beat",
+        "lessonq-flower": "flower",
+    }
     assert deployments["lessonq-beat"]["spec"]["replicas"] == 1
     assert deployments["lessonq-beat"]["spec"]["strategy"]["type"] == "Recreate"
 
@@ -88,7 +101,8 @@ def test_only_the_workers_hold_api_credentials() -> None:
     account = of_kind("ServiceAccount")["lessonq-worker"]["metadata"]
     (binding,) = of_kind("ClusterRoleBinding").values()
     assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": account["name"], "namespace": account["namespace"]}]
+        {"kind": "ServiceAccount", "name": account["name"], "namespace": account["namespace"]}
+    ]
     assert binding["roleRef"]["name"] in of_kind("ClusterRole")
     for name, deployment in of_kind("Deployment").items():
         spec = deployment["spec"]["template"]["spec"]
@@ -111,11 +125,14 @@ def test_services_select_their_pods_and_ports() -> None:
 
 def test_only_lessonq_pods_reach_redis() -> None:
     redis = of_kind("Deployment")["lessonq-redis"]["spec"]["template"]
-    (policy,) = [p for p in of_kind("NetworkPolicy").values()
-                 if p["spec"]["podSelector"]["matchLabels"].items()
-                 <= redis["metadata"]["labels"].items()]
+    (policy,) = [
+        p
+        for p in of_kind("NetworkPolicy").values()
+        if p["spec"]["podSelector"]["matchLabels"].items() <= redis["metadata"]["labels"].items()
+    ]
     assert policy["metadata"]["namespace"] == "lessonq" and policy["spec"]["policyTypes"] == [
-        "Ingress"]
+        "Ingress"
+    ]
     # One way in: pods labelled part-of lessonq, of the policy's namespace (no
     # namespaceSelector), on Redis's port.
     (rule,) = policy["spec"]["ingress"]
@@ -140,19 +157,26 @@ def test_redis_wants_the_password_every_lessonq_pod_connects_with() -> None:
     assert redis["readinessProbe"]["exec"]["command"] == ["redis-cli", "ping"]
     assert refs["REDISCLI_AUTH"] == refs[variable]  # the probe's password
     # The URL with the password is in the Secret, never in the ConfigMap.
-    assert not any(name.endswith("REDIS_URL") for name in of_kind("ConfigMap")[
-        "lessonq-settings"]["data"])
+    assert not any(
+        name.endswith("REDIS_URL") for name in of_kind("ConfigMap")["lessonq-settings"]["data"]
+    )
     for name, container in lessonq_containers().items():
         assert secret_refs(container)["LESSONQ_REDIS_URL"] == {
-            "name": "lessonq-redis", "key": "url"}, name
+            "name": "lessonq-redis",
+            "key": "url",
+        }, name
 
 
 def test_the_intake_takes_an_api_token_from_an_optional_secret() -> None:
     refs = {name: secret_refs(container) for name, container in lessonq_containers().items()}
     assert refs["lessonq-intake"]["LESSONQ_API_TOKEN"] == {
-        "name": "lessonq-api", "key": "token", "optional": True}
-    assert all("LESSONQ_API_TOKEN" not in found for name, found in refs.items()
-               if name != "lessonq-intake")
+        "name": "lessonq-api",
+        "key": "token",
+        "optional": True,
+    }
+    assert all(
+        "LESSONQ_API_TOKEN" not in found for name, found in refs.items() if name != "lessonq-intake"
+    )
 
 
 def test_prometheus_scrapes_the_intake_and_the_workers_where_they_serve_metrics() -> None:
@@ -174,7 +198,8 @@ def test_prometheus_scrapes_the_intake_and_the_workers_where_they_serve_metrics(
     assert args[args.index("--port") + 1] == intake["prometheus.io/port"]
     worker = lessonq_containers()["lessonq-worker"]
     assert {e["name"]: e.get("value") for e in worker["env"]}["LESSONQ_METRICS_PORT"] == scraped[
-        "lessonq-worker"]["prometheus.io/port"]
+        "lessonq-worker"
+    ]["prometheus.io/port"]
 
 
 _UNITS = {"m": 0.001, "": 1, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
@@ -187,8 +212,11 @@ def quantity(value: str | int) -> float:
 
 
 def test_every_container_requests_and_is_limited_in_cpu_and_memory() -> None:
-    containers = [(name, container) for name, deployment in of_kind("Deployment").items()
-                  for container in deployment["spec"]["template"]["spec"]["containers"]]
+    containers = [
+        (name, container)
+        for name, deployment in of_kind("Deployment").items()
+        for container in deployment["spec"]["template"]["spec"]["containers"]
+    ]
     assert len(containers) == 5
     for name, container in containers:
         resources = container["resources"]

@@ -22,15 +22,18 @@ def test_flower_shows_the_worker_and_each_step_task(
 ) -> None:
     port = free_port()
     env = {**stack.env, "LESSONQ_FLOWER_PASSWORD": PASSWORD}
-    flower = start_cli(["flower", "--address", "127.0.0.1", "--port", str(port)], env,
-                       tmp_path / "flower.log", port)
+    flower = start_cli(
+        ["flower", "--address", "127.0.0.1", "--port", str(port)],
+        env,
+        tmp_path / "flower.log",
+        port,
+    )
     try:
         api = httpx.Client(base_url=f"http://127.0.0.1:{port}/api", timeout=10)
         assert api.get("/workers").status_code == 401
         assert api.get("/workers", auth=("admin", "wrong")).status_code == 401
         auth = ("admin", PASSWORD)
-        workers = eventually(
-            lambda: api.get("/workers", params={"refresh": "1"}, auth=auth).json())
+        workers = eventually(lambda: api.get("/workers", params={"refresh": "1"}, auth=auth).json())
         assert any(name.startswith("worker0@") for name in workers), workers
 
         client = stack.client()
@@ -39,8 +42,11 @@ def test_flower_shows_the_worker_and_each_step_task(
 
         def finished_steps() -> dict[str, dict[str, Any]]:
             tasks = api.get("/tasks", params={"state": "SUCCESS"}, auth=auth).json()
-            mine = {task["name"]: task for task in tasks.values()
-                    if record.id in (task.get("kwargs") or "")}
+            mine = {
+                task["name"]: task
+                for task in tasks.values()
+                if record.id in (task.get("kwargs") or "")
+            }
             return mine if len(mine) == len(Step) else {}
 
         steps = eventually(finished_steps)

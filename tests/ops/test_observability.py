@@ -28,8 +28,9 @@ def samples(stack: Stack) -> dict[tuple[str, frozenset[tuple[str, str]]], float]
     }
 
 
-def value(found: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str,
-          **labels: str) -> float:
+def value(
+    found: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float:
     return found.get((name, frozenset(labels.items())), 0.0)
 
 
@@ -47,8 +48,11 @@ def test_metrics_and_json_logs_of_steps_retries_and_failures(
     ops_stack.sim.set_faults([{"verb": "create", "resource": "namespaces", "error_503": 1.0}])
     try:
         ready = client.create("linux-basics", session_id)
-        eventually(lambda: value(samples(ops_stack), "lessonq_step_retries_total",
-                                 step="namespace", reason="5xx"))
+        eventually(
+            lambda: value(
+                samples(ops_stack), "lessonq_step_retries_total", step="namespace", reason="5xx"
+            )
+        )
     finally:
         ops_stack.sim.set_faults([])
     ready = client.wait(ready.id, timeout=60)
@@ -57,8 +61,9 @@ def test_metrics_and_json_logs_of_steps_retries_and_failures(
     refused = client.plan("linux-basics", f"{session_id}-x")
     kube = Kube.from_settings(ops_stack.settings)
     try:
-        kube.create({"apiVersion": "v1", "kind": "Namespace",
-                     "metadata": {"name": refused.namespace}})
+        kube.create(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": refused.namespace}}
+        )
     finally:
         kube.close()
     failed = client.wait(client.create("linux-basics", f"{session_id}-x").id, timeout=60)
@@ -66,11 +71,19 @@ def test_metrics_and_json_logs_of_steps_retries_and_failures(
 
     found = samples(ops_stack)
     for step in Step:
-        count = value(found, "lessonq_provision_step_duration_seconds_count",
-                      step=step.value, outcome="done")
+        count = value(
+            found, "lessonq_provision_step_duration_seconds_count", step=step.value, outcome="done"
+        )
         assert count >= 1, step
-    assert value(found, "lessonq_provision_step_duration_seconds_count",
-                 step="namespace", outcome="retry") >= 1
+    assert (
+        value(
+            found,
+            "lessonq_provision_step_duration_seconds_count",
+            step="namespace",
+            outcome="retry",
+        )
+        >= 1
+    )
     assert value(found, "lessonq_lesson_failures_total", step="namespace", reason="refused") >= 1
 
     for record in (ready, failed):
@@ -94,8 +107,12 @@ def test_metrics_and_json_logs_of_steps_retries_and_failures(
 def test_the_intake_logs_json_lines(stack: Stack, tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "intake.log"
-    intake = start_cli(["intake", "--host", "127.0.0.1", "--port", str(port)],
-                       {**stack.env, "LESSONQ_LOG_JSON": "true"}, log, port)
+    intake = start_cli(
+        ["intake", "--host", "127.0.0.1", "--port", str(port)],
+        {**stack.env, "LESSONQ_LOG_JSON": "true"},
+        log,
+        port,
+    )
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10):
             pass
@@ -103,5 +120,6 @@ def test_the_intake_logs_json_lines(stack: Stack, tmp_path: Path) -> None:
         intake.stop()
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     assert lines and all(line["level"] and line["logger"] for line in lines)
-    assert any(line["logger"] == "uvicorn.access" and "GET /healthz" in line["message"]
-               for line in lines), lines
+    assert any(
+        line["logger"] == "uvicorn.access" and "GET /healthz" in line["message"] for line in lines
+    ), lines

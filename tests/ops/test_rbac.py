@@ -95,8 +95,10 @@ def test_the_cluster_role_grants_exactly_what_the_pipeline_uses(
     CeleryProducer(app, settings.queue).steps(again, StepPayload.of(record))
     for step in again:
         done = rf"^.*lesson {lesson.id} .* step {step.value}: done in .*$"
-        eventually(lambda step=step, done=done: len(worker_log_lines(rbac_stack, done)) == 2,
-                   what=f"step {step.value} done twice")
+        eventually(
+            lambda step=step, done=done: len(worker_log_lines(rbac_stack, done)) == 2,
+            what=f"step {step.value} done twice",
+        )
     for provisioned in (lesson, orphan):
         record = settled(rbac_stack, provisioned.id)
         assert record.state is LessonState.READY, record.error
@@ -108,9 +110,12 @@ def test_the_cluster_role_grants_exactly_what_the_pipeline_uses(
     # orphan, and GC's sweep (the task beat sends) deletes it.
     redis_client(settings.redis_url).delete(client.registry.keys.record(orphan.id))
     app.send_task(Job.GC_ORPHANS, queue=settings.queue)
-    eventually(lambda: worker_log_lines(
-        rbac_stack, rf"gc: deleted orphan namespaces .*'{orphan.namespace}'"),
-        what="the orphan sweep")
+    eventually(
+        lambda: worker_log_lines(
+            rbac_stack, rf"gc: deleted orphan namespaces .*'{orphan.namespace}'"
+        ),
+        what="the orphan sweep",
+    )
 
     calls = used(rbac_stack.sim.stats())
     grants = granted(cluster_role())

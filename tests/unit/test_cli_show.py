@@ -27,4 +27,5 @@ def test_times_are_printed_in_utc_like_the_api(far_from_utc: None) -> None:
     # The API's form of the same instant names the same second.
     api = "2026-11-27T18:06:09.443000Z"
     assert datetime.fromisoformat(when(1_795_802_769)) == datetime.fromisoformat(api).replace(
-        microsecond=0)
+        microsecond=0
+    )

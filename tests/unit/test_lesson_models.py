@@ -68,23 +68,55 @@ LESSON_CASES = [
 # Whole curricula: (case, file inside the case, field, words the message must contain).
 CURRICULUM_CASES = [
     ("bad-image-flavor", "images/router/image.meta.yaml", "flavor", "not 'superuser'"),
-    ("bad-interface-name", "images/router/image.meta.yaml", "networkInterfaces[1]",
-     "'em 4' is not a Linux interface name"),
-    ("long-interface-name", "images/router/image.meta.yaml", "networkInterfaces[0]",
-     "use 1-15 characters"),
-    ("duplicate-interface-name", "images/router/image.meta.yaml", "networkInterfaces[2]",
-     "duplicate interface name 'em3'"),
-    ("reserved-interface-name", "images/router/image.meta.yaml", "networkInterfaces[0]",
-     "'eth0' is already used inside every pod"),
-    ("bad-enable-forwarding", "images/router/image.meta.yaml", "enableForwarding",
-     "must be true or false"),
+    (
+        "bad-interface-name",
+        "images/router/image.meta.yaml",
+        "networkInterfaces[1]",
+        "'em 4' is not a Linux interface name",
+    ),
+    (
+        "long-interface-name",
+        "images/router/image.meta.yaml",
+        "networkInterfaces[0]",
+        "use 1-15 characters",
+    ),
+    (
+        "duplicate-interface-name",
+        "images/router/image.meta.yaml",
+        "networkInterfaces[2]",
+        "duplicate interface name 'em3'",
+    ),
+    (
+        "reserved-interface-name",
+        "images/router/image.meta.yaml",
+        "networkInterfaces[0]",
+        "'eth0' is already used inside every pod",
+    ),
+    (
+        "bad-enable-forwarding",
+        "images/router/image.meta.yaml",
+        "enableForwarding",
+        "must be true or false",
+    ),
     ("image-not-a-mapping", "images/router/image.meta.yaml", "(file)", "must be a mapping"),
-    ("image-slug-mismatch", "images/router/image.meta.yaml", "slug",
-     "is 'switch' but the folder is named 'router'"),
-    ("lesson-slug-mismatch", "lessons/small/lesson.meta.yaml", "slug",
-     "is 'smol' but the folder is named 'small'"),
-    ("unknown-prereq", "lessons/small/lesson.meta.yaml", "prereqs[1]",
-     "unknown lesson 'routing-101'"),
+    (
+        "image-slug-mismatch",
+        "images/router/image.meta.yaml",
+        "slug",
+        "is 'switch' but the folder is named 'router'",
+    ),
+    (
+        "lesson-slug-mismatch",
+        "lessons/small/lesson.meta.yaml",
+        "slug",
+        "is 'smol' but the folder is named 'small'",
+    ),
+    (
+        "unknown-prereq",
+        "lessons/small/lesson.meta.yaml",
+        "prereqs[1]",
+        "unknown lesson 'routing-101'",
+    ),
     ("missing-lesson-file", "lessons/unfinished/lesson.meta.yaml", "(file)", "file is missing"),
 ]
 
@@ -134,10 +166,14 @@ def test_every_problem_of_every_file_is_reported(tmp_path: Path) -> None:
         (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / relative).write_text(text)
 
-    put("images/router/image.meta.yaml",
-        (BROKEN / "bad-image-flavor/images/router/image.meta.yaml").read_text())
-    put("lessons/small/lesson.meta.yaml",
-        (BROKEN / "link-to-itself.yaml").read_text().replace("broken-example", "small"))
+    put(
+        "images/router/image.meta.yaml",
+        (BROKEN / "bad-image-flavor/images/router/image.meta.yaml").read_text(),
+    )
+    put(
+        "lessons/small/lesson.meta.yaml",
+        (BROKEN / "link-to-itself.yaml").read_text().replace("broken-example", "small"),
+    )
     put("lessons/other/lesson.meta.yaml", "name: [unclosed\n")
     with pytest.raises(LessonError) as error:
         load_curriculum(tmp_path)
@@ -192,7 +228,9 @@ def test_the_triangle_example(examples: Curriculum) -> None:
     lesson = examples.lesson("snapshot-testing")
     assert [e.name for e in lesson.endpoints] == ["linux1", "vqfx1", "vqfx2", "vqfx3"]
     assert [(c.a, c.b) for c in lesson.connections] == [
-        ("vqfx1", "vqfx2"), ("vqfx2", "vqfx3"), ("vqfx3", "vqfx1")
+        ("vqfx1", "vqfx2"),
+        ("vqfx2", "vqfx3"),
+        ("vqfx3", "vqfx1"),
     ]
     assert any(c.subnet for c in lesson.connections)
     vqfx1 = lesson.endpoint("vqfx1")
@@ -230,9 +268,13 @@ def test_yaml_names_in_and_out_and_python_names_too() -> None:
         "shortDescription": "short",
         "readyDelay": 3,
         "endpoints": [
-            {"name": "r1", "image": "quay.io/frr/frr:9.1", "configurationType": "napalm-junos",
-             "additionalPorts": [830], "presentations": [{"name": "cli", "port": 22,
-                                                          "type": "ssh"}]},
+            {
+                "name": "r1",
+                "image": "quay.io/frr/frr:9.1",
+                "configurationType": "napalm-junos",
+                "additionalPorts": [830],
+                "presentations": [{"name": "cli", "port": 22, "type": "ssh"}],
+            },
         ],
         "stages": [{"description": "One", "guideType": "jupyter", "stageVideo": "v.mp4"}],
     }
@@ -258,8 +300,14 @@ def test_image_defaults() -> None:
     assert image.network_interfaces == []
     assert not image.enable_forwarding
     full = Image.model_validate(
-        {"slug": "full", "sshUser": "u", "sshPassword": "p", "configUser": "c",
-         "configPassword": "q", "networkInterfaces": ["em3", "em4"]}
+        {
+            "slug": "full",
+            "sshUser": "u",
+            "sshPassword": "p",
+            "configUser": "c",
+            "configPassword": "q",
+            "networkInterfaces": ["em3", "em4"],
+        }
     )
     assert (full.ssh_user, full.config_password) == ("u", "q")
 
@@ -269,8 +317,9 @@ def test_parse_lesson_names_the_source_and_refuses_non_mappings() -> None:
         parse_lesson(["not", "a", "lesson"], "<request>", {})
     assert str(error.value) == "<request>:(file): must be a mapping of fields, not a list"
     with pytest.raises(LessonError) as error:
-        parse_lesson({**MINIMAL, "endpoints": [{"name": "box", "image": "utility"}]},
-                     "<request>", {})
+        parse_lesson(
+            {**MINIMAL, "endpoints": [{"name": "box", "image": "utility"}]}, "<request>", {}
+        )
     assert str(error.value).startswith("<request>:endpoints[0].image: unknown image 'utility'")
 
 
@@ -343,8 +392,10 @@ def test_ports_must_be_integers_not_text_or_booleans() -> None:
 
 def test_ipv6_and_point_to_point_subnets_are_fine() -> None:
     endpoints = [{"name": n, "image": "a/b"} for n in ("a", "b", "c")]
-    links = [{"a": "a", "b": "b", "subnet": "fd00:1::/64"}, {"a": "b", "b": "c",
-                                                               "subnet": "10.0.0.2/31"}]
+    links = [
+        {"a": "a", "b": "b", "subnet": "fd00:1::/64"},
+        {"a": "b", "b": "c", "subnet": "10.0.0.2/31"},
+    ]
     lesson = parse_lesson({**MINIMAL, "endpoints": endpoints, "connections": links}, "x", {})
     assert [c.subnet for c in lesson.connections] == ["fd00:1::/64", "10.0.0.2/31"]
 

@@ -48,13 +48,22 @@ def curriculum() -> Curriculum:
 
 @pytest.fixture(scope="module")
 def config() -> Settings:
-    return load_settings(instance_id="unit", image_registry="registry.example.com/labs",
-                         image_tag="2024.1", untrusted_runtime_class="kata")
+    return load_settings(
+        instance_id="unit",
+        image_registry="registry.example.com/labs",
+        image_tag="2024.1",
+        untrusted_runtime_class="kata",
+    )
 
 
 def _plan(curriculum: Curriculum, slug: str, config: Settings) -> LessonPlan:
-    return build_plan(curriculum.lesson(slug), curriculum.images, lesson_id=LESSON_ID_VALUE,
-                      session_id=SESSION_ID, settings=config)
+    return build_plan(
+        curriculum.lesson(slug),
+        curriculum.images,
+        lesson_id=LESSON_ID_VALUE,
+        session_id=SESSION_ID,
+        settings=config,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -114,12 +123,22 @@ def test_apply_order_and_labels(plans: dict[str, LessonPlan]) -> None:
     manifests = all_manifests(plan)
     kinds = [m["kind"] for m in manifests]
     # Pipeline order: each object after what it needs (networks and the policy before pods).
-    assert kinds == (["Namespace"] + ["NetworkAttachmentDefinition"] * 3 + ["NetworkPolicy"]
-                     + ["Service"] * 4 + ["Pod"] * 4)
+    assert kinds == (
+        ["Namespace"]
+        + ["NetworkAttachmentDefinition"] * 3
+        + ["NetworkPolicy"]
+        + ["Service"] * 4
+        + ["Pod"] * 4
+    )
     position = {step: index for index, step in enumerate(PIPELINE)}
     assert all(position[need] < position[step] for step in PIPELINE for need in step.needs)
-    expected = {MANAGED: "true", INSTANCE: "unit", LESSON: "snapshot-testing",
-                SESSION: plan.labels()[SESSION], LESSON_ID: LESSON_ID_VALUE}
+    expected = {
+        MANAGED: "true",
+        INSTANCE: "unit",
+        LESSON: "snapshot-testing",
+        SESSION: plan.labels()[SESSION],
+        LESSON_ID: LESSON_ID_VALUE,
+    }
     for manifest in manifests:
         labels = manifest["metadata"]["labels"]
         if manifest["kind"] == "Pod":
@@ -146,7 +165,9 @@ def test_one_bridge_per_link_l2_or_addressed(plans: dict[str, LessonPlan]) -> No
     nads = network_manifests(plans["snapshot-testing"])
     configs = [json.loads(nad["spec"]["config"]) for nad in nads]
     assert [nad["metadata"]["name"] for nad in nads] == [
-        "link-0-vqfx1-vqfx2", "link-1-vqfx2-vqfx3", "link-2-vqfx3-vqfx1"
+        "link-0-vqfx1-vqfx2",
+        "link-1-vqfx2-vqfx3",
+        "link-2-vqfx3-vqfx1",
     ]
     assert len({c["bridge"] for c in configs}) == 3
     assert configs[0]["ipam"] == {"type": "static"}
@@ -159,8 +180,9 @@ def test_bridges_differ_between_sessions(curriculum: Curriculum, config: Setting
     bridges = [
         link.bridge
         for session in ("s1", "s2", "S1")
-        for link in build_plan(lesson, curriculum.images, lesson_id="x", session_id=session,
-                               settings=config).links
+        for link in build_plan(
+            lesson, curriculum.images, lesson_id="x", session_id=session, settings=config
+        ).links
     ]
     assert len(set(bridges)) == len(bridges) == 27
 
@@ -168,12 +190,19 @@ def test_bridges_differ_between_sessions(curriculum: Curriculum, config: Setting
 def test_attachments_follow_interfaces_and_addresses(plans: dict[str, LessonPlan]) -> None:
     pods = _by_name(pod_manifests(plans["snapshot-testing"]))
     namespace = plans["snapshot-testing"].namespace
-    networks = {name: json.loads(pod["metadata"]["annotations"][NETWORKS_ANNOTATION])
-                for name, pod in pods.items() if "annotations" in pod["metadata"]}
+    networks = {
+        name: json.loads(pod["metadata"]["annotations"][NETWORKS_ANNOTATION])
+        for name, pod in pods.items()
+        if "annotations" in pod["metadata"]
+    }
     assert "linux1" not in networks  # No links, no Multus annotation.
     assert networks["vqfx1"] == [
-        {"name": "link-0-vqfx1-vqfx2", "namespace": namespace, "interface": "em3",
-         "ips": ["10.12.0.1/24"]},
+        {
+            "name": "link-0-vqfx1-vqfx2",
+            "namespace": namespace,
+            "interface": "em3",
+            "ips": ["10.12.0.1/24"],
+        },
         {"name": "link-2-vqfx3-vqfx1", "namespace": namespace, "interface": "em4"},
     ]
     assert networks["vqfx2"][0]["ips"] == ["10.12.0.2/24"]
@@ -184,7 +213,9 @@ def test_fabric_interfaces_and_point_to_point_addresses(plans: dict[str, LessonP
     plan = plans["bgp-spine-leaf"]
     leaf1 = plan.endpoint("leaf1")
     assert [(a.interface, a.address) for a in leaf1.attachments] == [
-        ("swp1", "10.1.0.1/31"), ("swp2", "10.2.0.1/31"), ("swp3", None)
+        ("swp1", "10.1.0.1/31"),
+        ("swp2", "10.2.0.1/31"),
+        ("swp3", None),
     ]
     server1 = plan.endpoint("server1")
     assert [(a.interface, a.address) for a in server1.attachments] == [("net1", None)]
@@ -192,8 +223,16 @@ def test_fabric_interfaces_and_point_to_point_addresses(plans: dict[str, LessonP
 
 def test_images_without_interface_lists_get_net_names(config: Settings) -> None:
     hosts = [{"name": f"h{n}", "image": "docker.io/library/alpine:3.20"} for n in range(4)]
-    lesson = parse_lesson({"name": "Star", "slug": "star", "endpoints": hosts, "connections": [
-        {"a": "h0", "b": "h1"}, {"a": "h2", "b": "h0"}, {"a": "h0", "b": "h3"}]}, "<test>", {})
+    lesson = parse_lesson(
+        {
+            "name": "Star",
+            "slug": "star",
+            "endpoints": hosts,
+            "connections": [{"a": "h0", "b": "h1"}, {"a": "h2", "b": "h0"}, {"a": "h0", "b": "h3"}],
+        },
+        "<test>",
+        {},
+    )
     plan = build_plan(lesson, {}, lesson_id="x", session_id="s", settings=config)
     assert [a.interface for a in plan.endpoint("h0").attachments] == ["net1", "net2", "net3"]
     assert plan.endpoint("h0").image == "docker.io/library/alpine:3.20"
@@ -211,8 +250,11 @@ def test_policy_allows_own_namespace_and_dns_only(plans: dict[str, LessonPlan]) 
     assert spec["podSelector"] == {} and spec["policyTypes"] == ["Egress"]
     assert "ingress" not in spec
     own, dns = spec["egress"]
-    assert own == {"to": [{"namespaceSelector": {
-        "matchLabels": {"kubernetes.io/metadata.name": plan.namespace}}}]}
+    assert own == {
+        "to": [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": plan.namespace}}}
+        ]
+    }
     assert "to" not in dns  # Anywhere, but only port 53.
     assert sorted((p["protocol"], p["port"]) for p in dns["ports"]) == [("TCP", 53), ("UDP", 53)]
 
@@ -254,11 +296,17 @@ def test_probe_falls_back_to_additional_ports_then_none(config: Settings) -> Non
     endpoints = [
         {"name": "api", "image": "a/b", "additionalPorts": [8443, 9090]},
         {"name": "quiet", "image": "a/b"},
-        {"name": "both", "image": "a/b", "additionalPorts": [22, 80],
-         "presentations": [{"name": "Web UI", "port": 80, "type": "http"},
-                           {"name": "cli", "port": 22, "type": "ssh"},
-                           {"name": "port-443", "port": 8080, "type": "http"},
-                           {"name": "x", "port": 443, "type": "http"}]},
+        {
+            "name": "both",
+            "image": "a/b",
+            "additionalPorts": [22, 80],
+            "presentations": [
+                {"name": "Web UI", "port": 80, "type": "http"},
+                {"name": "cli", "port": 22, "type": "ssh"},
+                {"name": "port-443", "port": 8080, "type": "http"},
+                {"name": "x", "port": 443, "type": "http"},
+            ],
+        },
     ]
     lesson = parse_lesson({"name": "P", "slug": "p", "endpoints": endpoints}, "<test>", {})
     plan = build_plan(lesson, {}, lesson_id="x", session_id="s", settings=config)
@@ -268,7 +316,10 @@ def test_probe_falls_back_to_additional_ports_then_none(config: Settings) -> Non
     assert both.probe_port == 80
     # De-duplicated, presentations first; a name that cannot name a port becomes port-<n>.
     assert [(p.name, p.port) for p in both.ports] == [
-        ("port-80", 80), ("cli", 22), ("port-443", 8080), ("x", 443)
+        ("port-80", 80),
+        ("cli", 22),
+        ("port-443", 8080),
+        ("x", 443),
     ]
     assert all(is_port_name(p.name) for p in both.ports)
     pods = _by_name(pod_manifests(plan))
@@ -284,9 +335,22 @@ def test_probe_falls_back_to_additional_ports_then_none(config: Settings) -> Non
 
 def test_port_name_collisions_get_numbered_names(config: Settings) -> None:
     presentations = [{"name": "port-23", "port": 2222, "type": "ssh"}]
-    lesson = parse_lesson({"name": "P", "slug": "p", "endpoints": [
-        {"name": "box", "image": "a/b", "presentations": presentations, "additionalPorts": [23]}
-    ]}, "<test>", {})
+    lesson = parse_lesson(
+        {
+            "name": "P",
+            "slug": "p",
+            "endpoints": [
+                {
+                    "name": "box",
+                    "image": "a/b",
+                    "presentations": presentations,
+                    "additionalPorts": [23],
+                }
+            ],
+        },
+        "<test>",
+        {},
+    )
     endpoint = build_plan(lesson, {}, lesson_id="x", session_id="s", settings=config).endpoints[0]
     assert [(p.name, p.port) for p in endpoint.ports] == [("port-23", 2222), ("port-23-2", 23)]
 
@@ -317,10 +381,12 @@ def test_no_runtime_class_when_the_setting_is_empty(curriculum: Curriculum) -> N
 
 def test_forwarding_sysctls(plans: dict[str, LessonPlan]) -> None:
     spec, _ = _security(plans["snapshot-testing"], "vqfx1")
-    assert spec["securityContext"] == {"sysctls": [
-        {"name": "net.ipv4.ip_forward", "value": "1"},
-        {"name": "net.ipv6.conf.all.forwarding", "value": "1"},
-    ]}
+    assert spec["securityContext"] == {
+        "sysctls": [
+            {"name": "net.ipv4.ip_forward", "value": "1"},
+            {"name": "net.ipv6.conf.all.forwarding", "value": "1"},
+        ]
+    }
     spec, _ = _security(plans["snapshot-testing"], "linux1")
     assert "securityContext" not in spec
 
@@ -336,7 +402,8 @@ def test_one_service_per_endpoint(plans: dict[str, LessonPlan]) -> None:
     assert server1["type"] == "ClusterIP"
     assert server1["selector"] == plan.endpoint_labels("server1")
     assert [(p["name"], p["port"], p["targetPort"]) for p in server1["ports"]] == [
-        ("cli", 22, 22), ("web", 8080, 8080)
+        ("cli", 22, 22),
+        ("web", 8080, 8080),
     ]
 
 

@@ -89,8 +89,14 @@ def test_namespaces_that_read_alike_still_differ(
 
 
 def test_long_and_odd_inputs_give_valid_names() -> None:
-    for slug, session in [("x" * 63, "y" * 64), ("a", "-"), ("a", "_"), ("-", "---"),
-                          ("lesson", "-leading"), ("a" * 50, "_" + "b" * 63)]:
+    for slug, session in [
+        ("x" * 63, "y" * 64),
+        ("a", "-"),
+        ("a", "_"),
+        ("-", "---"),
+        ("lesson", "-leading"),
+        ("a" * 50, "_" + "b" * 63),
+    ]:
         name = namespace_name("default", slug, session)
         assert _is_namespace(name), name
 
@@ -166,8 +172,17 @@ def test_every_session_id_has_a_label_value(session_id: str) -> None:
 
 @pytest.mark.parametrize(
     ("name", "ok"),
-    [("cli", True), ("port-22", True), ("web1", True), ("22", False), ("a--b", False),
-     ("CLI", False), ("-a", False), ("abcdefghijklmnop", False), ("", False)],
+    [
+        ("cli", True),
+        ("port-22", True),
+        ("web1", True),
+        ("22", False),
+        ("a--b", False),
+        ("CLI", False),
+        ("-a", False),
+        ("abcdefghijklmnop", False),
+        ("", False),
+    ],
 )
 def test_port_names(name: str, ok: bool) -> None:
     assert is_port_name(name) is ok
