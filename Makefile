@@ -4,8 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 # Branch coverage of the product's packages (not kubesim, devstack, bench or the tests).
-COVERAGE := --cov=config --cov=lessons --cov=registry --cov=jobs --cov=kube --cov=scheduler \
-	--cov=tasks --cov=workers --cov-branch --cov-report=term:skip-covered
+COVERAGE := --cov --cov-report=term
 
 .PHONY: test test-fast lint format demo bench bench-full clean
 

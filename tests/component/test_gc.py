@@ -14,7 +14,16 @@ from lessons.naming import INSTANCE, LESSON_ID, MANAGED
 from lessons.state import LessonRecord, LessonState
 from lessons.steps import Job, Step
 from registry import LessonRegistry, new_lesson_id
-from tasks.gc import Collected, collect, collect_orphans, expire_idle, fail_overdue, resume_stalled
+from tasks.gc import (
+    Collected,
+    collect,
+    collect_orphans,
+    expire_idle,
+    fail_overdue,
+    resume_stalled,
+    sweep_orphans,
+    tick,
+)
 from tasks.provision import run_step
 from tasks.runtime import Runtime
 from tests.fakes.clock import FakeClock
@@ -331,10 +340,44 @@ def test_an_orphan_sweep_with_nothing_to_collect_deletes_nothing(
     assert kube.verbs() == ["list"]
 
 
-def test_a_transient_error_of_the_orphan_sweep_reaches_its_caller(
-    runtime: Runtime, kube: FakeKube
+def test_a_transient_error_of_the_orphan_sweep_is_one_warning_line_and_the_next_tick_tries(
+    runtime: Runtime, kube: FakeKube, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level("INFO", logger="lessonq.gc")
     kube.fail("list", TransientError("the server is busy", status=503))
 
     with pytest.raises(TransientError, match="busy"):
         collect_orphans(runtime)
+    kube.fail("list", TransientError("the server is busy", status=503))
+    caplog.clear()
+    assert sweep_orphans(runtime) == []
+
+    [line] = caplog.records
+    assert (line.levelname, line.name, line.exc_info) == ("WARNING", "lessonq.gc", None)
+    assert line.getMessage() == (
+        "gc: orphan sweep skipped, the next tick tries again: the server is busy"
+    )
+    kube.put(namespace("orphan", {MANAGED: "true", INSTANCE: runtime.settings.instance_id}))
+    caplog.clear()
+    assert sweep_orphans(runtime) == ["orphan"]
+    assert [r.getMessage() for r in caplog.records] == ["gc: deleted orphan namespaces ['orphan']"]
+
+
+def test_a_tick_says_what_it_did_and_is_quiet_when_it_did_nothing(
+    runtime: Runtime,
+    new_lesson: NewLesson,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("INFO", logger="lessonq.gc")
+    assert tick(runtime) == Collected(expired=[], overdue=[], resumed=[])
+    assert caplog.records == []
+
+    record = new_lesson()
+    clock.advance(runtime.settings.lesson_ttl)
+    result = tick(runtime)
+
+    assert record.id in result.expired
+    assert [r.getMessage() for r in caplog.records] == [
+        f"gc: expired {result.expired}, overdue {result.overdue}, resumed {result.resumed}"
+    ]
