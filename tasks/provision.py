@@ -43,20 +43,8 @@ def run_step(rt: Runtime, step: Step, payload: StepPayload) -> RunAgain | None:
     if rt.clock.now() >= record.deadline and step is not Step.READINESS:
         run.fail("provisioning did not finish before its deadline", Reason.DEADLINE)
         return None
-    context = StepContext(
-        step=step,
-        plan=plan,
-        payload=payload,
-        deadline=record.deadline,
-        kube=rt.kube,
-        objects=rt.objects,
-        registry=rt.registry,
-        producer=rt.producer,
-        settings=rt.settings,
-        clock=rt.clock,
-    )
     try:
-        result = body_of(step)(context)
+        result = body_of(step)(StepContext.of(rt, step, record, plan, payload))
     except TransientError as error:
         countdown = retry_after_error(rt, payload, error)
         if rt.clock.now() + countdown >= record.deadline:

@@ -23,11 +23,12 @@ from lessons.manifests import Manifest
 from lessons.naming import INSTANCE, LESSON_ID, MANAGED
 from lessons.plan import LessonPlan
 from lessons.readiness import Readiness, assess
-from lessons.state import LIVE, PROVISIONING_STATES, LessonState
+from lessons.state import LIVE, PROVISIONING_STATES, LessonRecord, LessonState
 from lessons.steps import Step
 from registry import LessonRegistry
 from tasks.outcomes import Reason
 from tasks.reconcile import Reconciler
+from tasks.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,24 @@ class StepContext:
     producer: Producer
     settings: Settings
     clock: Clock
+
+    @classmethod
+    def of(
+        cls, rt: Runtime, step: Step, record: LessonRecord, plan: LessonPlan, payload: StepPayload
+    ) -> StepContext:
+        """The context of one run of `step`, for the lesson as its record is now."""
+        return cls(
+            step=step,
+            plan=plan,
+            payload=payload,
+            deadline=record.deadline,
+            kube=rt.kube,
+            objects=rt.objects,
+            registry=rt.registry,
+            producer=rt.producer,
+            settings=rt.settings,
+            clock=rt.clock,
+        )
 
     @property
     def manifests(self) -> list[Manifest]:

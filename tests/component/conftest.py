@@ -159,18 +159,8 @@ def step_context(runtime: Runtime) -> Callable[..., StepContext]:
 
     def build(record: LessonRecord, step: Step, **counters: Any) -> StepContext:
         current = runtime.registry.require(record.id)
-        return StepContext(
-            step=step,
-            plan=runtime.registry.plan(record.id),
-            payload=StepPayload.of(current).model_copy(update=counters),
-            deadline=current.deadline,
-            kube=runtime.kube,
-            objects=runtime.objects,
-            registry=runtime.registry,
-            producer=runtime.producer,
-            settings=runtime.settings,
-            clock=runtime.clock,
-        )
+        payload = StepPayload.of(current).model_copy(update=counters)
+        return StepContext.of(runtime, step, current, runtime.registry.plan(record.id), payload)
 
     return build
 

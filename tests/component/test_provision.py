@@ -25,13 +25,9 @@ from tests.fakes.kube import Call, FakeKube
 from tests.fakes.observer import Recorder
 from tests.fakes.producer import Message, RecordingProducer
 from tests.fakes.worker import FakeWorker
-from tests.support.redis import redis_client
+from tests.support.redis import heartbeat
 
 NewLesson = Callable[..., LessonRecord]
-
-
-def heartbeat(redis_url: str, registry: LessonRegistry, lesson_id: str) -> float | None:
-    return redis_client(redis_url).zscore(registry.keys.heartbeat, lesson_id)
 
 
 def slow_calls(kube: FakeKube, clock: FakeClock, seconds: float) -> None:

@@ -25,7 +25,7 @@ from tests.fakes.clock import FakeClock
 from tests.fakes.kube import FakeKube
 from tests.fakes.observer import Recorder
 from tests.fakes.producer import Message, RecordingProducer
-from tests.support.redis import redis_client
+from tests.support.redis import heartbeat
 
 NewLesson = Callable[..., LessonRecord]
 
@@ -51,10 +51,6 @@ def namespace(kube: FakeKube, name: str) -> Obj:
     found = kube.read(NAMESPACE, name)
     assert found is not None
     return found
-
-
-def heartbeat(redis_url: str, registry: LessonRegistry, lesson_id: str) -> float | None:
-    return redis_client(redis_url).zscore(registry.keys.heartbeat, lesson_id)
 
 
 def test_a_lesson_not_tearing_down_is_left_alone(

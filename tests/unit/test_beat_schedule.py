@@ -1,0 +1,15 @@
+"""Beat's schedule: GC by the names the pipeline declares, and late ticks dropped."""
+
+from __future__ import annotations
+
+from config.settings import load_settings
+from lessons.steps import Job
+from workers.app import beat_schedule
+
+
+def test_gc_runs_every_interval_and_a_tick_no_worker_took_in_time_is_dropped() -> None:
+    schedule = beat_schedule(load_settings(gc_interval=7))
+    assert {entry["task"] for entry in schedule.values()} == {Job.GC, Job.GC_ORPHANS}
+    for entry in schedule.values():
+        # Two beats, or a slow tick, would otherwise pile ticks up behind each other.
+        assert entry["schedule"] == 7 and entry["options"] == {"expires": 7}
