@@ -15,7 +15,7 @@ from typing import Any
 from bench.harness import PeakRss, bench_stack, median, percentile, wait_settled
 from bench.lessons import ring_lesson
 from lessons.state import LessonState
-from lessons.steps import Step, all_manifests
+from lessons.steps import Desired, Step, all_manifests
 
 LESSONS = 200
 ENDPOINTS = 4
@@ -48,7 +48,7 @@ def run(workdir: Path, quick: bool) -> dict[str, Any]:
         (warm,) = wait_settled(client, [client.create(lesson, "warm").id], timeout=60)
         client.teardown(warm.id)
         wait_settled(client, [warm.id], timeout=60)
-        objects = len(all_manifests(client.registry.plan(warm.id)))
+        objects = len(all_manifests(Desired(client.registry.plan(warm.id))))
 
         calls_before = _api_calls(stack.sim_stats())
         started = time.time()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -44,6 +44,14 @@ class Settings(BaseSettings):
     kubeconfig: Path | None = None
     kube_context: str | None = None
     curriculum: Path = Path("examples/curriculum")
+    # Refuse the whole curriculum over any problem, instead of serving the lessons that are valid.
+    curriculum_strict: bool = False
+    # The lessons served: this tier and the ones above it (local serves all; ptr, prod and ptr).
+    tier: Literal["prod", "ptr", "local"] = "prod"
+    # Files of a lesson folder larger than this are left out of /antidote (and reported).
+    lesson_file_max_bytes: int = Field(256 * 1024, ge=1)
+    # The image of the Jobs that configure devices at each stage.
+    configurator_image: str = "antidotelabs/configurator:latest"
     instance_id: str = "default"
     queue: str = "lessonq"
 

@@ -22,10 +22,8 @@ from kubernetes.watch.watch import iter_resp_lines
 from config.settings import Settings
 from kube.client import api_client
 from kube.errors import PermanentError, TransientError, classify, from_response, from_status
-from kube.kinds import Kind, kind_of
+from kube.kinds import POD, Kind, kind_of
 from kube.objects import Obj, describe
-
-_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
 
 
 class Listing(NamedTuple):
@@ -63,6 +61,10 @@ class KubeApi(Protocol):
     def delete(self, kind: Kind, name: str, uid: str, namespace: str | None = None) -> Obj | None:
         """Delete that object (by uid: never a newer one of the same name), its dependents in
         the background. Returns it while it terminates, None when it is gone or replaced."""
+        ...
+
+    def log(self, namespace: str, pod: str, tail_lines: int, limit_bytes: int) -> str:
+        """The last lines a pod's (only) container printed, at most `limit_bytes`."""
         ...
 
     def close(self) -> None: ...
@@ -145,6 +147,15 @@ class Kube:
             response.response.close()
             response.response.release_conn()
 
+    def log(self, namespace: str, pod: str, tail_lines: int, limit_bytes: int) -> str:
+        query = [("tailLines", str(tail_lines)), ("limitBytes", str(limit_bytes))]
+        path = POD.path(namespace, pod) + "/log"
+        response = self._send("GET", path, query, None, self._timeout, accept="text/plain")
+        try:
+            return bytes(response.read()).decode("utf-8", errors="replace")
+        except urllib3.exceptions.HTTPError as error:
+            raise TransientError(f"Kubernetes API response broke off: {error}") from None
+
     # The one place requests are made.
 
     def _call(
@@ -169,13 +180,14 @@ class Kube:
         query: list[tuple[str, str]] | None,
         body: Obj | None,
         timeout: float,
+        accept: str = "application/json",
     ) -> RESTResponse:
         """Send a request; its answer when it is 2xx, else the error it stands for."""
         request = self._api.param_serialize(
             method,
             path,
             query_params=query,
-            header_params=dict(_HEADERS),
+            header_params={"Accept": accept, "Content-Type": "application/json"},
             body=body,
             auth_settings=["BearerToken"],
         )

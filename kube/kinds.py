@@ -36,6 +36,9 @@ class Kind:
 NAMESPACE = Kind("Namespace", "", "v1", "namespaces", namespaced=False)
 POD = Kind("Pod", "", "v1", "pods")
 SERVICE = Kind("Service", "", "v1", "services")
+CONFIG_MAP = Kind("ConfigMap", "", "v1", "configmaps")
+SECRET = Kind("Secret", "", "v1", "secrets")
+JOB = Kind("Job", "batch", "v1", "jobs")
 NETWORK_POLICY = Kind("NetworkPolicy", "networking.k8s.io", "v1", "networkpolicies")
 # Multus's custom resource.
 NETWORK_ATTACHMENT_DEFINITION = Kind(
@@ -44,7 +47,16 @@ NETWORK_ATTACHMENT_DEFINITION = Kind(
 
 KINDS = {
     kind.kind: kind
-    for kind in (NAMESPACE, POD, SERVICE, NETWORK_POLICY, NETWORK_ATTACHMENT_DEFINITION)
+    for kind in (
+        NAMESPACE,
+        POD,
+        SERVICE,
+        CONFIG_MAP,
+        SECRET,
+        JOB,
+        NETWORK_POLICY,
+        NETWORK_ATTACHMENT_DEFINITION,
+    )
 }
 
 

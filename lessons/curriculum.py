@@ -1,17 +1,20 @@
 """Loading a curriculum folder, with checks across files and errors that name file and field.
 
-A curriculum is `images/<slug>/image.meta.yaml` and `lessons/<slug>/lesson.meta.yaml` under one
-root. Loading collects every problem in every file before failing, so that `validate` can show
-an author all of them at once rather than one per run.
+A curriculum is `images/<slug>/image.meta.yaml` and `lessons/<slug>/lesson.meta.yaml` (and the
+rest of the lesson's folder) under one root. Loading collects every problem in every file and
+keeps every lesson and image without one: a broken lesson (or one using a broken image) is left
+out and reported, and the others are served. `validate` shows an author all the problems at
+once rather than one per run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import types
 import typing
-from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +22,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
-from lessons.model import RULES_ERROR, Image, Lesson, is_image_reference
+from lessons.configuration import ConfigurationKind, MissingFile, kind_of, stage_file
+from lessons.files import CONFIGMAP_MAX_BYTES, MOUNT_PATH, LeftOut, LessonFiles, read_lesson_files
+from lessons.model import RULES_ERROR, Endpoint, Image, Lesson, Tier, is_image_reference
 from lessons.naming import safe_repr
 
 if TYPE_CHECKING:
@@ -29,6 +34,8 @@ LESSON_FILE = "lesson.meta.yaml"
 IMAGE_FILE = "image.meta.yaml"
 # The field of problems about a whole file (missing, empty, not a mapping).
 WHOLE_FILE = "(file)"
+# The field of problems about a whole lesson folder (its size).
+WHOLE_FOLDER = "(folder)"
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,13 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.field}: {self.message}"
+
+    def relative_to(self, root: Path) -> Problem:
+        """The same problem, its file named from `root` when it is under it."""
+        path = Path(self.file)
+        if not path.is_relative_to(root):
+            return self
+        return replace(self, file=path.relative_to(root).as_posix())
 
 
 class LessonError(ValueError):
@@ -65,34 +79,90 @@ class UnknownLessonError(LessonError):
         return (type(self), (self.slug, self.root, self.known))
 
 
+class BrokenLessonError(LessonError):
+    """`Curriculum.lesson()` was asked for a lesson whose folder is there but has problems:
+    they are this error's, as loading the lesson's file reported them."""
+
+    def __init__(self, slug: str, problems: Iterable[Problem]) -> None:
+        self.slug = slug
+        super().__init__(problems)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.slug, self.problems))
+
+
 class Limits(BaseModel):
-    """How big a lesson may be; the settings' LESSONQ_MAX_ENDPOINTS and LESSONQ_MAX_LINKS."""
+    """How big a lesson may be: the settings' LESSONQ_MAX_ENDPOINTS, LESSONQ_MAX_LINKS and
+    LESSONQ_LESSON_FILE_MAX_BYTES (larger files of a lesson folder are left out)."""
 
     model_config = ConfigDict(frozen=True)
 
     max_endpoints: int = Field(32, ge=1)
     max_links: int = Field(64, ge=0)
+    max_file_bytes: int = Field(256 * 1024, ge=1)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
-        return cls(max_endpoints=settings.max_endpoints, max_links=settings.max_links)
+        return cls(
+            max_endpoints=settings.max_endpoints,
+            max_links=settings.max_links,
+            max_file_bytes=settings.lesson_file_max_bytes,
+        )
 
 
 DEFAULT_LIMITS = Limits()
 
 
 @dataclass(frozen=True)
+class BrokenLesson:
+    """A lesson folder left out of the curriculum: its tier (prod when its file does not say)
+    and the problems that keep it out, its own then those of the broken images it uses."""
+
+    tier: Tier
+    problems: list[Problem]
+
+
+@dataclass(frozen=True)
 class Curriculum:
+    """What loaded, and what kept the rest out.
+
+    `lessons`, `files` (each lesson's folder) and `broken` are by slug (a broken lesson's is its
+    folder's name). `problems` and `warnings` (files left out of lesson folders) are every one
+    found under `root`, whatever the tier.
+    """
+
     root: Path
     lessons: dict[str, Lesson]
     images: dict[str, Image]
+    files: dict[str, LessonFiles] = dataclasses.field(default_factory=dict)
+    broken: dict[str, BrokenLesson] = dataclasses.field(default_factory=dict)
+    problems: list[Problem] = dataclasses.field(default_factory=list)
+    warnings: list[Problem] = dataclasses.field(default_factory=list)
 
     def lesson(self, slug: str) -> Lesson:
-        """The lesson called `slug`; raises UnknownLessonError (a LessonError) when unknown."""
+        """The lesson called `slug`; BrokenLessonError when its folder has problems,
+        UnknownLessonError when there is none (both LessonErrors)."""
         try:
+            if slug in self.broken:
+                raise BrokenLessonError(slug, self.broken[slug].problems)
             return self.lessons[slug]
         except (KeyError, TypeError):
             raise UnknownLessonError(slug, str(self.root), sorted(self.lessons)) from None
+
+    def served(self, tier: Tier) -> Curriculum:
+        """The curriculum as an instance serving `tier` shows it: the lessons of the tiers it
+        does not serve, broken or not, are left out as if they were not there."""
+        lessons = {
+            slug: lesson for slug, lesson in self.lessons.items() if tier.serves(lesson.tier)
+        }
+        return replace(
+            self,
+            lessons=lessons,
+            files={slug: self.files[slug] for slug in lessons},
+            broken={
+                slug: lesson for slug, lesson in self.broken.items() if tier.serves(lesson.tier)
+            },
+        )
 
 
 # --- reading YAML -------------------------------------------------------------------------
@@ -273,7 +343,7 @@ def _size_problems(data: Mapping[str, Any], source: str, limits: Limits) -> list
 
 
 def _image_problems(
-    lesson: Lesson, source: str, images: Mapping[str, Image], broken: Iterable[str]
+    lesson: Lesson, source: str, images: Mapping[str, Image], broken: Collection[str]
 ) -> list[Problem]:
     """Endpoints whose image is unknown, or names fewer interfaces than the endpoint has links."""
     problems = []
@@ -306,13 +376,14 @@ def _image_problems(
     return problems
 
 
-def _check_lesson(
+def _check_model(
     data: object,
     source: str,
     images: Mapping[str, Image],
     limits: Limits,
-    broken_images: Iterable[str] = (),
+    broken_images: Collection[str] = (),
 ) -> tuple[Lesson | None, list[Problem]]:
+    """The lesson model (None when the data is not one) and the problems found so far."""
     mapping, problems = _as_mapping(data, source)
     if mapping is None:
         return None, problems
@@ -321,28 +392,147 @@ def _check_lesson(
         lesson = Lesson.model_validate(mapping)
     except ValidationError as error:
         return None, problems + _problems(Lesson, error, source)
-    problems += _image_problems(lesson, source, images, set(broken_images))
-    return (None if problems else lesson), problems
+    return lesson, problems + _image_problems(lesson, source, images, broken_images)
+
+
+def _napalm_login(
+    endpoint: Endpoint, field: str, source: str, images: Mapping[str, Image]
+) -> list[Problem]:
+    """napalm logs in to the device with its image's configUser and configPassword."""
+    if is_image_reference(endpoint.image):
+        why = f"image {endpoint.image!r} is a full reference, with no image.meta.yaml to give them"
+    else:
+        image = images.get(endpoint.image)
+        if image is None:
+            return []  # An unknown or broken image, reported already.
+        missing = [
+            name
+            for name, value in (
+                ("configUser", image.config_user),
+                ("configPassword", image.config_password),
+            )
+            if not value
+        ]
+        if not missing:
+            return []
+        why = f"image {image.slug!r} has no {' and no '.join(missing)}"
+    message = "napalm logs in to the device with its image's configUser and configPassword"
+    return [Problem(source, field, f"{message}, and {why}")]
+
+
+def _folder_problems(
+    lesson: Lesson, source: str, folder: Path, files: LessonFiles, images: Mapping[str, Image]
+) -> list[Problem]:
+    """What the lesson needs of its folder: a size the ConfigMap holds, and for each configured
+    endpoint a file at every stage (and napalm's login)."""
+    problems = []
+    if files.size > CONFIGMAP_MAX_BYTES:
+        problems.append(
+            Problem(
+                str(folder),
+                WHOLE_FOLDER,
+                f"its files add up to {files.size} bytes, more than {CONFIGMAP_MAX_BYTES}: the "
+                "pods see the lesson folder through one ConfigMap, which holds no more",
+            )
+        )
+    stages = range(max(len(lesson.stages), 1))
+    for index, endpoint in enumerate(lesson.endpoints):
+        configuration = endpoint.configuration_type
+        if configuration is None:
+            continue
+        field = f"endpoints[{index}].configurationType"
+        for stage in stages:
+            try:
+                stage_file(endpoint.name, configuration, stage, files)
+            except MissingFile as missing:
+                problems.append(Problem(source, field, str(missing)))
+        if kind_of(configuration)[0] is ConfigurationKind.NAPALM:
+            problems += _napalm_login(endpoint, field, source, images)
+    return problems
+
+
+def _no_folder_problems(lesson: Lesson, source: str) -> list[Problem]:
+    return [
+        Problem(
+            source,
+            f"endpoints[{index}].configurationType",
+            "takes the endpoint's configuration from files in the lesson's folder "
+            "(stageN/configs/), and this lesson has none (an inline definition, or a file not "
+            f"named {LESSON_FILE}): leave it out",
+        )
+        for index, endpoint in enumerate(lesson.endpoints)
+        if endpoint.configuration_type is not None
+    ]
+
+
+def _tier_of(data: object) -> Tier:
+    """The lesson's tier as far as its data says (broken or not); prod when it does not."""
+    value = data.get("tier") if isinstance(data, dict) else None
+    try:
+        return Tier(value) if value is not None else Tier.PROD
+    except (ValueError, TypeError):
+        return Tier.PROD
+
+
+def _left_out(folder: Path, item: LeftOut) -> Problem:
+    return Problem(str(folder / item.path), WHOLE_FILE, f"left out of {MOUNT_PATH}: {item.why}")
+
+
+@dataclass(frozen=True)
+class LessonCheck:
+    """What checking one lesson file found; the lesson is usable only without problems."""
+
+    lesson: Lesson | None  # the model, when the data is one
+    files: LessonFiles | None  # its folder's, for a lesson.meta.yaml whose model is valid
+    problems: list[Problem]
+    warnings: list[Problem]  # files of its folder left out of /antidote
+    tier: Tier
+
+    def require(self) -> Lesson:
+        """The lesson; LessonError listing every problem when there is one."""
+        if self.problems or self.lesson is None:
+            raise LessonError(self.problems)
+        return self.lesson
 
 
 def parse_lesson(
     data: object, source: str, images: Mapping[str, Image], limits: Limits = DEFAULT_LIMITS
 ) -> Lesson:
-    """Check an inline lesson (e.g. posted as JSON); `source` stands for the file in errors."""
-    lesson, problems = _check_lesson(data, source, images, limits)
-    if lesson is None:
-        raise LessonError(problems)
-    return lesson
+    """Check an inline lesson (e.g. posted as JSON); `source` stands for the file in errors.
+
+    It has no folder: no files for its pods, nor to configure its endpoints from.
+    """
+    lesson, problems = _check_model(data, source, images, limits)
+    if lesson is not None:
+        problems += _no_folder_problems(lesson, source)
+    return LessonCheck(lesson, None, problems, [], _tier_of(data)).require()
 
 
-def load_lesson_file(
-    path: Path, images: Mapping[str, Image], limits: Limits = DEFAULT_LIMITS
-) -> Lesson:
-    """Read and check one `lesson.meta.yaml` anywhere on disk."""
+def check_lesson_file(
+    path: Path,
+    images: Mapping[str, Image],
+    limits: Limits = DEFAULT_LIMITS,
+    broken_images: Collection[str] = (),
+) -> LessonCheck:
+    """Read and check one lesson file anywhere on disk, raising nothing.
+
+    A `lesson.meta.yaml` comes with its folder, the lesson's files (what its pods see at
+    /antidote); a file named otherwise stands alone, like an inline lesson. Endpoints using one
+    of `broken_images` are not reported: those images are, in their own files.
+    """
+    source = str(path)
     data, problems = _read_mapping(path)
     if data is None:
-        raise LessonError(problems)
-    return parse_lesson(data, str(path), images, limits)
+        return LessonCheck(None, None, problems, [], Tier.PROD)
+    lesson, problems = _check_model(data, source, images, limits, broken_images)
+    files, warnings = None, []
+    if lesson is not None and path.name == LESSON_FILE:
+        files, left_out = read_lesson_files(path.parent, limits.max_file_bytes)
+        warnings = [_left_out(path.parent, item) for item in left_out]
+        problems += _folder_problems(lesson, source, path.parent, files, images)
+    elif lesson is not None:
+        problems += _no_folder_problems(lesson, source)
+    return LessonCheck(lesson, files, problems, warnings, _tier_of(data))
 
 
 # --- the whole curriculum -----------------------------------------------------------------
@@ -377,46 +567,59 @@ def _load_image(folder: Path) -> tuple[Image | None, list[Problem]]:
     return (None if problems else image), problems
 
 
-def _load_lesson(
-    folder: Path, images: Mapping[str, Image], limits: Limits, broken: set[str], slugs: set[str]
-) -> tuple[Lesson | None, list[Problem]]:
-    path = folder / LESSON_FILE
-    data, problems = _read_mapping(path)
-    if data is None:
-        return None, problems
-    lesson, problems = _check_lesson(data, str(path), images, limits, broken)
-    if lesson is None:
-        return None, problems
-    problems = _slug_problem(lesson.slug, folder, str(path)) + [
-        Problem(str(path), f"prereqs[{index}]", f"unknown lesson {prereq!r}")
+def _place_problems(lesson: Lesson, folder: Path, slugs: set[str]) -> list[Problem]:
+    """The lesson's place in the curriculum: its folder's name, and prereqs that exist.
+
+    A prereq whose folder is there but broken is that lesson's problem, not this one's.
+    """
+    source = str(folder / LESSON_FILE)
+    return _slug_problem(lesson.slug, folder, source) + [
+        Problem(source, f"prereqs[{index}]", f"unknown lesson {prereq!r}")
         for index, prereq in enumerate(lesson.prereqs)
         if prereq not in slugs
     ]
-    return (None if problems else lesson), problems
 
 
 def load_curriculum(root: Path, limits: Limits = DEFAULT_LIMITS) -> Curriculum:
-    """Load every image and lesson under `root`; raise one LessonError listing every problem."""
+    """Load every image and lesson under `root`, keeping those without problems.
+
+    Problems are collected, not raised: each is in `problems`, and each lesson it keeps out in
+    `broken` (a lesson using a broken image is broken too). Only a root without a lessons/
+    folder raises LessonError: there is no curriculum there at all.
+    """
     if not (root / "lessons").is_dir():
         raise LessonError([Problem(str(root), "lessons", "no lessons/ folder in the curriculum")])
     problems: list[Problem] = []
     images: dict[str, Image] = {}
-    broken: set[str] = set()  # Image folders that failed: their lessons' endpoints stay quiet.
+    # By folder: a lesson's endpoints naming one stay quiet, the image's file says it.
+    broken_images: dict[str, list[Problem]] = {}
     for folder in _folders(root / "images"):
         image, found = _load_image(folder)
         problems += found
         if image is None:
-            broken.add(folder.name)
+            broken_images[folder.name] = found
         else:
             images[image.slug] = image
     lesson_folders = _folders(root / "lessons")
     slugs = {folder.name for folder in lesson_folders}
     lessons: dict[str, Lesson] = {}
+    files: dict[str, LessonFiles] = {}
+    broken: dict[str, BrokenLesson] = {}
+    warnings: list[Problem] = []
     for folder in lesson_folders:
-        lesson, found = _load_lesson(folder, images, limits, broken, slugs)
-        problems += found
-        if lesson is not None:
-            lessons[lesson.slug] = lesson
-    if problems:
-        raise LessonError(problems)
-    return Curriculum(root=root, lessons=lessons, images=images)
+        check = check_lesson_file(folder / LESSON_FILE, images, limits, broken_images)
+        own, used = list(check.problems), []
+        if check.lesson is not None:
+            own += _place_problems(check.lesson, folder, slugs)
+            used = sorted({e.image for e in check.lesson.endpoints} & broken_images.keys())
+        problems += own
+        warnings += check.warnings
+        if own or used:
+            inherited = [problem for image in used for problem in broken_images[image]]
+            broken[folder.name] = BrokenLesson(check.tier, own + inherited)
+        else:
+            # No problems: the model validated, and a lesson.meta.yaml has its folder's files.
+            assert check.lesson is not None and check.files is not None
+            lessons[folder.name] = check.lesson
+            files[folder.name] = check.files
+    return Curriculum(root, lessons, images, files, broken, problems, warnings)

@@ -6,12 +6,25 @@ tests check them against the upstream schemas.
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from typing import Any
 
+from lessons.configuration import ConfigurationKind
+from lessons.files import MOUNT_PATH, LessonFiles
 from lessons.model import Flavor
-from lessons.naming import INSTANCE, LESSON_ID, SESSION_ANNOTATION
-from lessons.plan import EndpointPlan, LessonPlan, LinkPlan
+from lessons.naming import (
+    CONFIGURES,
+    ENDPOINT,
+    GENERATION,
+    INSTANCE,
+    LESSON_ID,
+    SESSION_ANNOTATION,
+    STAGE,
+    config_job_name,
+)
+from lessons.plan import ConfigurationPlan, EndpointPlan, LessonPlan, LinkPlan
 
 Manifest = dict[str, Any]
 
@@ -22,6 +35,11 @@ CNI_VERSION = "0.3.1"
 # Seconds between readiness checks: Antidote polled every 2 s too.
 PROBE_PERIOD = 2
 FORWARDING_SYSCTLS = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
+FILES_NAME = "lesson-files"
+CREDENTIALS_NAME = "lesson-credentials"
+# Antidote's configurator: ansible, napalm (/configure.py) and python.
+CONFIGURE_BACKOFF_LIMIT = 3
+_KEY_CHARACTERS = re.compile(r"[^-._a-zA-Z0-9]+")
 
 
 def _metadata(plan: LessonPlan, name: str, labels: dict[str, str] | None = None) -> Manifest:
@@ -140,6 +158,64 @@ def _container(endpoint: EndpointPlan) -> Manifest:
     return container
 
 
+def _file_key(index: int, path: str) -> str:
+    """A ConfigMap key for a file (keys allow only [-._a-zA-Z0-9], up to 253): its index keeps
+    keys apart, the rest keeps them readable."""
+    return f"{index:04d}-{_KEY_CHARACTERS.sub('_', path)}"[:253]
+
+
+def _files_volume(plan: LessonPlan) -> Manifest:
+    """The ConfigMap as a volume: each key back at its path under /antidote."""
+    items = [{"key": _file_key(i, path), "path": path} for i, path in enumerate(plan.file_paths)]
+    return {"name": FILES_NAME, "configMap": {"name": FILES_NAME, "items": items}}
+
+
+_FILES_MOUNT = {"name": FILES_NAME, "mountPath": MOUNT_PATH, "readOnly": True}
+
+
+def files_manifests(plan: LessonPlan, files: LessonFiles | None) -> list[Manifest]:
+    """The lesson's folder as a ConfigMap (text in data, the rest in binaryData), and the
+    credentials the configuration Jobs log in to the devices with, as a Secret."""
+    manifests: list[Manifest] = []
+    if plan.files_version is not None:
+        if files is None or files.version != plan.files_version:
+            raise ValueError(f"the plan's files are version {plan.files_version}, not these")
+        data: dict[str, str] = {}
+        binary: dict[str, str] = {}
+        for index, path in enumerate(plan.file_paths):
+            key, content = _file_key(index, path), files.files[path]
+            try:
+                data[key] = content.decode("utf-8")
+            except UnicodeDecodeError:
+                binary[key] = base64.b64encode(content).decode()
+        config_map: Manifest = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": _metadata(plan, FILES_NAME),
+            "data": data,
+        }
+        if binary:
+            config_map["binaryData"] = binary
+        manifests.append(config_map)
+    configured = plan.configured()
+    if configured:
+        secrets = {}
+        for endpoint in configured:
+            assert endpoint.configuration is not None
+            secrets[f"{endpoint.name}.username"] = endpoint.configuration.user
+            secrets[f"{endpoint.name}.password"] = endpoint.configuration.password
+        manifests.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": _metadata(plan, CREDENTIALS_NAME),
+                "type": "Opaque",
+                "data": {key: base64.b64encode(v.encode()).decode() for key, v in secrets.items()},
+            }
+        )
+    return manifests
+
+
 def _pod(plan: LessonPlan, endpoint: EndpointPlan) -> Manifest:
     metadata = _metadata(plan, endpoint.name, plan.endpoint_labels(endpoint.name))
     if endpoint.attachments:
@@ -163,6 +239,9 @@ def _pod(plan: LessonPlan, endpoint: EndpointPlan) -> Manifest:
         },
         "containers": [_container(endpoint)],
     }
+    if plan.files_version is not None:
+        spec["containers"][0]["volumeMounts"] = [_FILES_MOUNT]
+        spec["volumes"] = [_files_volume(plan)]
     if endpoint.flavor is Flavor.UNTRUSTED and plan.runtime_class:
         spec["runtimeClassName"] = plan.runtime_class
     if endpoint.enable_forwarding:
@@ -173,7 +252,7 @@ def _pod(plan: LessonPlan, endpoint: EndpointPlan) -> Manifest:
 
 
 def pod_manifests(plan: LessonPlan) -> list[Manifest]:
-    """One pod per endpoint, named after it."""
+    """One pod per endpoint, named after it; the lesson's folder at /antidote when it has one."""
     return [_pod(plan, endpoint) for endpoint in plan.endpoints]
 
 
@@ -194,3 +273,73 @@ def _service(plan: LessonPlan, endpoint: EndpointPlan) -> Manifest:
 def service_manifests(plan: LessonPlan) -> list[Manifest]:
     """One ClusterIP Service per endpoint, named after it."""
     return [_service(plan, endpoint) for endpoint in plan.endpoints]
+
+
+def _configure_command(endpoint: str, configuration: ConfigurationPlan, stage: int) -> list[str]:
+    """What Antidote's configurator runs for each kind. The credentials are `$(...)`
+    references to the container's environment, which takes them from the Secret: they are
+    never written into the Job."""
+    file = configuration.stages[stage]
+    path = f"{MOUNT_PATH}/{file.path}"
+    if configuration.kind is ConfigurationKind.PYTHON:
+        return ["python", path]
+    if configuration.kind is ConfigurationKind.ANSIBLE:
+        return ["ansible-playbook", "-i", f"{endpoint},", path]
+    user, password = "$(ANTIDOTE_TARGET_USERNAME)", "$(ANTIDOTE_TARGET_PASSWORD)"
+    driver, port = str(file.driver), str(configuration.port)
+    return ["python", "/configure.py", user, password, driver, port, endpoint, path]
+
+
+def _secret_env(name: str, key: str) -> Manifest:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": CREDENTIALS_NAME, "key": key}}}
+
+
+def _configure_job(
+    plan: LessonPlan, endpoint: EndpointPlan, stage: int, generation: int
+) -> Manifest:
+    assert endpoint.configuration is not None
+    labels = {
+        **plan.labels(),
+        ENDPOINT: endpoint.name,
+        CONFIGURES: endpoint.name,
+        STAGE: str(stage),
+        GENERATION: str(generation),
+    }
+    # The pod is not an endpoint of the lesson: without the lesson id and endpoint labels, the
+    # pods' affinity and the readiness step's selector never take it for one.
+    pod_labels = {k: v for k, v in labels.items() if k not in (LESSON_ID, ENDPOINT)}
+    container: Manifest = {
+        "name": "configure",
+        "image": plan.configurator_image,
+        "command": _configure_command(endpoint.name, endpoint.configuration, stage),
+        "env": [
+            {"name": "ANTIDOTE_TARGET_HOST", "value": endpoint.name},
+            _secret_env("ANTIDOTE_TARGET_USERNAME", f"{endpoint.name}.username"),
+            _secret_env("ANTIDOTE_TARGET_PASSWORD", f"{endpoint.name}.password"),
+            {"name": "ANSIBLE_HOST_KEY_CHECKING", "value": "False"},
+        ],
+    }
+    pod_spec: Manifest = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "containers": [container],
+    }
+    if plan.files_version is not None:
+        container["volumeMounts"] = [_FILES_MOUNT]
+        pod_spec["volumes"] = [_files_volume(plan)]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": _metadata(plan, config_job_name(endpoint.name, stage, generation), labels),
+        "spec": {
+            "backoffLimit": CONFIGURE_BACKOFF_LIMIT,
+            "template": {"metadata": {"labels": pod_labels}, "spec": pod_spec},
+        },
+    }
+
+
+def configure_manifests(plan: LessonPlan, stage: int, generation: int) -> list[Manifest]:
+    """One Job per configured endpoint, configuring it for `stage` (one `generation` of Jobs
+    per stage change)."""
+    return [_configure_job(plan, endpoint, stage, generation) for endpoint in plan.configured()]

@@ -52,9 +52,21 @@ class Category(StrEnum):
 
 
 class Tier(StrEnum):
+    """How far along a lesson is; an instance serves its own tier and the ones above it.
+
+    Declared from the top: `prod` lessons are served everywhere, `ptr` (public test) ones by
+    ptr and local instances, `local` ones only by local (development) instances.
+    """
+
     PROD = "prod"
     PTR = "ptr"
     LOCAL = "local"
+
+    def serves(self, tier: Tier | None) -> bool:
+        """Whether an instance serving this tier serves a lesson of `tier` (None counts as
+        prod, as in Antidote)."""
+        order = list(Tier)
+        return order.index(tier or Tier.PROD) <= order.index(self)
 
 
 class GuideType(StrEnum):

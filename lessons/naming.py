@@ -19,6 +19,13 @@ SESSION = "lessonq.io/session"
 ENDPOINT = "lessonq.io/endpoint"
 # The live lesson's id: ownership checks compare it, since two records can share a session.
 LESSON_ID = "lessonq.io/id"
+# Configuration Jobs: the endpoint a Job (and its pod) configures, the stage and the
+# generation (one per stage change) it belongs to.
+CONFIGURES = "lessonq.io/configures"
+STAGE = "lessonq.io/stage"
+GENERATION = "lessonq.io/generation"
+# The label the Job controller gives a Job's pods: its name.
+JOB_NAME = "job-name"
 # A label value cannot hold every session id (64 chars, leading '-'), so the namespace also
 # carries the exact one here.
 SESSION_ANNOTATION = "lessonq.io/session-id"
@@ -144,3 +151,13 @@ def label_value(value: str) -> str:
         return value
     readable = _sanitise(value, "A-Za-z0-9_.-")
     return _readable_with_suffix(readable, _digest("label", value)[:_SUFFIX_LEN], DNS1123_LABEL_MAX)
+
+
+def config_job_name(endpoint: str, stage: int, generation: int) -> str:
+    """`config-<endpoint>-<stage>-<generation>`, cut to 63 characters with a hash when longer:
+    the Job controller labels the Job's pods with its name, and label values stop at 63."""
+    readable = f"config-{endpoint}-{stage}-{generation}"
+    if len(readable) <= DNS1123_LABEL_MAX:
+        return readable
+    suffix = _digest("config", endpoint, str(stage), str(generation))[:_SUFFIX_LEN]
+    return _readable_with_suffix(readable, suffix, DNS1123_LABEL_MAX)

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
+from lessons.configuration import ConfigurationKind, StageFile, kind_of, stage_file
+from lessons.files import LessonFiles
 from lessons.model import Endpoint, Flavor, Image, Lesson, is_image_reference, subnet_hosts
 from lessons.naming import (
     ENDPOINT,
@@ -57,6 +59,19 @@ class AttachmentPlan(_Plan):
     address: str | None = None
 
 
+class ConfigurationPlan(_Plan):
+    """How a Job configures one endpoint: with what, by which file at each stage, as whom."""
+
+    kind: ConfigurationKind
+    # Index: the stage.
+    stages: list[StageFile]
+    # The port napalm reaches the device on (its ssh presentation's, else 22).
+    port: int
+    # The image's configUser and configPassword: the Jobs read them from a Secret.
+    user: str
+    password: str
+
+
 class EndpointPlan(_Plan):
     name: str
     image: str
@@ -65,6 +80,7 @@ class EndpointPlan(_Plan):
     ports: list[PortPlan]
     probe_port: int | None
     attachments: list[AttachmentPlan]
+    configuration: ConfigurationPlan | None = None
 
 
 class LinkPlan(_Plan):
@@ -86,6 +102,13 @@ class LessonPlan(_Plan):
     runtime_class: str | None
     endpoints: list[EndpointPlan]
     links: list[LinkPlan]
+    # Stages 0 .. stage_count - 1 (a lesson without stages has stage 0).
+    stage_count: int = 1
+    # The lesson folder (``lessons.files``), mounted at /antidote: its version (None: the
+    # lesson has no folder) and its files' paths (the contents travel apart, by version).
+    files_version: str | None = None
+    file_paths: list[str] = []
+    configurator_image: str = ""
 
     def labels(self) -> dict[str, str]:
         """The labels of every object of this live lesson."""
@@ -107,6 +130,10 @@ class LessonPlan(_Plan):
             if endpoint.name == name:
                 return endpoint
         raise KeyError(f"plan {self.namespace!r} has no endpoint {name!r}")
+
+    def configured(self) -> list[EndpointPlan]:
+        """The endpoints a Job configures at every stage."""
+        return [endpoint for endpoint in self.endpoints if endpoint.configuration is not None]
 
 
 def _port_names(name: str | None, port: int) -> Iterator[str]:
@@ -194,6 +221,30 @@ def _attachments(
     return attachments
 
 
+def _configuration(
+    endpoint: Endpoint, image: Image | None, files: LessonFiles | None, stage_count: int
+) -> ConfigurationPlan | None:
+    if endpoint.configuration_type is None:
+        return None
+    if files is None:
+        raise ValueError(
+            f"endpoint {endpoint.name!r} has a configurationType but the lesson has no folder "
+            "to take its configuration files from"
+        )
+    kind, _ = kind_of(endpoint.configuration_type)
+    ssh = [p.port for p in endpoint.presentations if p.type == "ssh"]
+    return ConfigurationPlan(
+        kind=kind,
+        stages=[
+            stage_file(endpoint.name, endpoint.configuration_type, stage, files)
+            for stage in range(stage_count)
+        ],
+        port=ssh[0] if ssh else 22,
+        user=(image.config_user if image else None) or "",
+        password=(image.config_password if image else None) or "",
+    )
+
+
 def build_plan(
     lesson: Lesson,
     images: Mapping[str, Image],
@@ -201,12 +252,17 @@ def build_plan(
     lesson_id: str,
     session_id: str,
     settings: Settings,
+    files: LessonFiles | None = None,
 ) -> LessonPlan:
-    """Resolve a checked lesson into the plan of one live lesson for one session.
+    """Resolve a checked lesson into the plan of one live lesson for one session; `files` are
+    its folder's (none for a lesson without one, such as an inline definition).
 
-    Raises ValueError for a session id or lesson id that cannot be used, and for an image the
-    lesson was not checked against (the curriculum loader reports those first, per field).
+    Raises ValueError for a session id or lesson id that cannot be used, for an image the
+    lesson was not checked against, and for a configured endpoint without its files (the
+    curriculum loader reports those first, per field); MissingFile (a ValueError) names the
+    file.
     """
+    stage_count = max(len(lesson.stages), 1)
     validate_session_id(session_id)
     namespace = namespace_name(settings.instance_id, lesson.slug, session_id)
     links = _links(lesson, namespace)
@@ -227,6 +283,7 @@ def build_plan(
                 ports=_ports(endpoint),
                 probe_port=_probe_port(endpoint),
                 attachments=_attachments(endpoint, image, links),
+                configuration=_configuration(endpoint, image, files, stage_count),
             )
         )
     return LessonPlan(
@@ -239,4 +296,8 @@ def build_plan(
         runtime_class=settings.untrusted_runtime_class,
         endpoints=endpoints,
         links=links,
+        stage_count=stage_count,
+        files_version=files.version if files is not None else None,
+        file_paths=list(files.files) if files is not None else [],
+        configurator_image=settings.configurator_image,
     )

@@ -17,18 +17,25 @@ class LessonState(StrEnum):
     QUEUED = "QUEUED"
     PROVISIONING = "PROVISIONING"
     READY = "READY"
+    # A READY lesson moving to another stage (or applying its stage again).
+    CONFIGURING = "CONFIGURING"
     FAILED = "FAILED"
     TEARING_DOWN = "TEARING_DOWN"
     GONE = "GONE"
 
 
 # States that hold, or are about to hold, a namespace; the same lesson and session asked for
-# again returns the live lesson while it is in one of the first three.
-REUSABLE = frozenset({LessonState.QUEUED, LessonState.PROVISIONING, LessonState.READY})
+# again returns the live lesson while it is in one of the first four.
+REUSABLE = frozenset(
+    {LessonState.QUEUED, LessonState.PROVISIONING, LessonState.READY, LessonState.CONFIGURING}
+)
 LIVE = REUSABLE | {LessonState.FAILED}
 # States a caller waits through; the others are where `wait` returns.
 SETTLED = frozenset({LessonState.READY, LessonState.FAILED, LessonState.GONE})
-PROVISIONING_STATES = frozenset({LessonState.QUEUED, LessonState.PROVISIONING})
+# States in which steps run, against a deadline.
+PROVISIONING_STATES = frozenset(
+    {LessonState.QUEUED, LessonState.PROVISIONING, LessonState.CONFIGURING}
+)
 
 
 class StepStatus(StrEnum):
@@ -71,6 +78,13 @@ class LessonRecord(BaseModel):
     expires_at: float
     deadline: float
     namespace_uid: str | None = None
+    # The stage the devices are configured for (or being configured for, while CONFIGURING),
+    # how many configured endpoints are done with it and how many there are, and how many
+    # times the stage was changed (each change configures afresh).
+    stage: int = 0
+    configured: int = 0
+    configurable: int = 0
+    config_generation: int = 0
     # Set when teardown begins: past it, a teardown that has not finished is reported.
     teardown_deadline: float | None = None
     # Why the teardown is overdue, while it is (GC tries again).

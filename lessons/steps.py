@@ -1,10 +1,11 @@
 """Every job lessonq runs, declared once: the provisioning steps, teardown and GC.
 
 A provisioning step is one entry of `PIPELINE`: the steps it waits for, its queue priority and
-what it creates (a pure manifest builder; none for a step that only watches). Its Celery task
-name follows from its name, and its body is the one entry in ``tasks.steps.BODIES`` (a step
-whose body only makes its objects exist needs none). The steps form a small dependency graph
-rather than a line: work that does not depend on each other runs side by side. The lesson's
+what it creates (a pure manifest builder, from what the lesson should have: `Desired`; none for
+a step that only watches). Its Celery task name follows from its name, and its body is the one
+entry in ``tasks.steps.BODIES`` (a step whose body only makes its objects exist needs none).
+The steps form a small dependency graph rather than a line: work that does not depend on each
+other runs side by side. The lesson's
 record in Redis tracks which steps are done, so a finished step starts exactly the steps it
 unblocks, and a stalled lesson can be resumed from its record.
 """
@@ -15,8 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from lessons.files import LessonFiles
 from lessons.manifests import (
     Manifest,
+    configure_manifests,
+    files_manifests,
     namespace_manifests,
     network_manifests,
     pod_manifests,
@@ -25,7 +29,24 @@ from lessons.manifests import (
 )
 from lessons.plan import LessonPlan
 
-ManifestBuilder = Callable[[LessonPlan], list[Manifest]]
+
+def _no_files() -> LessonFiles | None:
+    return None
+
+
+@dataclass(frozen=True)
+class Desired:
+    """What a lesson should have in its namespace now: its plan, the stage its devices are
+    configured for (`generation` counts the stage changes), and how to get its folder's files
+    (only the step that makes their ConfigMap asks: they may be a megabyte)."""
+
+    plan: LessonPlan
+    stage: int = 0
+    generation: int = 0
+    files: Callable[[], LessonFiles | None] = _no_files
+
+
+ManifestBuilder = Callable[[Desired], list[Manifest]]
 
 
 class Step(StrEnum):
@@ -33,8 +54,10 @@ class Step(StrEnum):
     NETWORKS = "networks"
     POLICIES = "policies"
     SERVICES = "services"
+    FILES = "files"
     PODS = "pods"
     READINESS = "readiness"
+    CONFIGURE = "configure"
 
     @property
     def task_name(self) -> str:
@@ -52,6 +75,10 @@ class Step(StrEnum):
     def creates(self) -> ManifestBuilder | None:
         return PIPELINE[self].creates
 
+    @property
+    def waits(self) -> bool:
+        return PIPELINE[self].waits
+
 
 @dataclass(frozen=True)
 class StepSpec:
@@ -60,23 +87,58 @@ class StepSpec:
     # already under way finish before new ones start, instead of all finishing at the end.
     priority: int
     creates: ManifestBuilder | None
+    # The step waits for the cluster (pods to boot, Jobs to finish): it judges the provisioning
+    # deadline itself, to say what it waited for.
+    waits: bool = False
+
+
+def _of_plan(build: Callable[[LessonPlan], list[Manifest]]) -> ManifestBuilder:
+    """A builder that needs only the plan."""
+    return lambda desired: build(desired.plan)
 
 
 PIPELINE: dict[Step, StepSpec] = {
     # The namespace everything else lives in, labelled with the lesson.
-    Step.NAMESPACE: StepSpec(needs=(), priority=6, creates=namespace_manifests),
+    Step.NAMESPACE: StepSpec(needs=(), priority=6, creates=_of_plan(namespace_manifests)),
     # A NetworkAttachmentDefinition per link, each on a bridge of its own.
-    Step.NETWORKS: StepSpec(needs=(Step.NAMESPACE,), priority=3, creates=network_manifests),
+    Step.NETWORKS: StepSpec(
+        needs=(Step.NAMESPACE,), priority=3, creates=_of_plan(network_manifests)
+    ),
     # The NetworkPolicy that keeps egress inside the lesson (DNS still allowed).
-    Step.POLICIES: StepSpec(needs=(Step.NAMESPACE,), priority=3, creates=policy_manifests),
+    Step.POLICIES: StepSpec(
+        needs=(Step.NAMESPACE,), priority=3, creates=_of_plan(policy_manifests)
+    ),
     # A Service per endpoint, named after it.
-    Step.SERVICES: StepSpec(needs=(Step.NAMESPACE,), priority=3, creates=service_manifests),
+    Step.SERVICES: StepSpec(
+        needs=(Step.NAMESPACE,), priority=3, creates=_of_plan(service_manifests)
+    ),
+    # The lesson's folder as a ConfigMap (/antidote in every pod and Job), and the devices'
+    # credentials for the configuration Jobs as a Secret.
+    Step.FILES: StepSpec(
+        needs=(Step.NAMESPACE,),
+        priority=3,
+        creates=lambda desired: files_manifests(desired.plan, desired.files()),
+    ),
     # A Pod per endpoint, on the lesson's node, wired to its links. Pods wait for their
-    # networks (Multus needs the definitions to wire them) and for the policy (a pod must
-    # never run unisolated).
-    Step.PODS: StepSpec(needs=(Step.NETWORKS, Step.POLICIES), priority=0, creates=pod_manifests),
+    # networks (Multus needs the definitions to wire them), for the policy (a pod must never
+    # run unisolated) and for the files they mount.
+    Step.PODS: StepSpec(
+        needs=(Step.NETWORKS, Step.POLICIES, Step.FILES),
+        priority=0,
+        creates=_of_plan(pod_manifests),
+    ),
     # Nothing: watches the pods until every endpoint is ready.
-    Step.READINESS: StepSpec(needs=(Step.PODS,), priority=0, creates=None),
+    Step.READINESS: StepSpec(needs=(Step.PODS,), priority=0, creates=None, waits=True),
+    # A Job per configured endpoint for the lesson's stage (those of earlier stages go); then
+    # the lesson's readyDelay. Also the step a stage change runs.
+    Step.CONFIGURE: StepSpec(
+        needs=(Step.READINESS,),
+        priority=0,
+        creates=lambda desired: configure_manifests(
+            desired.plan, desired.stage, desired.generation
+        ),
+        waits=True,
+    ),
 }
 
 FIRST_STEPS: tuple[Step, ...] = tuple(step for step, spec in PIPELINE.items() if not spec.needs)
@@ -96,12 +158,12 @@ class Job(StrEnum):
 TEARDOWN_PRIORITY = 0
 
 
-def all_manifests(plan: LessonPlan) -> list[Manifest]:
+def all_manifests(desired: Desired) -> list[Manifest]:
     """Everything the steps create, in pipeline order (which applies each object after what it
-    needs: the namespace first, networks and policy before any pod)."""
+    needs: the namespace first, networks, policy and files before any pod)."""
     return [
         manifest
         for spec in PIPELINE.values()
         if spec.creates is not None
-        for manifest in spec.creates(plan)
+        for manifest in spec.creates(desired)
     ]

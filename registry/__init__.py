@@ -10,6 +10,8 @@ from registry.records import (
     AdmissionRefused,
     LessonNotFound,
     LessonRegistry,
+    NotStarted,
+    StageConflict,
     new_lesson_id,
 )
 
@@ -18,6 +20,8 @@ __all__ = [
     "AdmissionRefused",
     "LessonNotFound",
     "LessonRegistry",
+    "NotStarted",
+    "StageConflict",
     "connect",
     "connect_failing_fast",
     "new_lesson_id",

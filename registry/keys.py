@@ -6,8 +6,10 @@
 - ``session:<session>``  set of that session's live ids (not those tearing down);
 - ``expiry``  zset id -> time the lesson expires unless kept alive (GC's idle clock);
 - ``deadline``  zset id -> provisioning deadline, only while provisioning;
-- ``heartbeat``  zset id -> last progress, only while a task should be making progress (GC
-  resumes lessons whose heartbeat went quiet).
+- ``heartbeat``  zset id -> when progress is next due, only while a task should be making
+  progress (GC resumes lessons whose heartbeat went quiet);
+- ``files:<version>``  a lesson folder's files (JSON), by their content's version, for the
+  workers to build the lesson's ConfigMap from; it expires unless lessons keep asking for it.
 
 Only the registry reads and writes them; everyone else asks the registry.
 """
@@ -33,6 +35,9 @@ class Keys:
 
     def session(self, session_id: str) -> str:
         return f"{self.prefix}session:{session_id}"
+
+    def files(self, version: str) -> str:
+        return f"{self.prefix}files:{version}"
 
     @property
     def expiry(self) -> str:

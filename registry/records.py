@@ -14,6 +14,7 @@ import re
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from enum import StrEnum
 from typing import Any, TypeVar, cast
 
 import redis
@@ -22,6 +23,7 @@ from redis.typing import EncodableT, FieldT
 
 from config.clock import SYSTEM_CLOCK, Clock
 from config.settings import Settings
+from lessons.files import LessonFiles
 from lessons.plan import LessonPlan
 from lessons.state import (
     LIVE,
@@ -58,6 +60,10 @@ _SCALARS = (
     "namespace_uid",
     "teardown_deadline",
     "teardown_error",
+    "stage",
+    "configured",
+    "configurable",
+    "config_generation",
 )
 # The pipeline as the step scripts read it: each step and what it needs, in order.
 _PIPELINE_JSON = json.dumps(
@@ -65,6 +71,9 @@ _PIPELINE_JSON = json.dumps(
 )
 # Most ids one question about an index answers at once: GC takes the rest at its next tick.
 BATCH = 1000
+# Lesson folders kept by content, in each process that built a ConfigMap from one: a version
+# never changes, and a handful of lessons are asked for at any time.
+_FILES_CACHED = 32
 
 # What `new_lesson_id` makes, 16 lowercase hex digits: anything else cannot be a lesson's id
 # (the intake answers 404 for it without asking Redis).
@@ -82,6 +91,21 @@ class LessonNotFound(KeyError):
 
     def __str__(self) -> str:
         return f"no lesson with id {self.lesson_id!r}"
+
+
+class NotStarted(StrEnum):
+    """Why a step does not run."""
+
+    NOT_PROVISIONING = "lesson no longer provisioning"
+    WAITING = "a step it needs is not done"
+
+
+class StageConflict(Exception):
+    """A stage change asked of a lesson that is neither READY nor configuring that stage."""
+
+    def __init__(self, lesson_id: str, state: str) -> None:
+        super().__init__(f"lesson {lesson_id} is {state}: only a READY lesson changes stage")
+        self.state = state
 
 
 class AdmissionRefused(Exception):
@@ -103,6 +127,8 @@ class LessonRegistry:
         self._complete_step = Script(client, "complete_step")
         self._begin_teardown = Script(client, "begin_teardown")
         self._claim_stalled = Script(client, "claim_stalled")
+        self._begin_stage = Script(client, "begin_stage")
+        self._files: dict[str, LessonFiles] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock = SYSTEM_CLOCK) -> LessonRegistry:
@@ -195,7 +221,28 @@ class LessonRegistry:
 
     # Transitions.
 
-    def create(self, plan: LessonPlan) -> tuple[LessonRecord, LessonRecord | None]:
+    def store_files(self, files: LessonFiles) -> None:
+        """Keep a lesson folder's files under their version, for the workers; asked for again,
+        they are kept longer (a version's content never changes, so it is sent once)."""
+        key = self.keys.files(files.version)
+        ttl = int(self._settings.lesson_ttl + self._settings.provision_timeout)
+        if not self._redis.expire(key, ttl):
+            self._redis.set(key, files.model_dump_json(), ex=ttl)
+
+    def files(self, version: str) -> LessonFiles:
+        """The files of that version; LookupError when Redis no longer has them."""
+        found = self._files.get(version)
+        if found is None:
+            raw = self._redis.get(self.keys.files(version))
+            if raw is None:
+                raise LookupError(f"the lesson files of version {version} are gone from Redis")
+            found = LessonFiles.model_validate_json(raw)
+            if len(self._files) >= _FILES_CACHED:
+                self._files.pop(next(iter(self._files)))
+            self._files[version] = found
+        return found
+
+    def create(self, plan: LessonPlan, stage: int = 0) -> tuple[LessonRecord, LessonRecord | None]:
         """Register a lesson, or return the live one for the same lesson and session.
 
         Returns the live record and, when a FAILED lesson for the same lesson and session was
@@ -215,6 +262,8 @@ class LessonRegistry:
             "updated_at": repr(now),
             "expires_at": repr(now + self._settings.lesson_ttl),
             "deadline": repr(now + self._settings.provision_timeout),
+            "stage": str(stage),
+            "configurable": str(len(plan.configured())),
             "plan": plan.model_dump_json(),
         }
         fields.update({f"step:{step.value}": StepStatus.QUEUED.value for step in FIRST_STEPS})
@@ -259,9 +308,12 @@ class LessonRegistry:
                 )
             raise AdmissionRefused(message, self._settings.admission_retry_after)
 
-    def start_step(self, lesson_id: str, step: Step) -> tuple[LessonRecord, LessonPlan] | None:
-        """Mark a step running and return the record and plan; None when the lesson is no
-        longer provisioning (the step stops)."""
+    def start_step(
+        self, lesson_id: str, step: Step
+    ) -> tuple[LessonRecord, LessonPlan] | NotStarted:
+        """Mark a step running and return the record and plan; or why the step does not run:
+        the lesson is no longer provisioning, or a step it needs is not done (a message that
+        came out of order; the step is sent when they are)."""
         reply = self._start_step(
             keys={"record": self.keys.record(lesson_id), "heartbeat": self.keys.heartbeat},
             args={
@@ -271,10 +323,15 @@ class LessonRegistry:
                 "provisioning_states": ",".join(PROVISIONING_STATES),
                 "provisioning": LessonState.PROVISIONING.value,
                 "running": StepStatus.RUNNING.value,
+                "queued": LessonState.QUEUED.value,
+                "needs": json.dumps([need.value for need in step.needs]),
+                "done": StepStatus.DONE.value,
             },
         )
+        if reply == 0:
+            return NotStarted.WAITING
         if not reply:
-            return None
+            return NotStarted.NOT_PROVISIONING
         fields = {str(reply[i]): str(reply[i + 1]) for i in range(0, len(reply), 2)}
         return _decode(fields), LessonPlan.model_validate_json(fields["plan"])
 
@@ -298,6 +355,7 @@ class LessonRegistry:
                 "queued": StepStatus.QUEUED.value,
                 "ready": LessonState.READY.value,
                 "pipeline": _PIPELINE_JSON,
+                "configuring": LessonState.CONFIGURING.value,
             },
         )
         return [Step(str(name)) for name in following]
@@ -309,6 +367,7 @@ class LessonRegistry:
         healthy: int | None = None,
         total: int | None = None,
         namespace_uid: str | None = None,
+        configured: int | None = None,
         next_run_in: float = 0,
     ) -> None:
         """Record what a running step observed and that the lesson is still moving: its task
@@ -322,6 +381,8 @@ class LessonRegistry:
             fields["total"] = total
         if namespace_uid is not None:
             fields["namespace_uid"] = namespace_uid
+        if configured is not None:
+            fields["configured"] = configured
         record_key = self.keys.record(lesson_id)
 
         def apply(pipe: Pipeline) -> None:
@@ -333,6 +394,33 @@ class LessonRegistry:
             pipe.zadd(self.keys.heartbeat, {lesson_id: now + next_run_in}, xx=True)
 
         self._transact(apply, record_key)
+
+    def begin_stage(self, lesson_id: str, stage: int) -> bool:
+        """READY -> CONFIGURING at `stage` (the caller sends the configure step); False when the
+        lesson is configuring that stage already. StageConflict in any other state."""
+        now = self._clock.now()
+        outcome, *detail = self._begin_stage(
+            keys={
+                "record": self.keys.record(lesson_id),
+                "deadline": self.keys.deadline,
+                "heartbeat": self.keys.heartbeat,
+            },
+            args={
+                "id": lesson_id,
+                "stage": stage,
+                "now": now,
+                "deadline_at": now + self._settings.provision_timeout,
+                "ready": LessonState.READY.value,
+                "configuring": LessonState.CONFIGURING.value,
+                "step": Step.CONFIGURE.value,
+                "queued": StepStatus.QUEUED.value,
+            },
+        )
+        if outcome == "missing":
+            raise LessonNotFound(lesson_id)
+        if outcome == "conflict":
+            raise StageConflict(lesson_id, str(detail[0]))
+        return bool(outcome == "changed")
 
     def fail(self, lesson_id: str, error: str) -> bool:
         """QUEUED/PROVISIONING -> FAILED with the reason; False if it was not provisioning."""

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, model_validator
 
+from lessons.curriculum import Curriculum
 from lessons.model import Category, Lesson, Tier
 from lessons.naming import SESSION_ID_MAX, validate_session_id
 from lessons.plan import EndpointPlan
@@ -46,6 +47,9 @@ class CreateLesson(_Body):
         None, description="an inline lesson: the fields of a lesson.meta.yaml, as JSON"
     )
     session_id: SessionId
+    stage: Annotated[int, Strict(), Field(ge=0)] = Field(
+        0, description="the stage to configure the devices for (the lesson's first: 0)"
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> CreateLesson:
@@ -55,6 +59,14 @@ class CreateLesson(_Body):
                 "(an inline lesson)"
             )
         return self
+
+
+class SetStage(_Body):
+    """Move a READY lesson to a stage (its current one: configure its devices afresh)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stage: Annotated[int, Strict(), Field(ge=0)] = Field(examples=[1])
 
 
 class Port(_Body):
@@ -103,6 +115,12 @@ class LessonSummary(_Body):
     )
     steps: dict[Step, StepProgress]
     healthy: int = Field(description="endpoints whose pod is ready")
+    stage: int = Field(
+        description="the stage the devices are configured for (or being configured for, while "
+        "CONFIGURING)"
+    )
+    configured: int = Field(description="configured endpoints done with that stage")
+    configurable: int = Field(description="endpoints a Job configures at every stage")
     total: int = Field(description="endpoints of the lesson")
     error: str | None
     created_at: datetime
@@ -160,7 +178,7 @@ class CatalogLesson(_Body):
     short_description: str
     description: str
     category: Category | None
-    tier: Tier | None
+    tier: Tier = Field(description="a lesson whose file names no tier is prod")
     collection: str | None
     tags: list[str]
     prereqs: list[str]
@@ -176,7 +194,7 @@ class CatalogLesson(_Body):
             short_description=lesson.short_description,
             description=lesson.description,
             category=lesson.category,
-            tier=lesson.tier,
+            tier=lesson.tier or Tier.PROD,
             collection=lesson.collection,
             tags=lesson.tags,
             prereqs=lesson.prereqs,
@@ -186,8 +204,44 @@ class CatalogLesson(_Body):
         )
 
 
+class CatalogProblem(_Body):
+    """A problem that keeps a lesson of the curriculum out: asked for, it is 404."""
+
+    slug: str = Field(description="the lesson left out (its folder's name)")
+    file: str = Field(
+        description="relative to the curriculum folder: the lesson's file, an image's it uses, "
+        "or the lesson folder",
+        examples=["lessons/ospf-basics/lesson.meta.yaml"],
+    )
+    field: str = Field(
+        description="where in that file; (file) or (folder) for the whole of it",
+        examples=["endpoints[0].configurationType"],
+    )
+    message: str
+
+
 class Catalog(_Body):
-    lessons: list[CatalogLesson]
+    lessons: list[CatalogLesson] = Field(description="the lessons served, by slug")
+    problems: list[CatalogProblem] = Field(
+        description="the lessons left out, by slug, each problem of theirs"
+    )
+
+    @classmethod
+    def of(cls, curriculum: Curriculum) -> Catalog:
+        """The catalog of a curriculum as it is served (its tiers only)."""
+        lessons, broken = curriculum.lessons, curriculum.broken
+        problems = [
+            (slug, problem.relative_to(curriculum.root))
+            for slug in sorted(broken)
+            for problem in broken[slug].problems
+        ]
+        return cls(
+            lessons=[CatalogLesson.of(lessons[slug]) for slug in sorted(lessons)],
+            problems=[
+                CatalogProblem(slug=slug, file=p.file, field=p.field, message=p.message)
+                for slug, p in problems
+            ],
+        )
 
 
 class Health(_Body):

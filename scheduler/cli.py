@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Sized
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,11 +21,12 @@ from kombu.exceptions import OperationalError as BrokerError
 from pydantic import ValidationError
 
 from config.settings import Settings, SettingsError, load_settings
-from lessons.curriculum import LessonError, Limits, load_curriculum, load_lesson_file
+from lessons.curriculum import LessonError, Limits, Problem, check_lesson_file, load_curriculum
 from lessons.state import LessonState
-from lessons.steps import all_manifests
-from registry import AdmissionRefused, LessonNotFound
+from lessons.steps import Desired, all_manifests
+from registry import AdmissionRefused, LessonNotFound, StageConflict
 from scheduler import cli_serve, cli_show
+from scheduler.api_models import Catalog
 from scheduler.client import LessonClient
 
 Command = Callable[[argparse.Namespace], int]
@@ -53,7 +54,8 @@ def print_record(client: LessonClient, lesson_id: str, as_json: bool) -> LessonS
     if as_json:
         print(record.model_dump_json())
     else:
-        plan = client.registry.plan(lesson_id) if record.state is LessonState.READY else None
+        up = record.state in (LessonState.READY, LessonState.CONFIGURING)
+        plan = client.registry.plan(lesson_id) if up else None
         print("\n".join(cli_show.status_lines(record, plan)))
     return record.state
 
@@ -71,10 +73,10 @@ def wait_for(client: LessonClient, lesson_id: str, timeout: float) -> LessonStat
 
 def create(args: argparse.Namespace) -> int:
     client = connect(load_settings())
-    record = client.create(args.lesson, args.session)
+    record = client.create(args.lesson, args.session, args.stage)
     print(
         f"lesson {record.id}: {record.lesson} for session {record.session_id}, "
-        f"namespace {record.namespace}, {record.state.value}"
+        f"namespace {record.namespace}, stage {record.stage}, {record.state.value}"
     )
     if not args.wait:
         return 0
@@ -105,6 +107,17 @@ def keepalive(args: argparse.Namespace) -> int:
     return 0
 
 
+def stage(args: argparse.Namespace) -> int:
+    client = connect(load_settings())
+    record = client.set_stage(args.id, args.stage)
+    print(f"lesson {record.id}: {record.state.value}, stage {record.stage}")
+    if not args.wait:
+        return 0
+    state = wait_for(client, record.id, args.timeout)
+    print_record(client, record.id, as_json=False)
+    return 0 if state is LessonState.READY else 1
+
+
 def teardown(args: argparse.Namespace) -> int:
     client = connect(load_settings())
     record = client.teardown(args.id)
@@ -119,39 +132,65 @@ def teardown(args: argparse.Namespace) -> int:
 # --- commands on curricula -------------------------------------------------------------------
 
 
-def validate(args: argparse.Namespace) -> int:
-    """Every problem as file:field: message; a lesson file is checked against the images of
-    the configured curriculum."""
-    settings = load_settings()
+def _count(items: Sized, what: str) -> str:
+    return f"{len(items)} {what}{'s' if len(items) != 1 else ''}"
+
+
+def _checked(path: Path, settings: Settings) -> tuple[str, list[Problem], list[Problem]]:
+    """What `validate` found: a summary, the problems and the warnings."""
     limits = Limits.from_settings(settings)
+    if path.is_dir():
+        curriculum = load_curriculum(path, limits)
+        summary = f"{_count(curriculum.lessons, 'lesson')} and {_count(curriculum.images, 'image')}"
+        return summary, curriculum.problems, curriculum.warnings
+    images = load_curriculum(settings.curriculum, limits).images
+    check = check_lesson_file(path, images, limits)
+    lesson = check.lesson
+    summary = f"lesson {lesson.slug} with {len(lesson.endpoints)} endpoints" if lesson else ""
+    return summary, check.problems, check.warnings
+
+
+def validate(args: argparse.Namespace) -> int:
+    """Every problem as file:field: message, then every warning (files left out of a lesson's
+    folder, which change nothing of the exit status); a lesson file is checked against the
+    images of the configured curriculum. Strict: every lesson, whatever its tier."""
     path: Path = args.path
     if not path.exists():
         raise CliError(f"{path}: no such file or folder")
     try:
-        if path.is_dir():
-            curriculum = load_curriculum(path, limits)
-            print(
-                f"{path}: {len(curriculum.lessons)} lessons and {len(curriculum.images)} images, "
-                "no problems"
-            )
-        else:
-            images = load_curriculum(settings.curriculum, limits).images
-            lesson = load_lesson_file(path, images, limits)
-            print(
-                f"{path}: lesson {lesson.slug} with {len(lesson.endpoints)} endpoints, no problems"
-            )
-    except LessonError as error:
-        print(error)
-        count = len(error.problems)
-        print(f"{count} problem{'s' if count != 1 else ''} in {path}", file=sys.stderr)
+        summary, problems, warnings = _checked(path, load_settings())
+    except LessonError as error:  # no curriculum there at all
+        summary, problems, warnings = "", error.problems, []
+    for problem in problems:
+        print(problem)
+    for warning in warnings:
+        print(f"warning: {warning}")
+    if problems:
+        print(f"{_count(problems, 'problem')} in {path}", file=sys.stderr)
         return 1
+    noted = f" ({_count(warnings, 'warning')})" if warnings else ""
+    print(f"{path}: {summary}, no problems{noted}")
+    return 0
+
+
+def catalog(args: argparse.Namespace) -> int:
+    """The lessons this instance serves (LESSONQ_CURRICULUM, LESSONQ_TIER), as GET /v1/catalog
+    answers them, and the problems of those left out."""
+    curriculum = LessonClient(load_settings()).curriculum
+    answer = Catalog.of(curriculum)
+    if args.json:
+        print(answer.model_dump_json())
+    else:
+        print("\n".join(cli_show.catalog_lines(answer, curriculum.root)))
     return 0
 
 
 def render(args: argparse.Namespace) -> int:
     """The lesson's manifests as YAML documents, for `kubectl apply -f -`."""
-    plan = LessonClient(load_settings()).plan(args.lesson, args.session, args.lesson_id)
-    print(yaml.safe_dump_all(all_manifests(plan), sort_keys=False, explicit_start=True), end="")
+    client = LessonClient(load_settings())
+    plan, files = client.prepare(args.lesson, args.session, args.lesson_id)
+    documents = all_manifests(Desired(plan, files=lambda: files))
+    print(yaml.safe_dump_all(documents, sort_keys=False, explicit_start=True), end="")
     return 0
 
 
@@ -209,6 +248,7 @@ def _lesson_commands(commands: Commands) -> None:
     parser = add("create", create, "ask for a lesson for a session")
     parser.add_argument("lesson", help="curriculum slug, or a path to a lesson.meta.yaml")
     parser.add_argument("--session", required=True, help="the learner's session id")
+    parser.add_argument("--stage", type=int, default=0, help="configure the devices for it")
     parser.add_argument("--wait", action="store_true", help="show progress until it settles")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait at most")
     parser = add("status", status, "show one lesson")
@@ -218,12 +258,21 @@ def _lesson_commands(commands: Commands) -> None:
     parser.add_argument("--session", help="only this session's")
     parser.add_argument("--json", action="store_true", help="the records as a JSON list")
     add("keepalive", keepalive, "reset a lesson's idle clock").add_argument("id")
+    parser = add("stage", stage, "move a READY lesson to a stage (its own: configure it afresh)")
+    parser.add_argument("id")
+    parser.add_argument("stage", type=int)
+    parser.add_argument("--wait", action="store_true", help="show progress until it settles")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds to wait at most")
     parser = add("teardown", teardown, "remove a lesson and its namespace")
     parser.add_argument("id")
     parser.add_argument("--wait", action="store_true", help="wait until it is GONE")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait at most")
     parser = add("validate", validate, "check a curriculum folder or a lesson file")
     parser.add_argument("path", type=Path)
+    parser = add(
+        "catalog", catalog, "list the curriculum's lessons served, and those left out and why"
+    )
+    parser.add_argument("--json", action="store_true", help="as GET /v1/catalog answers")
     parser = add("render", render, "print a lesson's Kubernetes manifests as YAML")
     parser.add_argument("lesson", help="curriculum slug, or a path to a lesson.meta.yaml")
     parser.add_argument("--session", required=True, help="the learner's session id")
@@ -251,6 +300,8 @@ def describe(error: BaseException) -> str | None:
             f"{'.'.join(map(str, problem['loc']))}: {problem['msg'].removeprefix('Value error, ')}"
             for problem in error.errors()
         )
+    if isinstance(error, StageConflict):
+        return str(error)
     if isinstance(error, AdmissionRefused):
         return f"{error} (try again in {error.retry_after:g}s)"
     if isinstance(error, BrokerError):

@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TextIO
 
 from lessons.plan import LessonPlan
 from lessons.state import LessonRecord, StepStatus
 from lessons.steps import Step
+from scheduler.api_models import Catalog
 
 # Erase the terminal line and go back to its start: the progress line is redrawn in place.
 REDRAW = "\r\x1b[K"
@@ -44,6 +46,7 @@ def status_lines(record: LessonRecord, plan: LessonPlan | None) -> list[str]:
         ("namespace", record.namespace),
         ("step", record.current_step or "-"),
         ("endpoints", f"{record.healthy}/{record.total} healthy"),
+        ("stage", f"{record.stage}, {record.configured}/{record.configurable} configured"),
         ("steps done", f"{done} ({durations})" if durations else done),
         ("error", record.error or "-"),
         ("created", when(record.created_at)),
@@ -59,18 +62,40 @@ def status_lines(record: LessonRecord, plan: LessonPlan | None) -> list[str]:
     return lines
 
 
-def table(records: Sequence[LessonRecord]) -> list[str]:
-    """`lessonq list`: one line per lesson."""
-    header = ("ID", "LESSON", "SESSION", "STATE", "ENDPOINTS", "NAMESPACE")
-    rows = [header] + [
-        (r.id, r.lesson, r.session_id, r.state.value, f"{r.healthy}/{r.total}", r.namespace)
-        for r in records
-    ]
-    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+def _columns(rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     return [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in rows
     ]
+
+
+def table(records: Sequence[LessonRecord]) -> list[str]:
+    """`lessonq list`: one line per lesson."""
+    header = ("ID", "LESSON", "SESSION", "STATE", "ENDPOINTS", "NAMESPACE")
+    return _columns(
+        [header]
+        + [
+            (r.id, r.lesson, r.session_id, r.state.value, f"{r.healthy}/{r.total}", r.namespace)
+            for r in records
+        ]
+    )
+
+
+def catalog_lines(catalog: Catalog, root: Path) -> list[str]:
+    """`lessonq catalog`: a line per lesson served, then one per problem of those left out."""
+    header = ("SLUG", "TIER", "ENDPOINTS", "STAGES", "NAME")
+    rows = [
+        (c.slug, c.tier.value, str(c.endpoint_count), str(c.stage_count), c.name)
+        for c in catalog.lessons
+    ]
+    lines = _columns([header, *rows]) if rows else [f"no lessons served from {root}"]
+    if catalog.problems:
+        left_out = len({problem.slug for problem in catalog.problems})
+        lessons = f"{left_out} lesson{'s' if left_out != 1 else ''}"
+        lines += ["", f"left out for their problems, {lessons} (files under {root}):"]
+        lines += [f"{p.slug}: {p.file}:{p.field}: {p.message}" for p in catalog.problems]
+    return lines
 
 
 class Progress:
@@ -90,11 +115,12 @@ class Progress:
             return (
                 f"{record.state.value:<13} [{bar}] {done}/{len(Step)} steps"
                 f"  {record.current_step or '-':<18} endpoints {record.healthy}/{record.total}"
-                f"  {elapsed:5.1f}s"
+                f"  configured {record.configured}/{record.configurable}  {elapsed:5.1f}s"
             )
         return (
             f"{elapsed:6.2f}s {record.state.value} steps {done}/{len(Step)}"
             f" step {record.current_step or '-'} endpoints {record.healthy}/{record.total}"
+            f" configured {record.configured}/{record.configurable}"
         )
 
     def __call__(self, record: LessonRecord) -> None:

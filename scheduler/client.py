@@ -7,7 +7,8 @@
 
 Everything is validated before anything is written or enqueued: an invalid lesson or session id
 raises (``LessonError`` naming file and field, ``ValueError`` naming ``session_id``) and leaves
-no trace.
+no trace. A curriculum lesson that is broken raises the LessonError of its files; one of a tier
+this instance does not serve (LESSONQ_TIER) is unknown.
 """
 
 from __future__ import annotations
@@ -17,19 +18,37 @@ import time
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 from config.settings import Settings, current_settings
 from jobs import CeleryProducer, Producer, StepPayload
-from lessons.curriculum import Curriculum, Limits, load_curriculum, load_lesson_file, parse_lesson
-from lessons.model import Image, Lesson
+from lessons.curriculum import (
+    Curriculum,
+    LessonError,
+    Limits,
+    check_lesson_file,
+    load_curriculum,
+    parse_lesson,
+)
+from lessons.files import LessonFiles
+from lessons.model import Image, Lesson, Tier
 from lessons.naming import validate_session_id
 from lessons.plan import LessonPlan, build_plan
 from lessons.state import SETTLED, LessonRecord
-from lessons.steps import FIRST_STEPS
+from lessons.steps import FIRST_STEPS, Step
 from registry import LessonRegistry, new_lesson_id
 
 LessonSource = str | os.PathLike[str] | Lesson
 ProgressCallback = Callable[[LessonRecord], None]
+
+
+class Resolved(NamedTuple):
+    """A validated lesson, the images its endpoints may name, and its folder's files (None for
+    a lesson without a folder)."""
+
+    lesson: Lesson
+    images: Mapping[str, Image]
+    files: LessonFiles | None
 
 
 class LessonClient:
@@ -50,47 +69,93 @@ class LessonClient:
 
     @cached_property
     def curriculum(self) -> Curriculum:
-        """The configured curriculum, loaded on first use."""
-        return load_curriculum(self.settings.curriculum, self.limits)
+        """The configured curriculum as this instance serves it (LESSONQ_TIER), loaded on first
+        use: every valid lesson, the broken ones left out. With LESSONQ_CURRICULUM_STRICT, a
+        LessonError listing every problem instead, when there is one."""
+        curriculum = load_curriculum(self.settings.curriculum, self.limits)
+        if self.settings.curriculum_strict and curriculum.problems:
+            raise LessonError(curriculum.problems)
+        return curriculum.served(Tier(self.settings.tier))
 
     def _images(self) -> Mapping[str, Image]:
         return self.curriculum.images if self.settings.curriculum.is_dir() else {}
 
-    def resolve(self, source: LessonSource) -> tuple[Lesson, Mapping[str, Image]]:
-        """A validated lesson, and the images its endpoints may name."""
+    def _curriculum_lesson(self, lesson: Lesson) -> Resolved | None:
+        """The curriculum's own lesson, with its folder, when `lesson` is exactly that."""
+        if (
+            not self.settings.curriculum.is_dir()
+            or self.curriculum.lessons.get(lesson.slug) != lesson
+        ):
+            return None
+        return Resolved(lesson, self.curriculum.images, self.curriculum.files[lesson.slug])
+
+    def resolve(self, source: LessonSource) -> Resolved:
+        """A validated lesson, the images its endpoints may name, and its folder's files."""
         if isinstance(source, Lesson):
+            served = self._curriculum_lesson(source)
+            if served is not None:
+                return served
             data = source.model_dump(by_alias=True, exclude_none=True, mode="json")
-            return parse_lesson(
-                data, f"<lesson {source.slug}>", self._images(), self.limits
-            ), self._images()
+            lesson = parse_lesson(data, f"<lesson {source.slug}>", self._images(), self.limits)
+            return Resolved(lesson, self._images(), None)
         text = os.fspath(source)
         if isinstance(source, os.PathLike) or text.endswith((".yaml", ".yml")):
-            return load_lesson_file(Path(text), self._images(), self.limits), self._images()
-        return self.curriculum.lesson(text), self.curriculum.images
+            check = check_lesson_file(Path(text), self._images(), self.limits)
+            return Resolved(check.require(), self._images(), check.files)
+        return Resolved(
+            self.curriculum.lesson(text), self.curriculum.images, self.curriculum.files[text]
+        )
 
-    def plan(
+    def prepare(
         self, source: LessonSource, session_id: str, lesson_id: str | None = None
-    ) -> LessonPlan:
-        """The resolved plan for a lesson and session (what `create` would provision)."""
+    ) -> tuple[LessonPlan, LessonFiles | None]:
+        """The plan for a lesson and session, and the files of the lesson's folder (None for a
+        lesson without one): what `create` stores and provisions."""
         session_id = validate_session_id(session_id)
-        lesson, images = self.resolve(source)
-        return build_plan(
+        lesson, images, files = self.resolve(source)
+        plan = build_plan(
             lesson,
             images,
             lesson_id=lesson_id or new_lesson_id(),
             session_id=session_id,
             settings=self.settings,
+            files=files,
         )
+        return plan, files
 
-    def create(self, source: LessonSource, session_id: str) -> LessonRecord:
-        """Ask for a lesson; the same lesson and session again return the same live lesson."""
-        plan = self.plan(source, session_id)
-        record, replaced = self.registry.create(plan)
+    def plan(
+        self, source: LessonSource, session_id: str, lesson_id: str | None = None
+    ) -> LessonPlan:
+        """The resolved plan for a lesson and session (what `create` would provision)."""
+        return self.prepare(source, session_id, lesson_id)[0]
+
+    def create(self, source: LessonSource, session_id: str, stage: int = 0) -> LessonRecord:
+        """Ask for a lesson, its devices configured for `stage`; the same lesson and session
+        again return the same live lesson (at the stage it is at)."""
+        plan, files = self.prepare(source, session_id)
+        check_stage(plan, stage)
+        if files is not None:
+            # Before the record: from then on, any worker may look them up by the plan's version.
+            self.registry.store_files(files)
+        record, replaced = self.registry.create(plan, stage)
         if replaced is not None:
             self._producer.teardown(StepPayload.of(replaced))
         if record.id == plan.lesson_id:
             self._producer.steps(FIRST_STEPS, StepPayload.of(record))
         return record
+
+    def set_stage(self, lesson_id: str, stage: int) -> LessonRecord:
+        """Move a READY lesson to `stage` (the stage it is at: configure it afresh). It is
+        CONFIGURING until its configuration Jobs for that stage have run, then READY again.
+
+        StageError for a stage the lesson does not have; StageConflict unless the lesson is
+        READY (or already configuring that stage, which changes nothing).
+        """
+        check_stage(self.registry.plan(lesson_id), stage)
+        if self.registry.begin_stage(lesson_id, stage):
+            record = self.registry.require(lesson_id)
+            self._producer.steps([Step.CONFIGURE], StepPayload.of(record))
+        return self.registry.require(lesson_id)
 
     def status(self, lesson_id: str) -> LessonRecord:
         return self.registry.require(lesson_id)
@@ -117,14 +182,21 @@ class LessonClient:
     ) -> LessonRecord:
         """Block until the lesson is READY, FAILED or GONE; TimeoutError after `timeout` s.
 
-        `on_progress` is called with the record whenever its state, step or count of healthy
-        endpoints changes.
+        `on_progress` is called with the record whenever its state, step, stage or count of
+        healthy or configured endpoints changes.
         """
         give_up = time.monotonic() + timeout
         last: tuple[object, ...] | None = None
         while True:
             record = self.registry.require(lesson_id)
-            seen = (record.state, record.current_step, record.healthy, record.total)
+            seen = (
+                record.state,
+                record.current_step,
+                record.stage,
+                record.healthy,
+                record.total,
+                record.configured,
+            )
             if on_progress is not None and seen != last:
                 on_progress(record)
             last = seen
@@ -136,3 +208,16 @@ class LessonClient:
                     f" (step {record.current_step})"
                 )
             time.sleep(poll)
+
+
+class StageError(ValueError):
+    """A stage the lesson does not have."""
+
+
+def check_stage(plan: LessonPlan, stage: int) -> None:
+    """StageError naming `stage` unless the lesson has that stage."""
+    if isinstance(stage, bool) or not isinstance(stage, int) or not 0 <= stage < plan.stage_count:
+        raise StageError(
+            f"stage must be a stage of lesson {plan.slug}: 0 to {plan.stage_count - 1}, "
+            f"not {stage!r}"
+        )

@@ -38,6 +38,8 @@ class Reason(StrEnum):
     # start.
     REFUSED = "refused"
     DEADLINE = "deadline"
+    # A configuration Job failed for good.
+    CONFIGURATION = "configuration"
     INTERNAL = "internal"
     # A transient error without an HTTP status: a connection error, a timeout, a wait for
     # another lesson's namespace.
@@ -78,8 +80,8 @@ def reason(error: KubeError) -> str:
     ``deadline`` when the provisioning deadline came first, or ``refused`` when lessonq
     refused.
     """
-    if error.reason == Reason.DEADLINE:
-        return Reason.DEADLINE
+    if error.reason in (Reason.DEADLINE, Reason.CONFIGURATION):
+        return str(error.reason)
     if isinstance(error, TransientError):
         if not error.status:
             return Reason.NO_STATUS

@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 from jobs import StepPayload
 from kube import PermanentError, TransientError
 from lessons.steps import Step
+from registry import NotStarted
 from tasks.outcomes import Outcome, Reason, reason
 from tasks.running import LessonTask, RunAgain, StepRun, carry_out, retry_after_error
 from tasks.runtime import Runtime, runtime
@@ -35,12 +36,12 @@ def run_step(rt: Runtime, step: Step, payload: StepPayload) -> RunAgain | None:
     """Run one step of one lesson; what to send again, if anything."""
     run = StepRun(rt, step.value, payload)
     started_step = rt.registry.start_step(payload.lesson_id, step)
-    if started_step is None:
-        run.report(Outcome.SKIPPED, why="lesson no longer provisioning")
+    if isinstance(started_step, NotStarted):
+        run.report(Outcome.SKIPPED, why=started_step.value)
         return None
     record, plan = started_step
-    # Readiness judges the deadline itself, and then says which endpoints it waited for.
-    if rt.clock.now() >= record.deadline and step is not Step.READINESS:
+    # A step that waits for the cluster judges the deadline itself, to say what it waited for.
+    if rt.clock.now() >= record.deadline and not step.waits:
         run.fail("provisioning did not finish before its deadline", Reason.DEADLINE)
         return None
     try:

@@ -17,14 +17,15 @@ from typing import Any
 from config.clock import Clock
 from config.settings import Settings
 from jobs import Producer, StepPayload
-from kube import KubeApi, Obj, PermanentError, TransientError, is_terminating, owner_of
-from kube.kinds import NAMESPACE, POD
+from kube import KubeApi, KubeError, Obj, PermanentError, TransientError, is_terminating, owner_of
+from kube.kinds import JOB, NAMESPACE, POD
+from lessons.files import LessonFiles
 from lessons.manifests import Manifest
-from lessons.naming import INSTANCE, LESSON_ID, MANAGED
+from lessons.naming import CONFIGURES, INSTANCE, JOB_NAME, LESSON_ID, MANAGED
 from lessons.plan import LessonPlan
 from lessons.readiness import Readiness, assess
 from lessons.state import LIVE, PROVISIONING_STATES, LessonRecord, LessonState
-from lessons.steps import Step
+from lessons.steps import Desired, Step
 from registry import LessonRegistry
 from tasks.outcomes import Reason
 from tasks.reconcile import Reconciler
@@ -35,6 +36,7 @@ from tasks.runtime import Runtime
 class StepContext:
     step: Step
     plan: LessonPlan
+    desired: Desired
     payload: StepPayload
     deadline: float
     kube: KubeApi
@@ -49,9 +51,19 @@ class StepContext:
         cls, rt: Runtime, step: Step, record: LessonRecord, plan: LessonPlan, payload: StepPayload
     ) -> StepContext:
         """The context of one run of `step`, for the lesson as its record is now."""
+
+        def files() -> LessonFiles | None:
+            if plan.files_version is None:
+                return None
+            try:
+                return rt.registry.files(plan.files_version)
+            except LookupError as error:
+                raise PermanentError(str(error)) from None
+
         return cls(
             step=step,
             plan=plan,
+            desired=Desired(plan, record.stage, record.config_generation, files),
             payload=payload,
             deadline=record.deadline,
             kube=rt.kube,
@@ -66,7 +78,7 @@ class StepContext:
     def manifests(self) -> list[Manifest]:
         """What this step creates, from its entry in the pipeline."""
         creates = self.step.creates
-        return creates(self.plan) if creates is not None else []
+        return creates(self.desired) if creates is not None else []
 
     def still_provisioning(self) -> bool:
         return self.registry.state(self.plan.lesson_id) in PROVISIONING_STATES
@@ -188,13 +200,6 @@ def readiness(ctx: StepContext) -> Result:
             ctx.deadline - clock.now(),
         )
         return Again(countdown=max(pause, 0), polls=ctx.payload.polls + 1)
-    # The lesson's readyDelay: let the devices settle after their probes pass.
-    now = clock.now()
-    ready_since = ctx.payload.ready_since or now
-    settle = plan.ready_delay - (now - ready_since)
-    if settle > 0:
-        # The heartbeat counts from the end of this pause: GC never takes it for a stall.
-        return Again(countdown=settle, ready_since=ready_since, polls=ctx.payload.polls)
     return Done()
 
 
@@ -221,10 +226,102 @@ def _watch_until_ready(
     return seen
 
 
+# A failed configuration Job's error quotes this much of its pod's log.
+LOG_LINES = 20
+LOG_BYTES = 2000
+
+
+def configure(ctx: StepContext) -> Result:
+    """Configure the devices for the lesson's stage, then let them settle for its readyDelay."""
+    if ctx.plan.configured():
+        waiting = _configuration_jobs(ctx)
+        if waiting is not None:
+            return waiting
+    # The lesson's readyDelay: let the devices settle once they are up and configured.
+    now = ctx.clock.now()
+    ready_since = ctx.payload.ready_since or now
+    settle = ctx.plan.ready_delay - (now - ready_since)
+    if settle > 0:
+        return Again(countdown=settle, ready_since=ready_since, polls=ctx.payload.polls)
+    return Done()
+
+
+def _configuration_jobs(ctx: StepContext) -> Again | None:
+    """Run a Job per configured endpoint (`ctx.manifests`, for this stage and generation); the
+    Jobs of earlier stages or generations go first. Jobs take a while: like readiness, the step
+    looks, and comes back after a growing pause (Again) until every Job has succeeded (None); a
+    Job that failed for good fails the lesson with its pod's last log lines."""
+    plan, now = ctx.plan, ctx.clock.now()
+    wanted = {manifest["metadata"]["name"]: manifest for manifest in ctx.manifests}
+    listed = ctx.kube.listing(JOB, plan.namespace, f"{LESSON_ID}={plan.lesson_id}").items
+    jobs = {job["metadata"]["name"]: job for job in listed}
+    for name, job in jobs.items():
+        if name not in wanted and not is_terminating(job):
+            ctx.kube.delete(JOB, name, job["metadata"]["uid"], plan.namespace)
+    missing = [manifest for name, manifest in wanted.items() if name not in jobs]
+    ctx.objects.ensure_all(missing, plan.lesson_id)
+    progress = {name: job_progress(jobs.get(name)) for name in wanted}
+    done = sum(1 for state in progress.values() if state == "done")
+    ctx.registry.report_progress(plan.lesson_id, configured=done)
+    for name, state in progress.items():
+        if state == "failed":
+            raise PermanentError(_job_failure(ctx, jobs[name]), reason=Reason.CONFIGURATION)
+    if done == len(wanted):
+        return None
+    if now >= ctx.deadline:
+        waiting = ", ".join(
+            f"{wanted[name]['metadata']['labels'][CONFIGURES]} ({name})"
+            for name, state in progress.items()
+            if state != "done"
+        )
+        raise PermanentError(
+            f"{done}/{len(wanted)} endpoints configured at the provisioning deadline; "
+            f"waiting: {waiting}",
+            reason=Reason.DEADLINE,
+        )
+    pause = min(poll_pause(ctx.payload.polls, ctx.settings.readiness_watch), ctx.deadline - now)
+    return Again(countdown=max(pause, 0), polls=ctx.payload.polls + 1)
+
+
+def job_progress(job: Obj | None) -> str:
+    """`done`, `failed` or `running` (a Job just created, with no status yet, runs)."""
+    conditions = ((job or {}).get("status") or {}).get("conditions") or []
+    for condition in conditions:
+        if condition.get("status") == "True" and condition.get("type") == "Complete":
+            return "done"
+        if condition.get("status") == "True" and condition.get("type") == "Failed":
+            return "failed"
+    return "running"
+
+
+def _job_failure(ctx: StepContext, job: Obj) -> str:
+    """What failed, as the Job says it, and the last lines its latest pod printed."""
+    name = job["metadata"]["name"]
+    endpoint = job["metadata"]["labels"][CONFIGURES]
+    failed = next(
+        c for c in job["status"]["conditions"] if c["type"] == "Failed" and c["status"] == "True"
+    )
+    why = f"{failed.get('reason') or 'Failed'}: {failed.get('message') or 'no message'}"
+    pods = ctx.kube.listing(POD, ctx.plan.namespace, f"{JOB_NAME}={name}").items
+    if not pods:
+        return f"{endpoint}: configuration Job {name} failed ({why}); it left no pod"
+    latest = max(pods, key=lambda pod: str(pod["metadata"].get("creationTimestamp")))
+    pod = latest["metadata"]["name"]
+    try:
+        log = ctx.kube.log(ctx.plan.namespace, pod, LOG_LINES, LOG_BYTES).strip()
+    except KubeError as error:
+        log = f"(its log could not be read: {error.message})"
+    return (
+        f"{endpoint}: configuration Job {name} failed ({why}); last lines of pod {pod}:\n"
+        f"{log or '(nothing)'}"
+    )
+
+
 # The steps with a body of their own; every other step only makes its objects exist.
 BODIES: dict[Step, StepBody] = {
     Step.NAMESPACE: claim_namespace,
     Step.READINESS: readiness,
+    Step.CONFIGURE: configure,
 }
 
 

@@ -13,6 +13,7 @@
 -- ARGV[6] queued: the queued status of a step
 -- ARGV[7] ready: the READY state
 -- ARGV[8] pipeline: JSON list of [step, [the steps it needs]], in pipeline order
+-- ARGV[9] configuring: the CONFIGURING state (a stage change's configure step finishes too)
 -- Returns the steps it queued.
 local record = KEYS[1]
 local deadline = KEYS[2]
@@ -25,8 +26,10 @@ local done = ARGV[5]
 local queued = ARGV[6]
 local ready = ARGV[7]
 local pipeline = ARGV[8]
+local configuring = ARGV[9]
 
-if redis.call('HGET', record, 'state') ~= provisioning then
+local state = redis.call('HGET', record, 'state')
+if state ~= provisioning and state ~= configuring then
   return {}
 end
 redis.call('HSET', record, 'step:' .. step, done, 'end:' .. step, now, 'updated_at', now)

@@ -12,6 +12,7 @@ from fastapi.security import HTTPBearer
 
 from config import logs
 from config.settings import Settings, current_settings
+from lessons.curriculum import Curriculum
 from registry import LessonRegistry, connect
 from scheduler.client import LessonClient
 from scheduler.intake.errors import install_error_handlers
@@ -27,17 +28,31 @@ tear them down. Every error answers with the same JSON shape (`ErrorBody`).
 """
 
 
+def report(curriculum: Curriculum) -> None:
+    """Every problem and warning of the curriculum, once, as `file:field: message`."""
+    for problem in curriculum.problems:
+        log.warning("curriculum problem: %s", problem)
+    for warning in curriculum.warnings:
+        log.warning("curriculum warning: %s", warning)
+    if curriculum.broken:
+        log.warning(
+            "serving %d lessons; left out for their problems: %s",
+            len(curriculum.lessons),
+            ", ".join(sorted(curriculum.broken)),
+        )
+
+
 def create_app(settings: Settings | None = None, client: LessonClient | None = None) -> FastAPI:
     """The intake for `settings` (default: the client's, else LESSONQ_* from the environment).
 
-    The curriculum is read here, so a broken one stops the service at start with its problems
-    rather than failing requests later.
+    The curriculum is read here, and its problems logged: the broken lessons are left out, the
+    others served (with LESSONQ_CURRICULUM_STRICT, a problem stops the service at start).
     """
     if client is None:
         settings = settings or current_settings()
         client = LessonClient(settings, registry=intake_registry(settings))
     settings = settings or client.settings
-    client.curriculum  # noqa: B018 - loaded now, on purpose
+    report(client.curriculum)
 
     app = FastAPI(title="lessonq intake", description=DESCRIPTION, version="1")
     install_error_handlers(app)
@@ -48,7 +63,7 @@ def create_app(settings: Settings | None = None, client: LessonClient | None = N
     secured = [Depends(bearer)] if settings.api_token is not None else []
     app.include_router(lessons_router(client), dependencies=secured)
     app.include_router(catalog_router(client), dependencies=secured)
-    app.include_router(service_router(settings))
+    app.include_router(service_router(settings, client.curriculum))
     return app
 
 

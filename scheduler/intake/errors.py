@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from lessons.curriculum import WHOLE_FILE, LessonError
-from registry import AdmissionRefused, LessonNotFound
+from registry import AdmissionRefused, LessonNotFound, StageConflict
 from scheduler.api_models import ErrorBody, FieldProblem
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ _CODES = {
     401: "unauthorized",
     404: "not_found",
     405: "method_not_allowed",
+    409: "conflict",
     413: "content_too_large",
     422: "invalid_request",
     429: "too_many_lessons",
@@ -140,6 +141,11 @@ async def _on_refused(request: Request, exc: Exception) -> Response:
     return error_response(429, str(exc), headers={"Retry-After": retry_after})
 
 
+async def _on_conflict(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StageConflict)
+    return error_response(409, str(exc))
+
+
 async def _on_unavailable(request: Request, exc: Exception) -> Response:
     # Redis or the broker is down: the request may well succeed later, so not a 500.
     log.warning("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
@@ -158,6 +164,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_invalid)
     app.add_exception_handler(LessonNotFound, _on_not_found)
     app.add_exception_handler(AdmissionRefused, _on_refused)
+    app.add_exception_handler(StageConflict, _on_conflict)
     app.add_exception_handler(RedisError, _on_unavailable)
     app.add_exception_handler(BrokerError, _on_unavailable)
     # Anything else is a bug; it still answers in the same shape.

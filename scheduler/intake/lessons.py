@@ -10,28 +10,31 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from lessons.curriculum import LessonError, UnknownLessonError, parse_lesson
+from lessons.curriculum import BrokenLessonError, LessonError, UnknownLessonError, parse_lesson
 from lessons.model import Lesson
 from lessons.state import LessonRecord, LessonState
 from registry import LESSON_ID_FORMAT
 from scheduler.api_models import (
     LESSONS_PATH,
     Catalog,
-    CatalogLesson,
     CreateLesson,
     EndpointAccess,
     ErrorBody,
+    FieldProblem,
     LessonList,
     LessonStatus,
     LessonSummary,
     SessionId,
+    SetStage,
 )
-from scheduler.client import LessonClient
+from scheduler.client import LessonClient, StageError
 from scheduler.intake.errors import definition_problems, invalid, not_found
 from scheduler.intake.jsonbody import JsonRoute
 
 # Where an inline lesson's problems point: its place in the request body.
 DEFINITION = "definition"
+# The problems of a broken lesson named in its 404; the catalog has them all.
+MAX_SHOWN = 5
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody} for status in (401, 404, 413, 422, 503)
@@ -46,10 +49,21 @@ def _lesson(client: LessonClient, body: CreateLesson) -> Lesson:
             return client.curriculum.lesson(body.lesson)
         except UnknownLessonError as error:
             raise not_found(error.problems[0].message) from None
+        except BrokenLessonError as error:
+            raise not_found(_broken(error, client)) from None
     try:
         return parse_lesson(body.definition, DEFINITION, client.curriculum.images, client.limits)
     except LessonError as error:
         raise invalid(definition_problems(error, DEFINITION)) from None
+
+
+def _broken(error: BrokenLessonError, client: LessonClient) -> str:
+    root = client.curriculum.root
+    shown = [str(problem.relative_to(root)) for problem in error.problems[:MAX_SHOWN]]
+    more = len(error.problems) - len(shown)
+    if more:
+        shown.append(f"and {more} more (GET /v1/catalog lists them)")
+    return f"lesson {error.slug!r} is left out of the curriculum: " + "; ".join(shown)
 
 
 def lessons_router(client: LessonClient) -> APIRouter:
@@ -59,7 +73,7 @@ def lessons_router(client: LessonClient) -> APIRouter:
 
     def status(record: LessonRecord) -> LessonStatus:
         endpoints = None
-        if record.state is LessonState.READY:
+        if record.state in (LessonState.READY, LessonState.CONFIGURING):
             plan = client.registry.plan(record.id)
             endpoints = [EndpointAccess.of(endpoint, plan.namespace) for endpoint in plan.endpoints]
         return LessonStatus.with_endpoints(record, endpoints)
@@ -77,7 +91,10 @@ def lessons_router(client: LessonClient) -> APIRouter:
     def create_lesson(body: CreateLesson, response: Response) -> LessonStatus:
         """Ask for a lesson for a session; the same lesson and session again give the same
         live lesson. Provisioning goes on after the answer: follow `status_url`."""
-        record = client.create(_lesson(client, body), body.session_id)
+        try:
+            record = client.create(_lesson(client, body), body.session_id, body.stage)
+        except StageError as error:
+            raise invalid([FieldProblem(field="stage", message=str(error))]) from None
         response.headers["Location"] = f"{LESSONS_PATH}/{record.id}"
         return status(record)
 
@@ -98,6 +115,19 @@ def lessons_router(client: LessonClient) -> APIRouter:
         """Reset the lesson's idle clock (`expires_at`). A lesson no longer live is unchanged."""
         return status(client.keepalive(known_id(lesson_id)))
 
+    @router.post(
+        "/{lesson_id}/stage",
+        status_code=202,
+        responses={409: {"model": ErrorBody, "description": "the lesson is not READY"}},
+    )
+    def set_stage(lesson_id: str, body: SetStage) -> LessonStatus:
+        """Move a READY lesson to a stage: CONFIGURING while its devices are configured for it,
+        then READY again. Its current stage configures them afresh (resets the devices)."""
+        try:
+            return status(client.set_stage(known_id(lesson_id), body.stage))
+        except StageError as error:
+            raise invalid([FieldProblem(field="stage", message=str(error))]) from None
+
     @router.delete("/{lesson_id}", status_code=202)
     def tear_down(lesson_id: str) -> LessonStatus:
         """Start tearing the lesson down; it ends GONE."""
@@ -111,12 +141,12 @@ def catalog_router(client: LessonClient) -> APIRouter:
         prefix="/v1/catalog", tags=["catalog"], responses={401: {"model": ErrorBody}}
     )
     # The curriculum is read once, at start: so is its catalog.
-    lessons = client.curriculum.lessons
-    answer = Catalog(lessons=[CatalogLesson.of(lessons[slug]) for slug in sorted(lessons)])
+    answer = Catalog.of(client.curriculum)
 
     @router.get("")
     def catalog() -> Catalog:
-        """The lessons of the curriculum, by slug."""
+        """The lessons of the curriculum this instance serves (LESSONQ_TIER), by slug, and the
+        problems of those left out."""
         return answer
 
     return router

@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from config.settings import Settings
+from lessons.curriculum import Curriculum
 from lessons.state import LessonState
 from registry import LessonRegistry, connect_failing_fast
 from scheduler.api_models import ErrorBody, Health
@@ -59,10 +60,27 @@ class LessonsCollector:
         yield gauge
 
 
-def service_router(settings: Settings) -> APIRouter:
+class CurriculumCollector:
+    """`lessonq_curriculum_problems`: what `lessonq validate` would report of the curriculum
+    the intake read at start (every tier's)."""
+
+    def __init__(self, curriculum: Curriculum) -> None:
+        self._problems = len(curriculum.problems)
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "lessonq_curriculum_problems",
+            "Problems found in the curriculum at start; the lessons they are in, or whose "
+            "images they are in, are left out",
+            value=self._problems,
+        )
+
+
+def service_router(settings: Settings, curriculum: Curriculum) -> APIRouter:
     registry = probe_registry(settings)
     metrics = CollectorRegistry(auto_describe=False)
     metrics.register(LessonsCollector(registry))
+    metrics.register(CurriculumCollector(curriculum))
     router = APIRouter(tags=["service"])
     # Created lazily by anyio, in the server's event loop, on first use.
     probes = CapacityLimiter(PROBE_THREADS)

@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 
+from lessons.model import Tier
+from lessons.steps import Step
 from registry import LESSON_ID_FORMAT, new_lesson_id
 from tests.api.helpers import LESSONS, assert_error, create, problem_fields, wait_for_state
 from tests.support.kube import ClusterView
@@ -56,7 +58,7 @@ def test_lesson_reaches_ready_with_its_endpoints_then_delete_leaves_nothing(
     assert ready["healthy"] == ready["total"] == 4
     assert ready["current_step"] is None and ready["error"] is None
     assert {step: s["status"] for step, s in ready["steps"].items()} == dict.fromkeys(
-        ("namespace", "networks", "policies", "services", "pods", "readiness"), "done"
+        (step.value for step in Step), "done"
     )
     assert ready["created_at"] <= ready["ready_at"]
     namespace = ready["namespace"]
@@ -186,17 +188,21 @@ def test_list_needs_a_valid_session(api: httpx.Client) -> None:
     assert api.get(LESSONS, params={"session": "nobody-here"}).json() == {"lessons": []}
 
 
-def test_catalog_lists_the_curriculum(api: httpx.Client) -> None:
+def test_catalog_lists_the_curriculum(api: httpx.Client, stack: Stack) -> None:
     response = api.get("/v1/catalog")
     assert response.status_code == 200
-    lessons = {lesson["slug"]: lesson for lesson in response.json()["lessons"]}
-    assert list(lessons) == ["bgp-spine-leaf", "linux-basics", "snapshot-testing"]
+    body = response.json()
+    lessons = {lesson["slug"]: lesson for lesson in body["lessons"]}
+    # bgp-spine-leaf is ptr: served unless the stack serves prod alone (the default).
+    ptr = ["bgp-spine-leaf"] if Tier(stack.settings.tier).serves(Tier.PTR) else []
+    assert list(lessons) == [*ptr, "device-configuration", "linux-basics", "snapshot-testing"]
+    assert body["problems"] == []
     snapshot = lessons["snapshot-testing"]
     assert snapshot["name"] == "Network Unit Testing with Snapshots"
     assert (snapshot["category"], snapshot["tier"]) == ("tools", "prod")
     assert (snapshot["endpoint_count"], snapshot["link_count"]) == (4, 3)
     assert snapshot["prereqs"] == ["linux-basics"]
-    assert lessons["bgp-spine-leaf"]["endpoint_count"] == 8
+    assert lessons["device-configuration"]["endpoint_count"] == 4
     assert lessons["linux-basics"]["short_description"].startswith("Find your way")
 
 

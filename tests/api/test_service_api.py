@@ -22,7 +22,7 @@ from tests.api.helpers import LESSONS, assert_error, create
 from tests.support.settings import REPO
 from tests.support.stack import Stack
 
-STATES = ["QUEUED", "PROVISIONING", "READY", "FAILED", "TEARING_DOWN"]
+STATES = ["QUEUED", "PROVISIONING", "READY", "CONFIGURING", "FAILED", "TEARING_DOWN"]
 
 
 def live_lessons(api: httpx.Client) -> dict[str, float]:
@@ -177,6 +177,7 @@ def test_openapi_document_describes_every_endpoint(api: httpx.Client) -> None:
         ("/v1/lessons/{lesson_id}", "get"),
         ("/v1/lessons/{lesson_id}", "delete"),
         ("/v1/lessons/{lesson_id}/keepalive", "post"),
+        ("/v1/lessons/{lesson_id}/stage", "post"),
         ("/v1/catalog", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
@@ -190,16 +191,23 @@ def test_openapi_document_describes_every_endpoint(api: httpx.Client) -> None:
     error = {"$ref": "#/components/schemas/ErrorBody"}
     assert create_op["responses"]["422"]["content"]["application/json"]["schema"] == error
     schemas = document["components"]["schemas"]
-    assert set(schemas["CreateLesson"]["properties"]) == {"lesson", "definition", "session_id"}
+    assert set(schemas["CreateLesson"]["properties"]) == {
+        "lesson",
+        "definition",
+        "session_id",
+        "stage",
+    }
     assert "endpoints" in schemas["LessonStatus"]["properties"]
     # No token configured: no security scheme claimed.
     assert "securitySchemes" not in document["components"]
 
 
-def test_a_broken_curriculum_stops_the_service_at_start(tmp_path: Path) -> None:
+def test_a_strict_intake_does_not_start_on_a_broken_curriculum(tmp_path: Path) -> None:
     (tmp_path / "lessons" / "broken").mkdir(parents=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LESSONQ_")}
     env["LESSONQ_CURRICULUM"] = str(tmp_path)
+    # Without it, the intake starts and serves the lessons that are valid (test_curriculum_api).
+    env["LESSONQ_CURRICULUM_STRICT"] = "true"
     done = subprocess.run(
         [sys.executable, "-m", "scheduler.intake", "--port", str(free_port())],
         env=env,

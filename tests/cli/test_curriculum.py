@@ -15,8 +15,8 @@ from kubernetes_validate.utils import latest_version
 
 from config.settings import load_settings
 from kubesim.multus import MULTUS_CRD
-from lessons.curriculum import LessonError, load_curriculum
-from lessons.steps import all_manifests
+from lessons.curriculum import load_curriculum
+from lessons.steps import Desired, all_manifests
 from scheduler.client import LessonClient
 from tests.cli.run import assert_one_line_error, lessonq
 from tests.support.settings import REPO
@@ -44,9 +44,7 @@ def broken_curriculum(tmp_path: Path) -> Path:
 def test_validate_reports_every_problem_of_a_curriculum(broken_curriculum: Path) -> None:
     result = lessonq("validate", str(broken_curriculum))
     assert result.returncode == 1
-    with pytest.raises(LessonError) as error:
-        load_curriculum(broken_curriculum)
-    expected = [f"{p.file}:{p.field}: {p.message}" for p in error.value.problems]
+    expected = [str(problem) for problem in load_curriculum(broken_curriculum).problems]
     assert result.stdout.splitlines() == expected
     files = {line.split(":", 1)[0] for line in expected}
     assert files == {str(broken_curriculum / "images/router/image.meta.yaml")} | {
@@ -70,8 +68,45 @@ def test_validate_a_lesson_file_against_the_configured_images() -> None:
 def test_validate_a_clean_curriculum() -> None:
     result = lessonq("validate", str(EXAMPLES))
     assert result.returncode == 0, result.stdout
-    assert result.stdout.strip() == f"{EXAMPLES}: 3 lessons and 3 images, no problems"
+    lessons = len(list((EXAMPLES / "lessons").iterdir()))
+    assert result.stdout.strip() == f"{EXAMPLES}: {lessons} lessons and 3 images, no problems"
     assert_one_line_error(lessonq("validate", "/nonexistent"), "/nonexistent: no such file")
+
+
+def test_validate_prints_warnings_after_the_problems_and_exits_on_the_problems_alone(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "curriculum"
+    shutil.copytree(BROKEN / "_base", root)
+    lesson = root / "lessons" / "good"
+    (lesson / ".notes.md").write_text("drafts\n")
+    (lesson / "stage0").mkdir()
+    (lesson / "stage0" / "big.bin").write_bytes(b"x" * 2048)
+    env = {"LESSONQ_LESSON_FILE_MAX_BYTES": "1024"}
+    warnings = [
+        f"warning: {lesson / '.notes.md'}:(file): left out of /antidote: hidden",
+        f"warning: {lesson / 'stage0/big.bin'}:(file): left out of /antidote: 2048 bytes, over "
+        "the limit of 1024",
+    ]
+    clean = lessonq("validate", str(root), env=env)
+    assert clean.returncode == 0, clean
+    assert clean.stdout.splitlines() == [
+        *warnings,
+        f"{root}: 1 lesson and 2 images, no problems (2 warnings)",
+    ]
+    # The same file on its own brings the same folder.
+    env["LESSONQ_CURRICULUM"] = str(root)
+    alone = lessonq("validate", str(lesson / "lesson.meta.yaml"), env=env)
+    assert alone.returncode == 0, alone
+    assert alone.stdout.splitlines()[:2] == warnings
+
+    shutil.copytree(BROKEN / "_base/lessons/good", root / "lessons/port-zero")
+    shutil.copy(BROKEN / "port-zero.yaml", root / "lessons/port-zero/lesson.meta.yaml")
+    broken = lessonq("validate", str(root), env=env)
+    assert broken.returncode == 1
+    (problem,) = load_curriculum(root).problems
+    assert broken.stdout.splitlines() == [str(problem), *warnings]
+    assert broken.stderr.strip() == f"1 problem in {root}"
 
 
 def _strict_nad(manifest: dict[str, Any]) -> None:
@@ -91,10 +126,21 @@ def test_render_prints_valid_manifests_ready_for_kubectl() -> None:
     )
     assert result.returncode == 0, result.stderr
     documents = list(yaml.safe_load_all(result.stdout))
-    plan = LessonClient(load_settings()).plan("snapshot-testing", "learner-1", lesson_id)
-    assert documents == all_manifests(plan)  # exactly what the workers create
+    plan, files = LessonClient(load_settings()).prepare("snapshot-testing", "learner-1", lesson_id)
+    # Exactly what the workers create, the lesson's folder included.
+    assert documents == all_manifests(Desired(plan, files=lambda: files))
     kinds = {document["kind"] for document in documents}
-    assert kinds == {"Namespace", "NetworkPolicy", "NetworkAttachmentDefinition", "Service", "Pod"}
+    assert kinds == {
+        "Namespace",
+        "NetworkPolicy",
+        "NetworkAttachmentDefinition",
+        "Service",
+        "Pod",
+        # The lesson folder, the devices' login and the Jobs that configure them (stage 0).
+        "ConfigMap",
+        "Secret",
+        "Job",
+    }
     for document in documents:
         if document["kind"] == "NetworkAttachmentDefinition":
             _strict_nad(document)

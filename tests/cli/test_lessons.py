@@ -34,7 +34,9 @@ def test_a_lesson_from_create_to_teardown(stack: Stack, session_id: str) -> None
     assert len(progress) >= 2, lines
     assert all("\r" not in line for line in lines)
     every = f"{len(Step)}/{len(Step)}"
-    assert re.search(rf"READY steps {every} step - endpoints (\d+)/\1$", progress[-1])
+    assert re.search(
+        rf"READY steps {every} step - endpoints (\d+)/\1 configured (\d+)/\2$", progress[-1]
+    )
     assert any("PROVISIONING" in line or "QUEUED" in line for line in progress[:-1])
     # Then the status of the READY lesson, with the service of each endpoint.
     assert "state       READY" in lines

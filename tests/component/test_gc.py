@@ -13,7 +13,7 @@ from kube.kinds import NAMESPACE
 from lessons.naming import INSTANCE, LESSON_ID, MANAGED
 from lessons.state import LessonRecord, LessonState
 from lessons.steps import Job, Step
-from registry import LessonRegistry, new_lesson_id
+from registry import LessonRegistry, NotStarted, new_lesson_id
 from tasks.gc import (
     Collected,
     collect,
@@ -139,7 +139,8 @@ def test_a_stalled_provisioning_lesson_has_its_unfinished_steps_sent_again(
 ) -> None:
     record = new_lesson("snapshot-testing")
     run_step(runtime, Step.NAMESPACE, StepPayload.of(record))
-    assert registry.start_step(record.id, Step.NETWORKS) is not None  # a worker died in it
+    started = registry.start_step(record.id, Step.NETWORKS)  # a worker died in it
+    assert not isinstance(started, NotStarted)
     run_step(runtime, Step.POLICIES, StepPayload.of(record))  # done; pods wait for networks
     producer.take()  # the messages were lost with a Redis restart
     clock.advance(runtime.settings.stall_timeout - 0.5)
@@ -151,6 +152,7 @@ def test_a_stalled_provisioning_lesson_has_its_unfinished_steps_sent_again(
     assert resume_stalled(runtime, clock.now()) == [record.id]
     fresh = StepPayload.of(record).kwargs()
     assert sorted(producer.take(), key=lambda m: m.task) == [
+        Message("lessonq.provision.files", fresh, 3),
         Message("lessonq.provision.networks", fresh, 3),
         Message("lessonq.provision.services", fresh, 3),
     ]

@@ -62,13 +62,13 @@ def test_a_step_of_a_lesson_no_longer_provisioning_is_skipped(
 def test_a_step_that_starts_after_the_deadline_fails_the_lesson(
     step: Step,
     runtime: Runtime,
-    new_lesson: NewLesson,
+    in_cluster: NewLesson,
     kube: FakeKube,
     events: Recorder,
     clock: FakeClock,
     registry: LessonRegistry,
 ) -> None:
-    record = new_lesson()
+    record = in_cluster()  # the step delivered again, once what it needs is done
     clock.advance(record.deadline - clock.now())
 
     assert run_step(runtime, step, StepPayload.of(record)) is None
@@ -294,21 +294,27 @@ def test_a_step_not_finished_yet_runs_again_with_its_counters(
     assert producer.sent == []
 
 
-def test_ready_pods_settling_run_again_with_the_time_they_were_first_seen_ready(
+def test_configured_devices_settling_run_again_with_the_time_they_were_first_seen_done(
     runtime: Runtime,
     in_cluster: NewLesson,
     kube: FakeKube,
     clock: FakeClock,
+    registry: LessonRegistry,
 ) -> None:
     record = in_cluster("bgp-spine-leaf")  # readyDelay: 2
     kube.run_pods(record.namespace)
+    registry.start_step(record.id, Step.READINESS)
+    registry.complete_step(record.id, Step.READINESS)
+    jobs_made = run_step(runtime, Step.CONFIGURE, StepPayload.of(record))
+    assert jobs_made is not None
+    kube.finish_jobs(record.namespace)
 
-    again = run_step(runtime, Step.READINESS, StepPayload.of(record))
+    again = run_step(runtime, Step.CONFIGURE, jobs_made.payload)
 
     assert again is not None
     assert again.countdown == 2
     assert again.payload.ready_since == clock.now()
-    assert again.payload.polls == 0
+    assert again.payload.polls == 1
 
 
 def test_a_step_whose_lesson_is_torn_down_meanwhile_stops(
@@ -375,14 +381,15 @@ def test_a_finished_step_sends_the_steps_it_unblocks_with_fresh_payloads(
         Message("lessonq.provision.networks", fresh, 3),
         Message("lessonq.provision.policies", fresh, 3),
         Message("lessonq.provision.services", fresh, 3),
+        Message("lessonq.provision.files", fresh, 3),
     ]
     assert registry.require(record.id).steps[Step.NAMESPACE].status is StepStatus.DONE
     [event] = events.events
     assert event.outcome is Outcome.DONE
-    assert event.next == ("networks", "policies", "services")
+    assert event.next == ("networks", "policies", "services", "files")
 
 
-def test_the_step_that_waits_for_two_others_is_sent_once_by_the_last_of_them(
+def test_the_step_that_waits_for_three_others_is_sent_once_by_the_last_of_them(
     runtime: Runtime,
     new_lesson: NewLesson,
     kube: FakeKube,
@@ -394,6 +401,8 @@ def test_the_step_that_waits_for_two_others_is_sent_once_by_the_last_of_them(
 
     run_step(runtime, Step.NETWORKS, StepPayload.of(record))
     assert producer.take() == []
+    run_step(runtime, Step.FILES, StepPayload.of(record))
+    assert producer.take() == []
     run_step(runtime, Step.POLICIES, StepPayload.of(record))
 
     assert producer.take() == [
@@ -402,16 +411,19 @@ def test_the_step_that_waits_for_two_others_is_sent_once_by_the_last_of_them(
 
 
 @pytest.mark.parametrize(
-    ("slug", "settling"),
+    ("slug", "settling", "configuring"),
     [
-        ("linux-basics", 0),  # readyDelay 0
-        ("snapshot-testing", 1),  # readyDelay 3
-        ("bgp-spine-leaf", 1),  # readyDelay 2
+        ("linux-basics", 0, 0),  # readyDelay 0, nothing to configure
+        # The configure step makes its Jobs and looks again 1 s later (they have succeeded),
+        # then waits the readyDelay.
+        ("snapshot-testing", 2, 1),  # readyDelay 3
+        ("bgp-spine-leaf", 2, 1),  # readyDelay 2
     ],
 )
 def test_a_whole_lesson_is_provisioned_to_ready_by_delivering_its_messages(
     slug: str,
     settling: int,
+    configuring: int,
     clock: FakeClock,
     new_lesson: NewLesson,
     worker: FakeWorker,
@@ -423,7 +435,12 @@ def test_a_whole_lesson_is_provisioned_to_ready_by_delivering_its_messages(
 ) -> None:
     record = new_lesson(slug)
     start = clock.now()
-    worker.between = lambda: kube.run_pods(record.namespace)
+
+    def the_cluster_works() -> None:
+        kube.run_pods(record.namespace)
+        kube.finish_jobs(record.namespace)
+
+    worker.between = the_cluster_works
     producer.steps([Step.NAMESPACE], StepPayload.of(record))  # what the intake sends
 
     runs = worker.run()
@@ -435,12 +452,14 @@ def test_a_whole_lesson_is_provisioned_to_ready_by_delivering_its_messages(
     namespace = kube.read(NAMESPACE, record.namespace)
     assert namespace is not None
     assert done.namespace_uid == namespace["metadata"]["uid"]
-    # Each step done exactly once; readiness also ran while the lesson's readyDelay passed.
+    assert done.configured == done.configurable == len(registry.plan(record.id).configured())
+    # Each step done exactly once; configure also ran while its Jobs and the readyDelay ran.
     finished = [e.step for e in events.events if e.outcome is Outcome.DONE]
     assert sorted(finished) == sorted(step.value for step in Step)
     assert {e.outcome for e in events.events} == {Outcome.DONE}
     assert runs == len(Step) + settling
-    assert done.ready_at == clock.now() == start + registry.plan(record.id).ready_delay
+    waited = configuring + registry.plan(record.id).ready_delay
+    assert done.ready_at == clock.now() == start + waited
     assert heartbeat(redis_url, registry, record.id) is None
 
 

@@ -14,7 +14,7 @@ from devstack.local import RedisServer
 from lessons.plan import LessonPlan
 from lessons.state import LessonState, StepStatus
 from lessons.steps import Step
-from registry import AdmissionRefused, LessonRegistry, connect
+from registry import AdmissionRefused, LessonRegistry, NotStarted, connect
 from scheduler.client import LessonClient
 from tests.support.redis import redis_client
 from tests.support.settings import TEST_SETTINGS
@@ -41,7 +41,7 @@ def make_plan(registry: LessonRegistry, session_id: str, slug: str = "linux-basi
 
 
 def complete(registry: LessonRegistry, lesson_id: str, step: Step) -> list[Step]:
-    assert registry.start_step(lesson_id, step) is not None
+    assert not isinstance(registry.start_step(lesson_id, step), NotStarted)
     return registry.complete_step(lesson_id, step)
 
 
@@ -66,11 +66,14 @@ def test_steps_start_only_what_they_unblock_and_the_last_makes_it_ready(
         Step.NETWORKS,
         Step.POLICIES,
         Step.SERVICES,
+        Step.FILES,
     ]
     assert complete(registry, record.id, Step.NETWORKS) == []
-    assert complete(registry, record.id, Step.POLICIES) == [Step.PODS]
+    assert complete(registry, record.id, Step.POLICIES) == []
+    assert complete(registry, record.id, Step.FILES) == [Step.PODS]
     assert complete(registry, record.id, Step.PODS) == [Step.READINESS]
-    assert complete(registry, record.id, Step.READINESS) == []
+    assert complete(registry, record.id, Step.READINESS) == [Step.CONFIGURE]
+    assert complete(registry, record.id, Step.CONFIGURE) == []
     assert registry.require(record.id).state is LessonState.PROVISIONING
     assert complete(registry, record.id, Step.SERVICES) == []
     ready = registry.require(record.id)
@@ -87,6 +90,7 @@ def test_two_steps_finishing_together_start_the_next_once(
     for attempt in range(10):
         record, _ = registry.create(make_plan(registry, f"{session_id}-{attempt}"))
         complete(registry, record.id, Step.NAMESPACE)
+        complete(registry, record.id, Step.FILES)
         registry.start_step(record.id, Step.NETWORKS)
         registry.start_step(record.id, Step.POLICIES)
         barrier = threading.Barrier(2)
@@ -108,7 +112,7 @@ def test_teardown_stops_provisioning_and_frees_the_lesson_for_a_new_request(
     record, _ = registry.create(make_plan(registry, session_id))
     assert registry.begin_teardown([record.id]) == [record.id]
     assert registry.begin_teardown([record.id]) == []
-    assert registry.start_step(record.id, Step.NAMESPACE) is None
+    assert registry.start_step(record.id, Step.NAMESPACE) is NotStarted.NOT_PROVISIONING
     assert registry.fail(record.id, "late error") is False
     newer, _ = registry.create(make_plan(registry, session_id))
     assert newer.id != record.id
@@ -175,7 +179,7 @@ def test_admission_limits_live_lessons_overall_and_per_session(
         }
     )
     registry = LessonRegistry(connect(redis_url), settings)
-    slugs = ["linux-basics", "snapshot-testing", "bgp-spine-leaf"]
+    slugs = ["linux-basics", "snapshot-testing", "device-configuration"]
     first, _ = registry.create(make_plan(registry, session_id, slugs[0]))
     registry.create(make_plan(registry, session_id, slugs[1]))
     with pytest.raises(AdmissionRefused, match=r"session .* has 2 live lessons, the limit is 2"):

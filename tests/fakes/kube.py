@@ -20,7 +20,7 @@ from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 
 from kube import KubeError, Listing, Obj, PermanentError, WatchEvent, describe
-from kube.kinds import NAMESPACE, POD, Kind, kind_of
+from kube.kinds import JOB, NAMESPACE, POD, Kind, kind_of
 
 Key = tuple[str, str, str]  # kind, namespace ("" for cluster-wide kinds), name
 
@@ -64,6 +64,8 @@ class FakeKube:
         # Told of every call before it is answered (and before a queued failure is raised).
         self.on_call: Callable[[Call], None] | None = None
         self.closed = False
+        # What each pod printed: (namespace, pod) -> text, as `log` answers it.
+        self.logs: dict[tuple[str, str], str] = {}
 
     # What the test arranges.
 
@@ -83,11 +85,22 @@ class FakeKube:
         for key in going:
             del self.objects[key]
 
+    def set_status(self, kind: Kind, namespace: str, name: str, status: Obj) -> Obj:
+        """What a controller or the kubelet reports of an object."""
+        obj = self.objects[(kind.kind, namespace, name)]
+        obj["status"] = copy.deepcopy(status)
+        obj["metadata"]["resourceVersion"] = str(next(self._versions))
+        return copy.deepcopy(obj)
+
     def set_pod_status(self, namespace: str, name: str, status: Obj) -> Obj:
-        pod = self.objects[(POD.kind, namespace, name)]
-        pod["status"] = copy.deepcopy(status)
-        pod["metadata"]["resourceVersion"] = str(next(self._versions))
-        return copy.deepcopy(pod)
+        return self.set_status(POD, namespace, name, status)
+
+    def finish_jobs(self, namespace: str, condition: str = "Complete", **details: str) -> None:
+        """The Job controller's verdict on every Job of the namespace not yet finished."""
+        for key in [key for key in self.objects if key[0] == JOB.kind and key[1] == namespace]:
+            if not (self.objects[key].get("status") or {}).get("conditions"):
+                status = {"conditions": [{"type": condition, "status": "True", **details}]}
+                self.set_status(JOB, namespace, key[2], status)
 
     def run_pods(self, namespace: str) -> None:
         """The kubelet's work: every pod of the namespace running, its containers ready."""
@@ -176,6 +189,13 @@ class FakeKube:
             return copy.deepcopy(found)
         del self.objects[key]
         return None
+
+    def log(self, namespace: str, pod: str, tail_lines: int, limit_bytes: int) -> str:
+        self._called("log", POD, namespace, pod)
+        if (POD.kind, namespace, pod) not in self.objects:
+            raise PermanentError(f'pods "{pod}" not found', status=404, reason="NotFound")
+        lines = self.logs.get((namespace, pod), "").splitlines(keepends=True)
+        return "".join(lines[-tail_lines:])[-limit_bytes:]
 
     def close(self) -> None:
         self.closed = True

@@ -9,7 +9,7 @@ import pytest
 from lessons.manifests import NETWORKS_ANNOTATION
 from lessons.naming import ENDPOINT, INSTANCE, LESSON, LESSON_ID, MANAGED
 from lessons.state import LessonRecord, LessonState
-from lessons.steps import Step, all_manifests
+from lessons.steps import Desired, Step, all_manifests
 from tests.support.kube import ClusterView
 from tests.support.settings import REPO
 from tests.support.stack import Stack
@@ -18,9 +18,12 @@ EXAMPLES = sorted(path.name for path in (REPO / "examples/curriculum/lessons").i
 
 
 def assert_matches_manifests(view: ClusterView, record: LessonRecord, stack: Stack) -> None:
-    plan = stack.client().registry.plan(record.id)
+    registry = stack.client().registry
+    plan = registry.plan(record.id)
+    files = registry.files(plan.files_version) if plan.files_version else None
     nodes = set()
-    for manifest in all_manifests(plan):
+    desired = Desired(plan, record.stage, record.config_generation, lambda: files)
+    for manifest in all_manifests(desired):
         meta = manifest["metadata"]
         live = view.get(manifest["kind"], meta.get("namespace", ""), meta["name"])
         assert meta["labels"].items() <= live["metadata"]["labels"].items()
@@ -45,6 +48,16 @@ def assert_matches_manifests(view: ClusterView, record: LessonRecord, stack: Sta
             assert [p["port"] for p in live["spec"].get("ports") or []] == [
                 p["port"] for p in manifest["spec"].get("ports") or []
             ]
+        elif kind in ("ConfigMap", "Secret"):
+            assert live.get("data") == manifest.get("data")
+            assert live.get("binaryData") == manifest.get("binaryData")
+        elif kind == "Job":
+            conditions = {c["type"]: c["status"] for c in live["status"]["conditions"]}
+            assert conditions.get("Complete") == "True", live["status"]
+            # As asked, under what the apiserver defaults (imagePullPolicy and the like).
+            [asked] = manifest["spec"]["template"]["spec"]["containers"]
+            [made] = live["spec"]["template"]["spec"]["containers"]
+            assert {key: made[key] for key in asked} == asked
     # Bridges are node-local: every endpoint of the lesson must share one node.
     assert len(nodes) == 1, nodes
 

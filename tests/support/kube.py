@@ -17,6 +17,7 @@ class ClusterView:
         self.api = k8s.ApiClient(configuration)
         self.core = k8s.CoreV1Api(self.api)
         self.networking = k8s.NetworkingV1Api(self.api)
+        self.batch = k8s.BatchV1Api(self.api)
         self.custom = k8s.CustomObjectsApi(self.api)
 
     def _dict(self, obj: Any) -> dict[str, Any]:
@@ -45,6 +46,12 @@ class ClusterView:
             return self._dict(self.core.read_namespaced_pod(name, namespace))
         if kind == "Service":
             return self._dict(self.core.read_namespaced_service(name, namespace))
+        if kind == "ConfigMap":
+            return self._dict(self.core.read_namespaced_config_map(name, namespace))
+        if kind == "Secret":
+            return self._dict(self.core.read_namespaced_secret(name, namespace))
+        if kind == "Job":
+            return self._dict(self.batch.read_namespaced_job(name, namespace))
         if kind == "NetworkPolicy":
             return self._dict(self.networking.read_namespaced_network_policy(name, namespace))
         if kind == "NetworkAttachmentDefinition":

@@ -13,6 +13,8 @@ TEST_SETTINGS: dict[str, Any] = {
     "instance_id": "test",
     "queue": "lessonq",
     "curriculum": REPO / "examples" / "curriculum",
+    # Every tier of the example curriculum is served (bgp-spine-leaf is ptr).
+    "tier": "local",
     "provision_timeout": 90,
     "lesson_ttl": 600,
     "readiness_watch": 1,

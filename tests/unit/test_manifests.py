@@ -22,18 +22,21 @@ from lessons.manifests import (
 )
 from lessons.model import Flavor
 from lessons.naming import (
+    CONFIGURES,
     ENDPOINT,
+    GENERATION,
     INSTANCE,
     LESSON,
     LESSON_ID,
     MANAGED,
     SESSION,
     SESSION_ANNOTATION,
+    STAGE,
     is_dns1123_label,
     is_port_name,
 )
 from lessons.plan import LessonPlan, build_plan
-from lessons.steps import PIPELINE, all_manifests
+from lessons.steps import PIPELINE, Desired, all_manifests
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "curriculum"
 KUBE_VERSION = latest_version()
@@ -63,7 +66,14 @@ def _plan(curriculum: Curriculum, slug: str, config: Settings) -> LessonPlan:
         lesson_id=LESSON_ID_VALUE,
         session_id=SESSION_ID,
         settings=config,
+        files=curriculum.files[slug],
     )
+
+
+def _all(plan: LessonPlan) -> list[dict[str, Any]]:
+    """Everything the steps create for the plan, its lesson's files and stage 0 included."""
+    files = load_curriculum(EXAMPLES).files.get(plan.slug)
+    return all_manifests(Desired(plan, files=lambda: files))
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +91,7 @@ def _by_name(manifests: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def test_every_manifest_of_every_example_is_valid(plans: dict[str, LessonPlan]) -> None:
     checked = 0
     for plan in plans.values():
-        for manifest in all_manifests(plan):
+        for manifest in _all(plan):
             if manifest["kind"] == "NetworkAttachmentDefinition":
                 _check_nad(manifest)
             else:
@@ -111,8 +121,8 @@ def test_plans_are_json_round_trips(plans: dict[str, LessonPlan]) -> None:
 
 
 def test_the_whole_plan_is_deterministic(curriculum: Curriculum, config: Settings) -> None:
-    first = all_manifests(_plan(curriculum, "bgp-spine-leaf", config))
-    assert first == all_manifests(_plan(curriculum, "bgp-spine-leaf", config))
+    first = _all(_plan(curriculum, "bgp-spine-leaf", config))
+    assert first == _all(_plan(curriculum, "bgp-spine-leaf", config))
 
 
 # --- labels, order, namespace -------------------------------------------------------------
@@ -120,7 +130,7 @@ def test_the_whole_plan_is_deterministic(curriculum: Curriculum, config: Setting
 
 def test_apply_order_and_labels(plans: dict[str, LessonPlan]) -> None:
     plan = plans["snapshot-testing"]
-    manifests = all_manifests(plan)
+    manifests = _all(plan)
     kinds = [m["kind"] for m in manifests]
     # Pipeline order: each object after what it needs (networks and the policy before pods).
     assert kinds == (
@@ -128,7 +138,9 @@ def test_apply_order_and_labels(plans: dict[str, LessonPlan]) -> None:
         + ["NetworkAttachmentDefinition"] * 3
         + ["NetworkPolicy"]
         + ["Service"] * 4
+        + ["ConfigMap", "Secret"]
         + ["Pod"] * 4
+        + ["Job"] * 3
     )
     position = {step: index for index, step in enumerate(PIPELINE)}
     assert all(position[need] < position[step] for step in PIPELINE for need in step.needs)
@@ -143,6 +155,15 @@ def test_apply_order_and_labels(plans: dict[str, LessonPlan]) -> None:
         labels = manifest["metadata"]["labels"]
         if manifest["kind"] == "Pod":
             assert labels == {**expected, ENDPOINT: manifest["metadata"]["name"]}
+        elif manifest["kind"] == "Job":
+            endpoint = manifest["metadata"]["name"].split("-")[1]
+            assert labels == {
+                **expected,
+                ENDPOINT: endpoint,
+                CONFIGURES: endpoint,
+                STAGE: "0",
+                GENERATION: "0",
+            }
         else:
             assert labels == expected
         if manifest["kind"] != "Namespace":
@@ -181,7 +202,12 @@ def test_bridges_differ_between_sessions(curriculum: Curriculum, config: Setting
         link.bridge
         for session in ("s1", "s2", "S1")
         for link in build_plan(
-            lesson, curriculum.images, lesson_id="x", session_id=session, settings=config
+            lesson,
+            curriculum.images,
+            lesson_id="x",
+            session_id=session,
+            settings=config,
+            files=curriculum.files["bgp-spine-leaf"],
         ).links
     ]
     assert len(set(bridges)) == len(bridges) == 27
@@ -310,6 +336,7 @@ def test_probe_falls_back_to_additional_ports_then_none(config: Settings) -> Non
     ]
     lesson = parse_lesson({"name": "P", "slug": "p", "endpoints": endpoints}, "<test>", {})
     plan = build_plan(lesson, {}, lesson_id="x", session_id="s", settings=config)
+    assert plan.files_version is None  # an inline lesson has no folder: nothing at /antidote
     assert plan.endpoint("api").probe_port == 8443
     assert plan.endpoint("quiet").probe_port is None
     both = plan.endpoint("both")
@@ -329,7 +356,7 @@ def test_probe_falls_back_to_additional_ports_then_none(config: Settings) -> Non
     assert services["quiet"]["spec"]["clusterIP"] == "None"
     assert "ports" not in services["quiet"]["spec"]
     assert "clusterIP" not in services["api"]["spec"]
-    for manifest in all_manifests(plan):
+    for manifest in _all(plan):
         kubernetes_validate.validate(manifest, KUBE_VERSION, strict=True)
 
 

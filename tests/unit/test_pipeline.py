@@ -10,22 +10,38 @@ import pytest
 
 from config.settings import load_settings
 from lessons.curriculum import load_curriculum
-from lessons.plan import LessonPlan, build_plan
-from lessons.steps import FIRST_STEPS, PIPELINE, TEARDOWN_PRIORITY, Job, Step, all_manifests
-from tasks.steps import BODIES, body_of, claim_namespace, make_exist, readiness
+from lessons.files import LessonFiles, read_lesson_files
+from lessons.plan import build_plan
+from lessons.steps import (
+    FIRST_STEPS,
+    PIPELINE,
+    TEARDOWN_PRIORITY,
+    Desired,
+    Job,
+    Step,
+    all_manifests,
+)
+from tasks.steps import BODIES, body_of, claim_namespace, configure, make_exist, readiness
 from tests.support.settings import TEST_SETTINGS
 
 
 @pytest.fixture(scope="module")
-def plan() -> LessonPlan:
+def desired() -> Desired:
     curriculum = load_curriculum(Path(TEST_SETTINGS["curriculum"]))
-    return build_plan(
+    files, _ = read_lesson_files(curriculum.root / "lessons" / "snapshot-testing", 1 << 20)
+    plan = build_plan(
         curriculum.lesson("snapshot-testing"),
         curriculum.images,
         lesson_id="0123456789abcdef",
         session_id="s-1",
         settings=load_settings(**TEST_SETTINGS),
+        files=files,
     )
+
+    def the_files() -> LessonFiles:
+        return files
+
+    return Desired(plan, stage=1, generation=2, files=the_files)
 
 
 def test_every_step_that_creates_nothing_has_a_body_of_its_own() -> None:
@@ -37,10 +53,12 @@ def test_every_step_that_creates_nothing_has_a_body_of_its_own() -> None:
 def test_each_step_runs_its_own_body_or_makes_its_objects_exist() -> None:
     assert body_of(Step.NAMESPACE) is claim_namespace
     assert body_of(Step.READINESS) is readiness
+    assert body_of(Step.CONFIGURE) is configure
     assert [step for step in Step if body_of(step) is make_exist] == [
         Step.NETWORKS,
         Step.POLICIES,
         Step.SERVICES,
+        Step.FILES,
         Step.PODS,
     ]
     assert set(BODIES) <= set(PIPELINE)
@@ -54,10 +72,10 @@ def test_every_step_is_in_the_pipeline_and_needs_only_steps_before_it() -> None:
         assert all(position[need] < position[step] for need in step.needs), step
 
 
-def test_everything_starts_from_the_namespace_and_ends_at_readiness() -> None:
+def test_everything_starts_from_the_namespace_and_ends_with_configuration() -> None:
     assert FIRST_STEPS == (Step.NAMESPACE,)
     needed = {need for step in Step for need in step.needs}
-    assert [step for step in Step if step not in needed] == [Step.SERVICES, Step.READINESS]
+    assert [step for step in Step if step not in needed] == [Step.SERVICES, Step.CONFIGURE]
     # Every step is reachable from the first: a lesson can become READY.
     reached = set(FIRST_STEPS)
     for step in PIPELINE:
@@ -66,9 +84,12 @@ def test_everything_starts_from_the_namespace_and_ends_at_readiness() -> None:
     assert reached == set(Step)
 
 
-def test_pods_wait_for_their_networks_and_their_isolation() -> None:
-    assert set(Step.PODS.needs) == {Step.NETWORKS, Step.POLICIES}
+def test_pods_wait_for_their_networks_their_isolation_and_their_files() -> None:
+    assert set(Step.PODS.needs) == {Step.NETWORKS, Step.POLICIES, Step.FILES}
     assert Step.READINESS.needs == (Step.PODS,)
+    # Devices are configured once they are up; those two steps judge the deadline themselves.
+    assert Step.CONFIGURE.needs == (Step.READINESS,)
+    assert [step for step in Step if step.waits] == [Step.READINESS, Step.CONFIGURE]
 
 
 def test_task_names_and_priorities() -> None:
@@ -78,8 +99,10 @@ def test_task_names_and_priorities() -> None:
         Step.NETWORKS: 3,
         Step.POLICIES: 3,
         Step.SERVICES: 3,
+        Step.FILES: 3,
         Step.PODS: 0,
         Step.READINESS: 0,
+        Step.CONFIGURE: 0,
     }
     # Later steps first: lessons under way finish before new ones start.
     assert Step.PODS.priority < Step.NETWORKS.priority < Step.NAMESPACE.priority
@@ -87,13 +110,13 @@ def test_task_names_and_priorities() -> None:
     assert {job.value for job in Job}.isdisjoint(step.task_name for step in Step)
 
 
-def test_all_manifests_come_in_pipeline_order(plan: LessonPlan) -> None:
-    manifests = all_manifests(plan)
+def test_all_manifests_come_in_pipeline_order(desired: Desired) -> None:
+    manifests = all_manifests(desired)
 
     expected = []
     for step in PIPELINE:
         creates = step.creates
-        expected.extend(creates(plan) if creates is not None else [])
+        expected.extend(creates(desired) if creates is not None else [])
     assert manifests == expected
     kinds = [m["kind"] for m in manifests]
     assert kinds == (
@@ -101,5 +124,9 @@ def test_all_manifests_come_in_pipeline_order(plan: LessonPlan) -> None:
         + ["NetworkAttachmentDefinition"] * 3
         + ["NetworkPolicy"]
         + ["Service"] * 4
+        + ["ConfigMap", "Secret"]
         + ["Pod"] * 4
+        + ["Job"] * 3
     )
+    jobs = [m["metadata"]["name"] for m in manifests if m["kind"] == "Job"]
+    assert jobs == ["config-vqfx1-1-2", "config-vqfx2-1-2", "config-vqfx3-1-2"]
