@@ -437,7 +437,10 @@ class Api:
                 meta[system] = old["metadata"][system]
             else:
                 meta.pop(system, None)
-        self._validate(rt, new, strategy.validate(new) + strategy.validate_update(new, old))
+        created, updated = strategy.validate(new), strategy.validate_update(new, old)
+        self._validate(
+            rt, new, updated + created if strategy.update_rules_first else created + updated
+        )
         return new, warnings + strategy.warnings(new)
 
     def write(self, rt: ResourceType, old: JSON, new: JSON, spec_update: bool = True) -> JSON:

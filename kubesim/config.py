@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-Outcome = Literal["ok", "pull-error", "crash", "never-ready"]
+Outcome = Literal["ok", "fail", "crash", "hang", "pull-error", "never-ready"]
 
 
 class ImageProfile(BaseModel):
@@ -19,13 +20,41 @@ class ImageProfile(BaseModel):
     pattern: str
     boot_seconds: float = Field(2.0, ge=0, description="image pull plus start-up time")
     jitter_seconds: float = Field(0.5, ge=0, description="uniform extra 0..jitter, seeded")
-    outcome: Outcome = "ok"
+    outcome: Outcome = Field(
+        "ok",
+        description="ok: exits 0 when it exits; fail: does its work, then exits 1; crash: exits 1 "
+        "soon after start; hang: never exits; pull-error: its image never pulls; never-ready: "
+        "runs, its readiness probe never passes",
+    )
     run_seconds: float | None = Field(
         None,
         ge=0,
-        description="how long the process runs before it exits (code 0, or 1 for crash); "
-        "None: a service that runs until deleted (a crash then exits after 1 s)",
+        description="how long the process runs before it exits (code 0, or 1 for fail and "
+        "crash); None: a service runs until deleted, a run-to-completion container (and a fail) "
+        "for completion_seconds, a crash for 1 s; a hang never exits",
     )
+    output: str | list[str] | None = Field(
+        None,
+        description="what a started container prints (its log): a text, or lines; every run "
+        "prints all of it at its start",
+    )
+
+    def log_text(self) -> str:
+        """The output as the container's log holds it: lines end with a newline, a text is kept
+        as it is (a last line without one stays partial, as a real log keeps it)."""
+        if self.output is None:
+            return ""
+        if isinstance(self.output, str):
+            return self.output
+        return "".join(f"{line}\n" for line in self.output)
+
+
+def profile_for(profiles: list[ImageProfile], image: str) -> ImageProfile:
+    """The first profile whose pattern matches the image; the defaults when none does."""
+    for profile in profiles:
+        if fnmatch.fnmatchcase(image, profile.pattern):
+            return profile
+    return ImageProfile(pattern="*")
 
 
 class FaultRule(BaseModel):

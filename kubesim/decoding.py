@@ -158,6 +158,10 @@ class _Walk:
         if isinstance(value, list):
             items: JSON = resolved.get("items") or {}
             return [self.value(v, items, (*path, i), fields, struct) for i, v in enumerate(value)]
+        if self.typed and isinstance(value, str) and resolved.get("format") == "byte":
+            corrupt = base64_error(value)  # a []byte field: encoding/json decodes base64 into it
+            if corrupt is not None:
+                raise DecodeError(f"illegal base64 data at input byte {corrupt}")
         return value
 
     @staticmethod
@@ -198,6 +202,50 @@ class _Walk:
             else:
                 self.unknown.append(field_path((*path, key)))
         return out
+
+
+_BASE64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+_NEWLINES = frozenset(b"\r\n")
+
+
+def base64_error(text: str) -> int | None:
+    """Where Go's base64.StdEncoding.Decode finds the data corrupt (its CorruptInputError: a byte
+    offset), or None when it decodes: padding required, newlines skipped anywhere, nothing after
+    the padding. A port of encoding/base64's decodeQuantum."""
+    src = text.encode()
+    end, si = len(src), 0
+    while si < end:
+        j = 0  # characters of the current quantum
+        while j < 4:
+            if si == end:
+                return si - j if j else None  # a short quantum: StdEncoding wants its padding
+            char = src[si]
+            si += 1
+            if char in _BASE64_ALPHABET:
+                j += 1
+                continue
+            if char in _NEWLINES:
+                continue
+            if char != ord("=") or j < 2:
+                return si - 1  # not base64, or padding too early
+            if j == 2:  # "==" expected, the first "=" read
+                while si < end and src[si] in _NEWLINES:
+                    si += 1
+                if si == end:
+                    return end
+                if src[si] != ord("="):
+                    return si - 1
+                si += 1
+            while si < end and src[si] in _NEWLINES:
+                si += 1
+            return si if si < end else None  # anything after the padding is garbage
+    return None
+
+
+def base64_size(text: str) -> int:
+    """The number of bytes a value base64_error accepts decodes to."""
+    clean = text.replace("\r", "").replace("\n", "")
+    return len(clean) // 4 * 3 - len(clean[-2:]) + len(clean[-2:].rstrip("="))
 
 
 def _custom_schema(rt: ResourceType) -> JSON:

@@ -105,6 +105,10 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 
 
+def request_entity_too_large(limit: int) -> ApiError:
+    return ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {limit}")
+
+
 def method_not_allowed() -> ApiError:
     """A method no handler serves on the path (go-restful's 405, as the apiserver words it)."""
     return ApiError(

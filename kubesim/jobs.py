@@ -11,7 +11,6 @@ from kubesim.api import Api, DeleteOptions, type_key
 from kubesim.clock import timestamp
 from kubesim.config import SimConfig
 from kubesim.events import EventRecorder
-from kubesim.kubelet import backoff
 from kubesim.loop import Loop
 from kubesim.podstatus import finished
 from kubesim.resources import JOBS, PODS
@@ -19,6 +18,7 @@ from kubesim.store import Change
 
 JSON = dict[str, Any]
 COMPONENT = "job-controller"
+POD_FAILURE_BACKOFF, MAX_POD_FAILURE_BACKOFF = 10.0, 600.0
 
 
 def controller_uid(obj: JSON) -> str | None:
@@ -26,6 +26,30 @@ def controller_uid(obj: JSON) -> str | None:
         if ref.get("controller"):
             return str(ref.get("uid"))
     return None
+
+
+def pod_failure_backoff(failures: int) -> float:
+    """The Job controller's delay before it replaces a failed pod: 10 s doubling per failure, at
+    most 10 minutes (DefaultJobPodFailureBackOff, MaxJobPodFailureBackOff)."""
+    exponent = min(max(failures - 1, 0), 32)  # past the maximum long before a float overflows
+    return float(min(POD_FAILURE_BACKOFF * 2**exponent, MAX_POD_FAILURE_BACKOFF))
+
+
+def _past_backoff_limit_on_failure(spec: JSON, pods: list[JSON]) -> bool:
+    """pastBackoffLimitOnFailure: with restartPolicy OnFailure a failing container restarts in its
+    pod, so the restarts of pending and running pods count against the limit (reached, not
+    exceeded; any restart at all when the limit is 0)."""
+    if spec["template"]["spec"].get("restartPolicy") != "OnFailure":
+        return False
+    restarts: int = sum(
+        int(status.get("restartCount", 0))
+        for pod in pods
+        if pod["status"].get("phase") in ("Pending", "Running")
+        for group in ("initContainerStatuses", "containerStatuses")
+        for status in pod["status"].get(group) or []
+    )
+    limit = int(spec.get("backoffLimit", 6))
+    return restarts > 0 if limit == 0 else restarts >= limit
 
 
 def _finished(job: JSON) -> bool:
@@ -69,10 +93,8 @@ class JobController:
         phases = [p["status"].get("phase") for p in pods]
         succeeded, failed = phases.count("Succeeded"), phases.count("Failed")
         active = [p for p in pods if not finished(p) and not p["metadata"].get("deletionTimestamp")]
-        restarts = sum(
-            c.get("restartCount", 0)
-            for p in active
-            for c in p["status"].get("containerStatuses") or []
+        terminating = sum(
+            1 for p in pods if p["metadata"].get("deletionTimestamp") and not finished(p)
         )
         ready = sum(
             1
@@ -87,7 +109,7 @@ class JobController:
             "succeeded": succeeded or None,
             "failed": failed or None,
             "ready": ready,
-            "terminating": 0,
+            "terminating": terminating,
             "startTime": (job.get("status") or {}).get("startTime") or timestamp(),
             "uncountedTerminatedPods": {},
         }
@@ -104,7 +126,7 @@ class JobController:
             )
             self._events.record(job, "Normal", "Completed", "Job completed", COMPONENT)
             return
-        if failed + restarts > spec.get("backoffLimit", 6):
+        if failed > spec.get("backoffLimit", 6) or _past_backoff_limit_on_failure(spec, pods):
             self._finish(
                 job,
                 status,
@@ -133,7 +155,7 @@ class JobController:
                 self._replacing.discard(uid)
                 self._create_pods(namespace, name, uid, wanted)
 
-            self._loop.call_later(self._config.scaled(backoff(failed)), replace)
+            self._loop.call_later(self._config.scaled(pod_failure_backoff(failed)), replace)
         else:
             self._create_pods(namespace, name, uid, wanted)
 
@@ -207,7 +229,9 @@ class JobController:
         ]
         status["active"] = None
         if outcome == "Complete":
-            status["completionTime"] = now
+            status["completionTime"] = now  # only a Job that succeeds gets one
+        else:  # a failed Job's pods still running are stopped, and count as failed
+            status["failed"] = (status.get("failed") or 0) + len(active) or None
         self._write_status(job, status)
         for pod in active:
             try:

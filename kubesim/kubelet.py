@@ -12,7 +12,7 @@ from kubesim import multus
 from kubesim.addresses import PodAddresses, node_address
 from kubesim.api import Api, type_key
 from kubesim.clock import Ids, timestamp
-from kubesim.config import ImageProfile, SimConfig
+from kubesim.config import ImageProfile, SimConfig, profile_for
 from kubesim.events import EventRecorder
 from kubesim.loop import Loop
 from kubesim.podstatus import FINISHED, set_condition
@@ -44,10 +44,25 @@ SAFE_SYSCTLS = frozenset(
 BACKOFF_START, BACKOFF_MAX = 10.0, 300.0
 PULL_RETRY_SECONDS = 1.0
 CRASH_RUN_SECONDS = 1.0
+FAILING = ("fail", "crash")  # outcomes whose process exits 1
+# nestedpendingoperations' exponential back-off for a failed volume operation
+MOUNT_RETRY_START, MOUNT_RETRY_MAX = 0.5, 122.0
+CONFIG_RETRY_SECONDS = 10.0  # the pod worker's back-off after a sync that failed
+# volume sources set up from an object: (field, its name field, resource, missing-key error)
+VOLUME_OBJECTS = (
+    ("configMap", "name", "configmaps", "configmap references non-existent config key: "),
+    ("secret", "secretName", "secrets", "references non-existent secret key: "),
+)
+ENV_OBJECTS = (
+    ("configMapKeyRef", "configmaps", "ConfigMap"),
+    ("secretKeyRef", "secrets", "Secret"),
+)
+ENV_FROM_OBJECTS = (("configMapRef", "configmaps"), ("secretRef", "secrets"))
 
 
 def backoff(attempt: int) -> float:
-    return float(min(BACKOFF_START * 2 ** max(attempt - 1, 0), BACKOFF_MAX))
+    # the exponent is capped: 2**1100 is past what a float holds, and long past the maximum
+    return float(min(BACKOFF_START * 2 ** min(max(attempt - 1, 0), 32), BACKOFF_MAX))
 
 
 def full_image(image: str) -> str:
@@ -136,6 +151,7 @@ class PodRun:
     failure: tuple[str, str] | None = None  # (reason, message) of a rejected pod
     terminating: bool = False
     bridges: list[tuple[str, str]] = field(default_factory=list)  # (bridge, network)
+    mount_failures: int = 0
 
     @property
     def inits(self) -> list[ContainerRun]:
@@ -225,10 +241,7 @@ class Kubelet:
         return pod if pod is not None and pod["metadata"]["uid"] == run.uid else None
 
     def _profile(self, image: str) -> ImageProfile:
-        for profile in self._config.image_profiles:
-            if fnmatch.fnmatchcase(image, profile.pattern):
-                return profile
-        return ImageProfile(pattern="*")
+        return profile_for(self._config.image_profiles, image)
 
     def _event(
         self,
@@ -298,7 +311,99 @@ class Kubelet:
             self._event(run, "Warning", reason, message)
             self._sync(run)
             return
-        self._setup_sandbox(run)
+        self._mount(run)
+
+    # volumes and container configuration from ConfigMaps and Secrets
+
+    def _mount(self, run: PodRun) -> None:
+        """The volume manager sets up configMap and secret volumes before the sandbox; one whose
+        object (or an item's key) is missing fails with a FailedMount event and is retried with
+        the operation executor's back-off, so the pod waits in ContainerCreating."""
+        pod = self._pod(run)
+        if pod is None:
+            return
+        problems = self._volume_problems(pod)
+        if not problems:
+            self._setup_sandbox(run)
+            return
+        for volume, why in problems:
+            message = f'MountVolume.SetUp failed for volume "{volume}" : {why}'
+            self._event(run, "Warning", "FailedMount", message)
+        delay = min(MOUNT_RETRY_START * 2 ** min(run.mount_failures, 32), MOUNT_RETRY_MAX)
+        run.mount_failures += 1
+        self._later(delay, run, None, lambda: self._mount(run))
+        self._sync(run)
+
+    def _volume_problems(self, pod: JSON) -> list[tuple[str, str]]:
+        """(volume, error) for each configMap or secret volume that cannot be set up, in the
+        words of the volume plugins and the kubelet's object managers."""
+        namespace, problems = pod["metadata"]["namespace"], []
+        for volume in pod["spec"].get("volumes") or []:
+            for kind, name_field, plural, missing_key in VOLUME_OBJECTS:
+                source = volume.get(kind)
+                if not isinstance(source, dict):
+                    continue
+                optional = source.get("optional") is True
+                name = str(source.get(name_field, ""))
+                obj = self._api.store.get(("", plural), namespace, name)
+                if obj is None:
+                    if not optional:
+                        problems.append((volume["name"], f'{plural[:-1]} "{name}" not found'))
+                    continue
+                keys = set(obj.get("data") or {}) | set(obj.get("binaryData") or {})
+                absent = [item.get("key") for item in source.get("items") or []]
+                absent = [key for key in absent if key not in keys]
+                if absent and not optional:
+                    problems.append((volume["name"], missing_key + str(absent[0])))
+        return problems
+
+    def _config_problem(self, run: PodRun, c: ContainerRun) -> str:
+        """makeEnvironmentVariables: the ConfigMaps and Secrets a container's envFrom and env
+        refer to, and their keys; the first missing one (not optional) stops the container."""
+        pod = self._pod(run)
+        if pod is None:
+            return ""
+        group = "initContainers" if c.init else "containers"
+        spec: JSON = next((x for x in pod["spec"].get(group) or [] if x.get("name") == c.name), {})
+        namespace = run.namespace
+        for source in spec.get("envFrom") or []:
+            for kind, plural in ENV_FROM_OBJECTS:
+                ref = source.get(kind)
+                if not isinstance(ref, dict):
+                    continue
+                name = str(ref.get("name", ""))
+                found = self._api.store.get(("", plural), namespace, name)
+                if found is None and ref.get("optional") is not True:
+                    return f'{plural[:-1]} "{name}" not found'
+        for var in spec.get("env") or []:
+            value_from = var.get("valueFrom") or {}
+            for ref_field, plural, kind in ENV_OBJECTS:
+                ref = value_from.get(ref_field)
+                if not isinstance(ref, dict):
+                    continue
+                name, key = str(ref.get("name", "")), str(ref.get("key", ""))
+                optional = ref.get("optional") is True
+                obj = self._api.store.get(("", plural), namespace, name)
+                if obj is None:
+                    if optional:
+                        continue
+                    return f'{plural[:-1]} "{name}" not found'
+                if key not in (obj.get("data") or {}) and not optional:
+                    return f"couldn't find key {key} in {kind} {namespace}/{name}"
+        return ""
+
+    def _create(self, run: PodRun, c: ContainerRun) -> None:
+        """Create the container once its configuration resolves; until then it waits in
+        CreateContainerConfigError, tried again at each of the pod worker's retries."""
+        problem = self._config_problem(run, c)
+        if not problem:
+            self._run(run, c)
+            return
+        if (c.reason, c.message) != ("CreateContainerConfigError", problem):
+            c.reason, c.message = "CreateContainerConfigError", problem
+            self._sync(run)
+        self._event(run, "Warning", "Failed", f"Error: {problem}", c)
+        self._later(CONFIG_RETRY_SECONDS, run, c, lambda: self._create(run, c))
 
     def _rejection(self, spec: JSON, used: int) -> tuple[str, str] | None:
         """The kubelet's admission: (reason, message) when it refuses the pod."""
@@ -436,7 +541,7 @@ class Kubelet:
         self._event(
             run, "Normal", "Pulled", f'Successfully pulled image "{c.image}" in {took:.3f}s', c
         )
-        self._run(run, c)
+        self._create(run, c)
 
     def _pull_backoff(self, run: PodRun, c: ContainerRun) -> None:
         c.reason, c.message = "ImagePullBackOff", f'Back-off pulling image "{c.image}"'
@@ -465,15 +570,24 @@ class Kubelet:
                 )
             else:
                 self._later(c.readiness_delay, run, c, lambda: self._became_ready(run, c))
-        seconds = c.profile.run_seconds
-        if seconds is None and (c.init or run.restart_policy != "Always"):
-            seconds = self._config.completion_seconds
-        if seconds is None and c.profile.outcome == "crash":
-            seconds = CRASH_RUN_SECONDS
+        seconds = self._run_time(run, c)
         if seconds is not None:
-            code = 1 if c.profile.outcome == "crash" else 0
+            code = 1 if c.profile.outcome in FAILING else 0
             self._later(seconds, run, c, lambda: self._exited(run, c, code))
         self._sync(run)
+
+    def _run_time(self, run: PodRun, c: ContainerRun) -> float | None:
+        """Simulated seconds until the process exits; None: it runs until it is stopped."""
+        profile = c.profile
+        if profile.outcome == "hang":
+            return None
+        if profile.run_seconds is not None:
+            return profile.run_seconds
+        if profile.outcome == "crash":
+            return CRASH_RUN_SECONDS  # a crash comes soon after start, whatever the pod
+        if profile.outcome == "fail" or c.init or run.restart_policy != "Always":
+            return self._config.completion_seconds  # work that ends, or fails at its end
+        return None  # a service
 
     def _became_ready(self, run: PodRun, c: ContainerRun) -> None:
         if c.state == "running":

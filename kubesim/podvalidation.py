@@ -70,7 +70,219 @@ def _ports(ports: Any, path: str) -> list[Cause]:
     return causes
 
 
-def _containers(spec: JSON, path: str) -> list[Cause]:
+# volumes (ValidateVolumes, validateVolumeSource, ValidateVolumeMounts)
+
+FILE_MODE_MSG = "must be a number between 0 and 0777 (octal), both inclusive"
+# the volume sources in the order validateVolumeSource looks at them: (JSON field, the field it
+# names when a second source is refused, in its own spelling, typos included)
+VOLUME_SOURCES = (
+    ("emptyDir", "emptyDir"),
+    ("hostPath", "hostPath"),
+    ("gitRepo", "gitRepo"),
+    ("gcePersistentDisk", "gcePersistentDisk"),
+    ("awsElasticBlockStore", "awsElasticBlockStore"),
+    ("secret", "secret"),
+    ("nfs", "nfs"),
+    ("iscsi", "iscsi"),
+    ("glusterfs", "glusterfs"),
+    ("flocker", "flocker"),
+    ("persistentVolumeClaim", "persistentVolumeClaim"),
+    ("rbd", "rbd"),
+    ("cinder", "cinder"),
+    ("cephfs", "cephFS"),
+    ("quobyte", "quobyte"),
+    ("downwardAPI", "downwarAPI"),
+    ("fc", "fc"),
+    ("flexVolume", "flexVolume"),
+    ("configMap", "configMap"),
+    ("azureFile", "azureFile"),
+    ("vsphereVolume", "vsphereVolume"),
+    ("photonPersistentDisk", "photonPersistentDisk"),
+    ("portworxVolume", "portworxVolume"),
+    ("azureDisk", "azureDisk"),
+    ("storageos", "storageos"),
+    ("projected", "projected"),
+    ("scaleIO", "scaleIO"),
+    ("csi", "csi"),
+    ("ephemeral", "ephemeral"),
+    ("image", "image"),
+)
+
+
+def _file_mode(mode: Any, path: str) -> list[Cause]:
+    if isinstance(mode, int) and not 0 <= mode <= 0o777:
+        return [v.invalid(path, mode, FILE_MODE_MSG)]
+    return []
+
+
+def _descending_path(target: str, path: str) -> list[Cause]:
+    """validateLocalDescendingPath: relative, and no '..' element."""
+    causes = []
+    if target.startswith("/"):
+        causes.append(v.invalid(path, target, "must be a relative path"))
+    if ".." in target.split("/"):
+        causes.append(v.invalid(path, target, "must not contain '..'"))  # one is enough
+    return causes
+
+
+def local_non_reserved_path(target: str, path: str) -> list[Cause]:
+    """ValidateLocalNonReservedPath: a file placed in a volume (configMap and secret items)."""
+    causes = _descending_path(target, path)
+    if target.startswith("..") and not target.startswith("../"):  # '../' was refused above
+        causes.append(v.invalid(path, target, "must not start with '..'"))
+    return causes
+
+
+def _key_to_path(item: JSON, path: str) -> list[Cause]:
+    """validateKeyToPath. An absent key or path is the schema's to report; an empty one ours."""
+    causes = []
+    for field in ("key", "path"):
+        if item.get(field) == "":
+            causes.append(v.required(f"{path}.{field}"))
+    if isinstance(item.get("path"), str):
+        causes += local_non_reserved_path(item["path"], f"{path}.path")
+    return causes + _file_mode(item.get("mode"), f"{path}.mode")
+
+
+def _projection(source: JSON, name_field: str, path: str) -> list[Cause]:
+    """validateConfigMapVolumeSource and validateSecretVolumeSource."""
+    causes = []
+    if not source.get(name_field):
+        causes.append(v.required(f"{path}.{name_field}"))
+    causes += _file_mode(source.get("defaultMode"), f"{path}.defaultMode")
+    for index, item in _items(source.get("items")):
+        causes += _key_to_path(item, f"{path}.items[{index}]")
+    return causes
+
+
+def _volume_source(volume: JSON, path: str) -> list[Cause]:
+    causes: list[Cause] = []
+    count = 0
+    for field, named in VOLUME_SOURCES:
+        source = volume.get(field)
+        if not isinstance(source, dict):
+            continue
+        if count:
+            causes.append(v.forbidden(f"{path}.{named}", "may not specify more than 1 volume type"))
+            continue
+        count += 1
+        if field == "configMap":
+            causes += _projection(source, "name", f"{path}.configMap")
+        elif field == "secret":
+            causes += _projection(source, "secretName", f"{path}.secret")
+    # none at all cannot reach validation: the v1 defaults make such a volume an emptyDir
+    return causes
+
+
+def _volumes(spec: JSON, path: str) -> tuple[set[str], list[Cause]]:
+    """ValidateVolumes: the names of the volumes that passed (mounts may refer only to those)."""
+    causes: list[Cause] = []
+    names: set[str] = set()
+    for index, volume in _items(spec.get("volumes")):
+        where = f"{path}.volumes[{index}]"
+        found = _volume_source(volume, where)
+        name = volume.get("name")
+        if name == "":
+            found.append(v.required(f"{where}.name"))
+        elif isinstance(name, str):
+            found += v.dns1123_label(f"{where}.name", name)
+        if name in names:
+            found.append(v.duplicate(f"{where}.name", name))
+        if found:
+            causes += found
+        elif isinstance(name, str):
+            names.add(name)
+    return names, causes
+
+
+def _volume_mounts(mounts: Any, volumes: set[str], path: str) -> list[Cause]:
+    """ValidateVolumeMounts (subPath problems are reported on the list, as upstream does)."""
+    causes: list[Cause] = []
+    points: set[str] = set()
+    for index, mount in _items(mounts):
+        where = f"{path}[{index}]"
+        name = mount.get("name")
+        if name == "":
+            causes.append(v.required(f"{where}.name"))
+        if name not in volumes:
+            causes.append(v.not_found(f"{where}.name", name if isinstance(name, str) else ""))
+        point = mount.get("mountPath")
+        if point == "":
+            causes.append(v.required(f"{where}.mountPath"))
+        point = point if isinstance(point, str) else ""
+        if point in points:
+            causes.append(v.invalid(f"{where}.mountPath", point, "must be unique"))
+        points.add(point)
+        sub, expression = mount.get("subPath"), mount.get("subPathExpr")
+        if isinstance(sub, str) and sub:
+            causes += _descending_path(sub, f"{path}.subPath")
+        if isinstance(expression, str) and expression:
+            if isinstance(sub, str) and sub:
+                causes.append(
+                    v.invalid(
+                        f"{where}.subPathExpr",
+                        expression,
+                        "subPathExpr and subPath are mutually exclusive",
+                    )
+                )
+            causes += _descending_path(expression, f"{path}.subPathExpr")
+    return causes
+
+
+# environment variables (ValidateEnv)
+
+ENV_NAME_MSG = (
+    "a valid environment variable name must consist only of printable ASCII characters other "
+    "than '='"
+)
+ENV_SOURCES = ("fieldRef", "resourceFieldRef", "configMapKeyRef", "secretKeyRef")
+
+
+def _key_selector(selector: JSON, path: str) -> list[Cause]:
+    """validateConfigMapKeySelector and validateSecretKeySelector."""
+    name = selector.get("name")
+    name = name if isinstance(name, str) else ""
+    causes = v.invalid_each(f"{path}.name", name, v.is_dns1123_subdomain(name))
+    key = selector.get("key")
+    if key == "":
+        causes.append(v.required(f"{path}.key"))
+    elif isinstance(key, str):
+        causes += v.invalid_each(f"{path}.key", key, v.is_config_map_key(key))
+    return causes
+
+
+def _env(env: Any, path: str) -> list[Cause]:
+    """Names as RelaxedEnvironmentVariableValidation (GA) has them, and one valueFrom source; of
+    the sources, the configMap and secret key references are checked."""
+    causes: list[Cause] = []
+    for index, var in _items(env):
+        where = f"{path}[{index}]"
+        name = var.get("name")
+        if name == "":
+            causes.append(v.required(f"{where}.name"))
+        elif isinstance(name, str) and any(not " " <= c <= "~" or c == "=" for c in name):
+            causes.append(v.invalid(f"{where}.name", name, ENV_NAME_MSG))
+        source = var.get("valueFrom")
+        if not isinstance(source, dict):
+            continue
+        sources = [key for key in ENV_SOURCES if isinstance(source.get(key), dict)]
+        for key in sources:
+            if key in ("configMapKeyRef", "secretKeyRef"):
+                causes += _key_selector(source[key], f"{where}.valueFrom.{key}")
+        problem = ""
+        if not sources:
+            problem = "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or "
+            problem += "`secretKeyRef`"
+        elif var.get("value"):
+            problem = "may not be specified when `value` is not empty"
+        elif len(sources) > 1:
+            problem = "may not have more than one field specified at a time"
+        if problem:
+            causes.append(v.invalid(f"{where}.valueFrom", "", problem))
+    return causes
+
+
+def _containers(spec: JSON, path: str, volumes: set[str]) -> list[Cause]:
     causes: list[Cause] = []
     if not spec.get("containers"):
         causes.append(v.required(f"{path}.containers"))
@@ -87,6 +299,9 @@ def _containers(spec: JSON, path: str) -> list[Cause]:
             if not container.get("image"):
                 causes.append(v.required(f"{where}.image"))
             causes += _ports(container.get("ports"), f"{where}.ports")
+            causes += _env(container.get("env"), f"{where}.env")
+            mounts = container.get("volumeMounts")
+            causes += _volume_mounts(mounts, volumes, f"{where}.volumeMounts")
     return causes
 
 
@@ -270,7 +485,8 @@ def _sysctls(spec: JSON, path: str) -> list[Cause]:
 def validate_pod_spec(spec: Any, path: str, restart_policies: tuple[str, ...]) -> list[Cause]:
     if not isinstance(spec, dict):
         return [v.required(path)]
-    causes = _containers(spec, path)
+    volumes, causes = _volumes(spec, path)
+    causes += _containers(spec, path, volumes)
     policy = spec.get("restartPolicy")
     if policy not in restart_policies:
         causes.append(v.not_supported(f"{path}.restartPolicy", policy, restart_policies))

@@ -33,6 +33,8 @@ class ResourceType:
     categories: tuple[str, ...] = ()
     name_rule: NameRule = NameRule.SUBDOMAIN
     status_subresource: bool = False
+    # subresources served for GET only, with options of their own (pods/log)
+    read_subresources: tuple[str, ...] = ()
     has_generation: bool = False
     # pods and services answer a finished delete with the object, the rest with a Status
     returns_deleted_object: bool = False
@@ -63,6 +65,16 @@ class ResourceType:
         if self.categories:
             entry["categories"] = list(self.categories)
         entries = [entry]
+        for sub in self.read_subresources:  # discovery lists subresources by name
+            entries.append(
+                {
+                    "name": f"{self.plural}/{sub}",
+                    "singularName": "",
+                    "namespaced": self.namespaced,
+                    "kind": self.kind,
+                    "verbs": ["get"],
+                }
+            )
         if self.status_subresource:
             entries.append(
                 {
@@ -97,6 +109,7 @@ BUILTINS: tuple[ResourceType, ...] = (
         short_names=("po",),
         categories=("all",),
         status_subresource=True,
+        read_subresources=("log",),
         has_generation=True,
         returns_deleted_object=True,
     ),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from kubesim import errors
 from kubesim.resources import Registry, ResourceType
 
-SUBRESOURCES = ("status", "finalize")
+SUBRESOURCES = ("status", "finalize", "log")
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,8 @@ def _verb(method: str, has_name: bool, watch: bool) -> str:
 
 def _served(verb: str, rt: ResourceType, has_name: bool, namespace: str | None, sub: str) -> bool:
     """Does the apiserver register a handler for this verb on this path?"""
+    if sub in rt.read_subresources:
+        return verb == "get"
     if sub:
         return verb in ("get", "update", "patch")
     if verb in ("update", "patch"):
@@ -74,6 +76,7 @@ def resolve(registry: Registry, method: str, segments: list[str], watch: bool) -
         subresource
         and (subresource != "status" or not rt.status_subresource)
         and not (subresource == "finalize" and rt.plural == "namespaces")
+        and subresource not in rt.read_subresources
     ):
         raise errors.path_not_found()
     if rt.namespaced and name and namespace is None:

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from kubesim import errors, params, routing, tables
+from kubesim import errors, logs, params, routing, tables
 from kubesim.api import DeleteOptions, WriteOptions
 from kubesim.decoding import IGNORE, STRICT, WARN
 from kubesim.selectors import (
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 JSON = dict[str, Any]
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 DEFAULT_WATCH_SECONDS = 1800  # the apiserver picks 30-60 minutes when the client sets none
+MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024  # the apiserver's MaxRequestBodyBytes
 
 
 def dumps(body: Any) -> bytes:
@@ -147,9 +148,10 @@ class Handler(BaseHTTPRequestHandler):
                 self._watch(route, query)
             else:
                 code, body, headers = self._resource(route, query, raw)
-                if tables.wants_table(self.headers.get("Accept", "")) and route.verb in (
-                    "get",
-                    "list",
+                if (
+                    tables.wants_table(self.headers.get("Accept", ""))
+                    and route.verb in ("get", "list")
+                    and not isinstance(body, bytes)  # a log is text, never a Table
                 ):
                     body = tables.to_table(route.rt, body)
                 self._answer(verb, resource, code, body, headers)
@@ -187,6 +189,9 @@ class Handler(BaseHTTPRequestHandler):
     ) -> tuple[int, Any, dict[str, str]]:
         api = self.server.cluster.api
         rt, ns, name = route.rt, route.namespace or "", route.name
+        if route.verb == "get" and route.subresource == "log":
+            config = self.server.cluster.config
+            return 200, logs.read_log(api, config, ns, name, query), {}
         if route.verb == "get":
             return 200, api.get(rt, ns, name), {}
         if route.verb == "list":
@@ -197,6 +202,8 @@ class Handler(BaseHTTPRequestHandler):
                 rt, route.namespace, labels, fields, limit, query.get("continue", "")
             )
             return 200, body, {}
+        if len(raw) > MAX_REQUEST_BODY_BYTES:  # limitedReadBody, before anything is decoded
+            raise errors.request_entity_too_large(MAX_REQUEST_BODY_BYTES)
         if route.verb == "create":
             result = api.create(rt, ns, self._json_body(raw), write_options(route.verb, query))
         elif route.verb == "update":

@@ -13,10 +13,12 @@ from typing import Any
 
 from kubesim import validation as v
 from kubesim.addresses import ServiceAddresses
+from kubesim.decoding import base64_size
 from kubesim.errors import Cause, internal_error
 from kubesim.podvalidation import (
     MAX_PORT,
     PORT_RANGE_MSG,
+    VOLUME_SOURCES,
     pod_spec_warnings,
     validate_pod_spec,
     validate_pod_status_update,
@@ -36,6 +38,10 @@ def _spec_of(obj: JSON) -> JSON:
 
 
 class Strategy:
+    # whether the update rules come before the create rules in an update's causes (the order
+    # of the apiserver's ValidateXUpdate)
+    update_rules_first = False
+
     def prepare_for_create(self, obj: JSON) -> None:
         """Defaults set by the apiserver before validation."""
 
@@ -97,7 +103,36 @@ _PROBE_DEFAULTS = {
 }
 
 
+# volume sources whose files get mode 0644 (420) unless told otherwise
+_DEFAULT_MODE_SOURCES = ("configMap", "secret", "downwardAPI", "projected")
+_VOLUME_SOURCE_FIELDS = frozenset(field for field, _ in VOLUME_SOURCES)
+
+
+def _default_volumes(spec: JSON) -> None:
+    """SetDefaults_Volume and the sources' defaults: a volume without a source is an emptyDir."""
+    for volume in spec.get("volumes") or []:
+        if not isinstance(volume, dict):
+            continue
+        if not _VOLUME_SOURCE_FIELDS & volume.keys():
+            volume["emptyDir"] = {}
+        for field in _DEFAULT_MODE_SOURCES:
+            if isinstance(volume.get(field), dict):
+                volume[field].setdefault("defaultMode", 420)
+        if isinstance(volume.get("hostPath"), dict):
+            volume["hostPath"].setdefault("type", "")
+
+
+def _default_env(container: JSON) -> None:
+    """SetDefaults_ObjectFieldSelector: a fieldRef's apiVersion is v1 unless given."""
+    for var in container.get("env") or []:
+        source = var.get("valueFrom") if isinstance(var, dict) else None
+        field_ref = source.get("fieldRef") if isinstance(source, dict) else None
+        if isinstance(field_ref, dict) and not field_ref.get("apiVersion"):
+            field_ref["apiVersion"] = "v1"
+
+
 def default_pod_spec(spec: JSON) -> None:
+    _default_volumes(spec)
     spec.setdefault("restartPolicy", "Always")
     spec.setdefault("dnsPolicy", "ClusterFirst")
     spec.setdefault("schedulerName", "default-scheduler")
@@ -111,6 +146,7 @@ def default_pod_spec(spec: JSON) -> None:
         container.setdefault("terminationMessagePath", "/dev/termination-log")
         container.setdefault("terminationMessagePolicy", "File")
         container.setdefault("resources", {})
+        _default_env(container)
         for port in container.get("ports") or []:
             if isinstance(port, dict):
                 port.setdefault("protocol", "TCP")
@@ -406,13 +442,111 @@ class NetworkPolicyStrategy(Strategy):
                         port.setdefault("protocol", "TCP")
 
 
-# Secrets
+# ConfigMaps and Secrets
+
+MAX_SECRET_SIZE = 1024 * 1024  # core.MaxSecretSize, for ConfigMaps too
+IMMUTABLE_MSG = "field is immutable when `immutable` is set"
+
+
+def _map(obj: JSON, key: str) -> JSON:
+    value = obj.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _keys(field: str, values: JSON) -> list[Cause]:
+    causes = []
+    for key in values:
+        causes += v.invalid_each(f"{field}[{key}]", key, v.is_config_map_key(key))
+    return causes
+
+
+def _immutable(new: JSON, old: JSON, fields: tuple[str, ...]) -> list[Cause]:
+    """Once `immutable: true`, it stays, and so do the contents."""
+    if old.get("immutable") is not True:
+        return []
+    causes = []
+    if new.get("immutable") is not True:
+        causes.append(v.forbidden("immutable", IMMUTABLE_MSG))
+    for field in fields:
+        if _map(new, field) != _map(old, field):
+            causes.append(v.forbidden(field, IMMUTABLE_MSG))
+    return causes
+
+
+class ConfigMapStrategy(Strategy):
+    update_rules_first = True
+
+    def validate(self, obj: JSON) -> list[Cause]:
+        """ValidateConfigMap: keys, no key in both maps, and at most 1 MiB of values (text bytes
+        plus decoded binary bytes; keys are not counted), refused as a whole object ("[]")."""
+        data, binary = _map(obj, "data"), _map(obj, "binaryData")
+        causes = []
+        total = 0
+        for key, value in data.items():
+            causes += v.invalid_each(f"data[{key}]", key, v.is_config_map_key(key))
+            if key in binary:
+                duplicate = "duplicate of key present in binaryData"
+                causes.append(v.invalid(f"data[{key}]", key, duplicate))
+            total += len(value.encode()) if isinstance(value, str) else 0
+        causes += _keys("binaryData", binary)
+        total += sum(base64_size(value) for value in binary.values() if isinstance(value, str))
+        if total > MAX_SECRET_SIZE:
+            causes.append(v.too_long("[]", MAX_SECRET_SIZE))
+        return causes
+
+    def validate_update(self, new: JSON, old: JSON) -> list[Cause]:
+        return _immutable(new, old, ("data", "binaryData"))
+
+
+# what each built-in Secret type must hold (ValidateSecret)
+SERVICE_ACCOUNT_NAME = "kubernetes.io/service-account.name"
+_SECRET_KEYS = {
+    "kubernetes.io/dockercfg": (".dockercfg",),
+    "kubernetes.io/dockerconfigjson": (".dockerconfigjson",),
+    "kubernetes.io/tls": ("tls.crt", "tls.key"),
+}
 
 
 class SecretStrategy(Strategy):
+    update_rules_first = True
+
     def prepare_for_create(self, obj: JSON) -> None:
-        obj.setdefault("type", "Opaque")
-        self._fold_string_data(obj)
+        self._default(obj)
+
+    @staticmethod
+    def _default(obj: JSON) -> None:
+        """SetDefaults_Secret (on every decode, updates too), then stringData into data."""
+        if not obj.get("type"):
+            obj["type"] = "Opaque"
+        SecretStrategy._fold_string_data(obj)
+
+    def validate(self, obj: JSON) -> list[Cause]:
+        """ValidateSecret: keys, at most 1 MiB of decoded data, and each type's keys."""
+        data = _map(obj, "data")
+        causes = _keys("data", data)
+        if sum(base64_size(value) for value in data.values() if isinstance(value, str)) > (
+            MAX_SECRET_SIZE
+        ):
+            causes.append(v.too_long("data", MAX_SECRET_SIZE))
+        kind = obj.get("type")
+        annotations = _map(obj["metadata"], "annotations")
+        if kind == "kubernetes.io/service-account-token" and not annotations.get(
+            SERVICE_ACCOUNT_NAME
+        ):
+            causes.append(v.required(f"metadata.annotations[{SERVICE_ACCOUNT_NAME}]"))
+        elif kind == "kubernetes.io/basic-auth" and not {"username", "password"} & set(data):
+            causes += [v.required("data[username]"), v.required("data[password]")]
+        elif kind == "kubernetes.io/ssh-auth" and not data.get("ssh-privatekey"):
+            causes.append(v.required("data[ssh-privatekey]"))
+        elif isinstance(kind, str) and kind in _SECRET_KEYS:
+            causes += [v.required(f"data[{key}]") for key in _SECRET_KEYS[kind] if key not in data]
+        return causes
+
+    def validate_update(self, new: JSON, old: JSON) -> list[Cause]:
+        causes = []
+        if new.get("type") != old.get("type"):
+            causes.append(v.invalid("type", new.get("type"), "field is immutable"))
+        return causes + _immutable(new, old, ("data",))
 
     @staticmethod
     def _fold_string_data(obj: JSON) -> None:
@@ -425,7 +559,7 @@ class SecretStrategy(Strategy):
             obj["data"] = data
 
     def prepare_for_update(self, new: JSON, old: JSON) -> None:
-        self._fold_string_data(new)
+        self._default(new)
 
 
 # CustomResourceDefinitions
@@ -478,6 +612,7 @@ _STRATEGIES: dict[tuple[str, str], Strategy] = {
     ("", "services"): ServiceStrategy(),
     ("", "namespaces"): NamespaceStrategy(),
     ("", "secrets"): SecretStrategy(),
+    ("", "configmaps"): ConfigMapStrategy(),
     ("batch", "jobs"): JobStrategy(),
     ("networking.k8s.io", "networkpolicies"): NetworkPolicyStrategy(),
     ("apiextensions.k8s.io", "customresourcedefinitions"): CrdStrategy(),

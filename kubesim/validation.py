@@ -53,6 +53,11 @@ LABEL_VALUE_MSG = (
     "or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
 )
 ANNOTATIONS_MAX_BYTES = 256 * 1024
+_CONFIG_MAP_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+CONFIG_MAP_KEY_MSG = (
+    "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. "
+    "'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"
+)
 
 
 def show(value: Any) -> str:
@@ -98,7 +103,7 @@ def _length_and_format(value: str, limit: int, pattern: re.Pattern[str], message
     messages = []
     if len(value) > limit:
         messages.append(f"must be no more than {limit} characters")
-    if not pattern.match(value):
+    if not pattern.fullmatch(value):  # Go's $ is the end of the text; Python's allows a "\n"
         messages.append(message)
     return messages
 
@@ -131,6 +136,27 @@ NAME_CHECKS = {
     NameRule.SUBDOMAIN: is_dns1123_subdomain,
     NameRule.DNS1035: is_dns1035_label,
 }
+
+
+def is_config_map_key(key: str) -> list[str]:
+    """validation.IsConfigMapKey: the keys of ConfigMaps and Secrets (file names in volumes)."""
+    messages = _length_and_format(key, 253, _CONFIG_MAP_KEY, CONFIG_MAP_KEY_MSG)
+    if key == ".":
+        messages.append("must not be '.'")
+    elif key == "..":
+        messages.append("must not be '..'")
+    elif key.startswith(".."):
+        messages.append("must not start with '..'")
+    return messages
+
+
+def too_long(field: str, limit: int) -> Cause:
+    """field.TooLong: the value itself is left out of the message."""
+    return Cause("FieldValueTooLong", f"Too long: may not be more than {limit} bytes", field)
+
+
+def not_found(field: str, value: Any) -> Cause:
+    return Cause("FieldValueNotFound", f"Not found: {show(value)}", field)
 
 
 def is_label_key(key: str) -> list[str]:
@@ -193,13 +219,7 @@ def object_meta(rt: ResourceType, meta: JSON) -> list[Cause]:
             causes += qualified_name("metadata.annotations", key)
         size = sum(len(k) + len(str(v)) for k, v in annotations.items())
         if size > ANNOTATIONS_MAX_BYTES:
-            causes.append(
-                Cause(
-                    "FieldValueTooLong",
-                    f"Too long: may not be more than {ANNOTATIONS_MAX_BYTES} bytes",
-                    "metadata.annotations",
-                )
-            )
+            causes.append(too_long("metadata.annotations", ANNOTATIONS_MAX_BYTES))
     return causes
 
 

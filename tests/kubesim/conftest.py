@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -114,3 +118,20 @@ def pod_body(name: str, image: str = "nginx:1.25", **spec: Any) -> dict[str, Any
 def error_body(exc: client.ApiException) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(exc.body)
     return loaded
+
+
+needs_kubectl = pytest.mark.skipif(
+    shutil.which("kubectl") is None, reason="kubectl is not installed"
+)
+
+
+def kubectl(
+    kubeconfig: Path, home: Path, *args: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run kubectl against a kubesim (its own HOME keeps the caches apart); by default it must
+    succeed."""
+    env = {**os.environ, "HOME": str(home), "KUBECONFIG": str(kubeconfig)}
+    done = subprocess.run(["kubectl", *args], env=env, capture_output=True, text=True, timeout=60)
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +13,8 @@ import yaml
 from kubernetes import client
 
 from kubesim.config import SimConfig, build_arg_parser, config_from_args
+from tests.kubesim.conftest import kubectl as run_kubectl
+from tests.kubesim.conftest import needs_kubectl
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -94,19 +94,14 @@ spec:
 """
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+@needs_kubectl
 def test_kubectl_get_apply_describe_delete(
     served: tuple[str, Path, subprocess.Popen[str]], tmp_path: Path
 ) -> None:
     _, kubeconfig, _ = served
-    env = {**os.environ, "HOME": str(tmp_path), "KUBECONFIG": str(kubeconfig)}
 
     def kubectl(*args: str) -> str:
-        done = subprocess.run(
-            ["kubectl", *args], env=env, capture_output=True, text=True, timeout=60
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+        return run_kubectl(kubeconfig, tmp_path, *args).stdout
 
     manifest = tmp_path / "pod.yaml"
     manifest.write_text(POD.replace("{tag}", "1"))

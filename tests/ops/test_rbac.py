@@ -24,6 +24,7 @@ from kubesim.multus import MULTUS_CRD
 from kubesim.resources import BUILTINS, custom_types_of
 from lessons.state import LessonRecord, LessonState
 from lessons.steps import Job, Step
+from scheduler.client import LessonClient
 from tests.support.redis import redis_client
 from tests.support.settings import REPO
 from tests.support.stack import Stack, running_stack
@@ -31,8 +32,23 @@ from tests.support.waiting import eventually
 
 GROUP_OF = {rt.plural: rt.group for rt in (*BUILTINS, *custom_types_of(MULTUS_CRD))}
 # Devices boot for 3 s (at kubesim's 1/20 of real time): the readiness step finds them not
-# ready and watches, and the lesson is still provisioning when its steps come again.
-BOOTING = {"image_profiles": [{"pattern": "*", "boot_seconds": 60, "jitter_seconds": 0}]}
+# ready and watches, and the lesson is still provisioning when its steps come again. The
+# configurator succeeds; a broken one fails, saying why.
+BROKEN_CONFIGURATOR = "registry.example/lab/broken-configurator:1"
+BOOTING = {
+    "image_profiles": [
+        {"pattern": "*/configurator:*", "boot_seconds": 1, "jitter_seconds": 0, "run_seconds": 1},
+        {
+            "pattern": BROKEN_CONFIGURATOR,
+            "boot_seconds": 1,
+            "jitter_seconds": 0,
+            "outcome": "fail",
+            "run_seconds": 1,
+            "output": ["connecting to vqfx1", "error: the device refused the configuration"],
+        },
+        {"pattern": "*", "boot_seconds": 60, "jitter_seconds": 0},
+    ]
+}
 
 
 def cluster_role() -> dict[str, Any]:
@@ -91,7 +107,8 @@ def test_the_cluster_role_grants_exactly_what_the_pipeline_uses(
 
     record = eventually(watched, timeout=60, what="the readiness step watching the pods")
     assert record.state is LessonState.PROVISIONING
-    again = [step for step in Step if step is not Step.READINESS]
+    # (configure waits for readiness: delivered now, it is dropped, and comes when its turn does)
+    again = [step for step in Step if step not in (Step.READINESS, Step.CONFIGURE)]
     CeleryProducer(app, settings.queue).steps(again, StepPayload.of(record))
     for step in again:
         done = rf"^.*lesson {lesson.id} .* step {step.value}: done in .*$"
@@ -102,9 +119,25 @@ def test_the_cluster_role_grants_exactly_what_the_pipeline_uses(
     for provisioned in (lesson, orphan):
         record = settled(rbac_stack, provisioned.id)
         assert record.state is LessonState.READY, record.error
+    # A stage change: the Jobs of stage 0 go, stage 1's run. Its configure step is delivered
+    # twice at once while creating Jobs is slow: one delivery finds the other's Jobs made and
+    # adopts them.
+    rbac_stack.sim.set_faults([{"verb": "create", "resource": "jobs", "latency": 3.0}])
+    client.set_stage(lesson.id, 1)
+    moving = client.status(lesson.id)
+    CeleryProducer(app, settings.queue).steps([Step.CONFIGURE], StepPayload.of(moving))
+    moved = settled(rbac_stack, lesson.id)
+    rbac_stack.sim.set_faults([])
+    assert (moved.state, moved.stage) == (LessonState.READY, 1), moved.error
+    # A configuration that fails: the lesson fails with its pod's last lines.
+    broken = LessonClient(settings.model_copy(update={"configurator_image": BROKEN_CONFIGURATOR}))
+    failed = settled(rbac_stack, broken.create("device-configuration", f"{session_id}-x").id)
+    assert failed.state is LessonState.FAILED
+    assert "error: the device refused the configuration" in (failed.error or "")
 
-    client.teardown(lesson.id)
-    assert settled(rbac_stack, lesson.id).state is LessonState.GONE
+    for done_with in (lesson, failed):
+        client.teardown(done_with.id)
+        assert settled(rbac_stack, done_with.id).state is LessonState.GONE
 
     # The other lesson's record is lost (as when Redis loses its data): its namespace is an
     # orphan, and GC's sweep (the task beat sends) deletes it.
