@@ -15,7 +15,14 @@ from pathlib import Path
 from config.settings import Settings
 from devstack.stack import local_stack
 from kube import Kube
-from kube.kinds import NETWORK_ATTACHMENT_DEFINITION, NETWORK_POLICY, POD, SERVICE
+from kube.kinds import (
+    CONFIG_MAP,
+    JOB,
+    NETWORK_ATTACHMENT_DEFINITION,
+    NETWORK_POLICY,
+    POD,
+    SERVICE,
+)
 from lessons.state import LessonRecord, LessonState
 from scheduler.client import ProgressCallback
 
@@ -59,6 +66,15 @@ def show_objects(settings: Settings, namespace: str) -> None:
             print(
                 f"  networkpolicy/{policy['metadata']['name']}"
                 f" policyTypes={policy['spec']['policyTypes']}"
+            )
+        for files in kube.listing(CONFIG_MAP, namespace, "").items:
+            count = len(files.get("data") or {}) + len(files.get("binaryData") or {})
+            print(f"  configmap/{files['metadata']['name']} files={count} (at /antidote)")
+        for job in kube.listing(JOB, namespace, "").items:
+            command = " ".join(job["spec"]["template"]["spec"]["containers"][0]["command"])
+            print(
+                f"  job/{job['metadata']['name']} succeeded={job['status'].get('succeeded', 0)}"
+                f" command={command}"
             )
     finally:
         kube.close()

@@ -39,6 +39,8 @@ def assert_not_found_by_id(api: httpx.Client, lesson_id: str) -> None:
         ("DELETE", f"{LESSONS}/{lesson_id}"),
     ):
         assert_error(api.request(method, path), 404, "not_found")
+    stage = api.post(f"{LESSONS}/{lesson_id}/stage", json={"stage": 0})
+    assert_error(stage, 404, "not_found")
 
 
 def test_lesson_reaches_ready_with_its_endpoints_then_delete_leaves_nothing(
@@ -209,3 +211,38 @@ def test_catalog_lists_the_curriculum(api: httpx.Client, stack: Stack) -> None:
 def test_lesson_ids_have_the_format_the_intake_expects() -> None:
     # The intake answers 404 for any id not of this format without asking Redis.
     assert all(LESSON_ID_FORMAT.fullmatch(new_lesson_id()) for _ in range(100))
+
+
+def test_a_lesson_created_at_a_stage_moves_to_another_and_refuses_what_it_cannot(
+    api: httpx.Client, session_id: str
+) -> None:
+    body = {"lesson": "device-configuration", "session_id": session_id, "stage": 1}
+    created = api.post(LESSONS, json=body).json()
+    assert created["stage"] == 1 and created["configurable"] == 3
+    # Not READY yet: a stage change is a conflict.
+    path = f"{LESSONS}/{created['id']}/stage"
+    assert_error(api.post(path, json={"stage": 2}), 409, "conflict")
+    ready = wait_for_state(api, created["id"], SETTLED)
+    assert (ready["state"], ready["stage"], ready["configured"]) == ("READY", 1, 3), ready["error"]
+
+    moving = api.post(path, json={"stage": 2})
+    assert moving.status_code == 202, moving.text
+    assert (moving.json()["state"], moving.json()["stage"]) == ("CONFIGURING", 2)
+    assert moving.json()["endpoints"] is not None  # the lab stays up while it is configured
+    moved = wait_for_state(api, created["id"], SETTLED)
+    assert (moved["state"], moved["stage"]) == ("READY", 2)
+
+    for bad, field in (
+        ({"stage": 3}, "stage"),
+        ({"stage": -1}, "stage"),
+        ({}, "stage"),
+        ({"stage": "1"}, "stage"),
+        ({"stage": 1, "x": 1}, "x"),
+    ):
+        response = api.post(path, json=bad)
+        assert_error(response, 422, "invalid_request")
+        assert field in problem_fields(response), (bad, response.text)
+    out_of_range = api.post(LESSONS, json={**body, "session_id": f"{session_id}-b", "stage": 9})
+    assert_error(out_of_range, 422, "invalid_request")
+    assert problem_fields(out_of_range) == {"stage"}
+    tear_down(api, created["id"])

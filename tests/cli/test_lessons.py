@@ -142,3 +142,27 @@ def test_a_broker_that_fails_after_the_redis_ping_is_one_line(
     assert err.startswith("lessonq create: cannot send the task to the broker: ")
     assert len(err.splitlines()) == 1 and "Traceback" not in out + err, err
     assert "111" in err or "refused" in err.lower(), err
+
+
+def test_a_lesson_created_at_a_stage_and_moved_to_another(stack: Stack, session_id: str) -> None:
+    created = lessonq(
+        "create",
+        "device-configuration",
+        "--session",
+        session_id,
+        "--stage",
+        "1",
+        "--wait",
+        env=stack.env,
+    )
+    assert created.returncode == 0, created.stderr
+    ident = lesson_id(created.stdout)
+    assert "stage       1, 3/3 configured" in created.stdout.splitlines()
+
+    moved = lessonq("stage", ident, "2", "--wait", env=stack.env)
+    assert moved.returncode == 0, moved.stderr
+    assert moved.stdout.startswith(f"lesson {ident}: CONFIGURING, stage 2\n")
+    assert "stage       2, 3/3 configured" in moved.stdout.splitlines()
+    assert_one_line_error(lessonq("stage", ident, "7", env=stack.env), "0 to 2, not 7")
+    assert lessonq("teardown", ident, "--wait", env=stack.env).returncode == 0
+    assert_one_line_error(lessonq("stage", ident, "1", env=stack.env), "is GONE")
