@@ -36,7 +36,7 @@ from lessons.naming import (
     is_port_name,
 )
 from lessons.plan import LessonPlan, build_plan
-from lessons.steps import PIPELINE, Desired, all_manifests
+from lessons.steps import Desired, all_manifests
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "curriculum"
 KUBE_VERSION = latest_version()
@@ -128,22 +128,10 @@ def test_the_whole_plan_is_deterministic(curriculum: Curriculum, config: Setting
 # --- labels, order, namespace -------------------------------------------------------------
 
 
-def test_apply_order_and_labels(plans: dict[str, LessonPlan]) -> None:
+def test_every_object_carries_the_lessons_labels(plans: dict[str, LessonPlan]) -> None:
+    # (Their order is the pipeline's: tests/unit/test_pipeline.py.)
     plan = plans["snapshot-testing"]
     manifests = _all(plan)
-    kinds = [m["kind"] for m in manifests]
-    # Pipeline order: each object after what it needs (networks and the policy before pods).
-    assert kinds == (
-        ["Namespace"]
-        + ["NetworkAttachmentDefinition"] * 3
-        + ["NetworkPolicy"]
-        + ["Service"] * 4
-        + ["ConfigMap", "Secret"]
-        + ["Pod"] * 4
-        + ["Job"] * 3
-    )
-    position = {step: index for index, step in enumerate(PIPELINE)}
-    assert all(position[need] < position[step] for step in PIPELINE for need in step.needs)
     expected = {
         MANAGED: "true",
         INSTANCE: "unit",
