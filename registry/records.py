@@ -221,14 +221,6 @@ class LessonRegistry:
 
     # Transitions.
 
-    def store_files(self, files: LessonFiles) -> None:
-        """Keep a lesson folder's files under their version, for the workers; asked for again,
-        they are kept longer (a version's content never changes, so it is sent once)."""
-        key = self.keys.files(files.version)
-        ttl = int(self._settings.lesson_ttl + self._settings.provision_timeout)
-        if not self._redis.expire(key, ttl):
-            self._redis.set(key, files.model_dump_json(), ex=ttl)
-
     def files(self, version: str) -> LessonFiles:
         """The files of that version; LookupError when Redis no longer has them."""
         found = self._files.get(version)
@@ -242,8 +234,13 @@ class LessonRegistry:
             self._files[version] = found
         return found
 
-    def create(self, plan: LessonPlan, stage: int = 0) -> tuple[LessonRecord, LessonRecord | None]:
+    def create(
+        self, plan: LessonPlan, stage: int = 0, files: LessonFiles | None = None
+    ) -> tuple[LessonRecord, LessonRecord | None]:
         """Register a lesson, or return the live one for the same lesson and session.
+
+        The lesson's folder's `files` (those of the plan's version) are kept in Redis for the
+        workers, under their version: sent once, and kept longer each time a lesson asks.
 
         Returns the live record and, when a FAILED lesson for the same lesson and session was
         replaced, that lesson's record (now TEARING_DOWN; the caller starts its teardown).
@@ -286,10 +283,21 @@ class LessonRegistry:
             "deadline_at": fields["deadline"],
             "now": now,
             "fields": json.dumps(fields),
+            "files_key": self.keys.files(plan.files_version) if plan.files_version else "",
+            "files_ttl": int(self._settings.lesson_ttl + self._settings.provision_timeout),
         }
+        if (files is None) != (plan.files_version is None) or (
+            files is not None and files.version != plan.files_version
+        ):
+            raise ValueError(f"the plan's files are version {plan.files_version}, not these")
         replaced: LessonRecord | None = None
         while True:
             outcome, value = (_text(v) or "" for v in self._create(keys=keys, args=args))
+            if outcome == "files-missing":
+                assert files is not None
+                ttl = int(self._settings.lesson_ttl + self._settings.provision_timeout)
+                self._redis.set(self.keys.files(files.version), files.model_dump_json(), ex=ttl)
+                continue
             if outcome == "created":
                 return _decode(fields), replaced
             if outcome == "existing":

@@ -134,10 +134,7 @@ class LessonClient:
         again return the same live lesson (at the stage it is at)."""
         plan, files = self.prepare(source, session_id)
         check_stage(plan, stage)
-        if files is not None:
-            # Before the record: from then on, any worker may look them up by the plan's version.
-            self.registry.store_files(files)
-        record, replaced = self.registry.create(plan, stage)
+        record, replaced = self.registry.create(plan, stage, files)
         if replaced is not None:
             self._producer.teardown(StepPayload.of(replaced))
         if record.id == plan.lesson_id:

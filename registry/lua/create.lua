@@ -1,6 +1,7 @@
--- Register a lesson in one round trip (enqueueing is on every user's critical path): give back
--- the live lesson for the same lesson and session, report a FAILED one (the caller tears it down
--- and asks again), apply the admission limits, then write the record and its indexes.
+-- Register a lesson in one round trip (enqueueing is on every user's critical path): keep its
+-- folder's files longer (or say they are missing: the caller stores them and asks again), give
+-- back the live lesson for the same lesson and session, report a FAILED one (the caller tears it
+-- down and asks again), apply the admission limits, then write the record and its indexes.
 --
 -- KEYS[1] idempotency: string, the id of the live lesson for this lesson and session
 -- KEYS[2] session: set, the session's live lesson ids
@@ -18,8 +19,10 @@
 -- ARGV[8] deadline_at: the new lesson's provisioning deadline
 -- ARGV[9] now: the time, also its first heartbeat
 -- ARGV[10] fields: the record's fields, a JSON object of strings
--- Returns {outcome, value}: {'existing', id}, {'failed', id}, {'full', live count},
--- {'session-full', the session's count} or {'created', id}.
+-- ARGV[11] files_key: the key of the lesson's files ('' for a lesson without a folder)
+-- ARGV[12] files_ttl: seconds the files are kept from now
+-- Returns {outcome, value}: {'files-missing', ''}, {'existing', id}, {'failed', id},
+-- {'full', live count}, {'session-full', the session's count} or {'created', id}.
 local idempotency = KEYS[1]
 local session = KEYS[2]
 local expiry = KEYS[3]
@@ -36,7 +39,12 @@ local expires_at = ARGV[7]
 local deadline_at = ARGV[8]
 local now = ARGV[9]
 local fields = ARGV[10]
+local files_key = ARGV[11]
+local files_ttl = ARGV[12]
 
+if files_key ~= '' and redis.call('EXPIRE', files_key, files_ttl) == 0 then
+  return {'files-missing', ''}
+end
 local existing = redis.call('GET', idempotency)
 if existing then
   local state = redis.call('HGET', record_prefix .. existing, 'state')

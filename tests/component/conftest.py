@@ -134,8 +134,7 @@ def new_lesson(
             settings=settings,
             files=files,
         )
-        registry.store_files(files)
-        record, _ = registry.create(plan)
+        record, _ = registry.create(plan, files=files)
         return record
 
     return register
