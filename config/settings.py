@@ -52,6 +52,14 @@ class Settings(BaseSettings):
     lesson_file_max_bytes: int = Field(256 * 1024, ge=1)
     # The image of the Jobs that configure devices at each stage.
     configurator_image: str = "antidotelabs/configurator:latest"
+
+    # Lesson networking: the links' MTU when a link names none (None: the bridge plugin's,
+    # 1500); the cluster DNS pods lesson pods may query (namespace, and a label as key=value);
+    # whether a lesson may ask, with allowEgress, to reach beyond its namespace.
+    link_mtu: int | None = Field(None, ge=68, le=65535)
+    dns_namespace: str = "kube-system"
+    dns_pod_label: str = "k8s-app=kube-dns"
+    allow_lesson_egress: bool = True
     instance_id: str = "default"
     queue: str = "lessonq"
 
@@ -111,6 +119,14 @@ class Settings(BaseSettings):
                 "must be 1-40 characters of lowercase letters, digits and '-', "
                 "starting and ending with a letter or digit"
             )
+        return value
+
+    @field_validator("dns_pod_label")
+    @classmethod
+    def _label_selector(cls, value: str) -> str:
+        key, equals, label = value.partition("=")
+        if not equals or not key or not label:
+            raise ValueError("must be a label as key=value, such as k8s-app=kube-dns")
         return value
 
     @field_validator("redis_url")

@@ -74,6 +74,9 @@ def _cni_config(link: LinkPlan) -> str:
         # Static IPAM takes each end's address from the pod's networks annotation ("ips").
         config["ipam"] = {"type": "static"}
         config["capabilities"] = {"ips": True}
+    if link.mtu is not None:
+        # The bridge plugin sets it on the bridge and on both ends' veths.
+        config["mtu"] = link.mtu
     return json.dumps(config, sort_keys=True)
 
 
@@ -90,9 +93,27 @@ def network_manifests(plan: LessonPlan) -> list[Manifest]:
     ]
 
 
+def _namespace_selector(name: str) -> Manifest:
+    # The apiserver labels every namespace with its own name.
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+
+
 def policy_manifests(plan: LessonPlan) -> list[Manifest]:
-    """Egress only inside the lesson's namespace, plus DNS anywhere so names still resolve."""
-    own_namespace = {"kubernetes.io/metadata.name": plan.namespace}
+    """Egress only inside the lesson's namespace, and DNS to the cluster's DNS pods alone (a
+    server on port 53 anywhere else would be a way out); all egress with allowEgress."""
+    dns = {
+        **_namespace_selector(plan.dns_namespace),
+        "podSelector": {"matchLabels": {**plan.dns_pod_label}},
+    }
+    egress: list[Manifest] = [
+        {"to": [_namespace_selector(plan.namespace)]},
+        {
+            "to": [dns],
+            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+        },
+    ]
+    if plan.allow_egress:
+        egress = [{}]  # one rule that matches everything
     return [
         {
             "apiVersion": "networking.k8s.io/v1",
@@ -102,15 +123,7 @@ def policy_manifests(plan: LessonPlan) -> list[Manifest]:
                 "podSelector": {},
                 # Ingress is left open: learners reach their devices from outside.
                 "policyTypes": ["Egress"],
-                "egress": [
-                    {"to": [{"namespaceSelector": {"matchLabels": own_namespace}}]},
-                    {
-                        "ports": [
-                            {"protocol": "UDP", "port": 53},
-                            {"protocol": "TCP", "port": 53},
-                        ]
-                    },
-                ],
+                "egress": egress,
             },
         }
     ]

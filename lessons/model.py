@@ -271,6 +271,8 @@ class Connection(_Model):
     a: str
     b: str
     subnet: Annotated[str, AfterValidator(_subnet)] | None = None
+    # Both ends and the bridge; jumbo frames for lessons that need them.
+    mtu: Annotated[int, Strict(), Field(ge=68, le=65535)] | None = None
 
     @property
     def key(self) -> frozenset[str]:
@@ -303,6 +305,8 @@ class Lesson(_Model):
     tags: list[str] = []
     authors: list[Author] = []
     ready_delay: Annotated[int, Strict(), Field(ge=0)] = 0
+    # Antidote's knob: the lesson's pods may reach beyond its namespace (the Internet).
+    allow_egress: Annotated[bool, Strict()] = False
     endpoints: Annotated[list[Endpoint], Field(min_length=1)]
     connections: list[Connection] = []
     stages: list[Stage] = []

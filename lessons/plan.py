@@ -90,6 +90,7 @@ class LinkPlan(_Plan):
     b: str
     bridge: str
     subnet: str | None = None
+    mtu: int | None = None
 
 
 class LessonPlan(_Plan):
@@ -109,6 +110,11 @@ class LessonPlan(_Plan):
     files_version: str | None = None
     file_paths: list[str] = []
     configurator_image: str = ""
+    # Egress beyond the namespace (allowEgress); else only to the cluster DNS pods: their
+    # namespace and label.
+    allow_egress: bool = False
+    dns_namespace: str = "kube-system"
+    dns_pod_label: dict[str, str] = {"k8s-app": "kube-dns"}
 
     def labels(self) -> dict[str, str]:
         """The labels of every object of this live lesson."""
@@ -193,7 +199,7 @@ def _interfaces(endpoint: Endpoint, image: Image | None, count: int) -> list[str
     return image.network_interfaces[:count]
 
 
-def _links(lesson: Lesson, namespace: str) -> list[LinkPlan]:
+def _links(lesson: Lesson, namespace: str, default_mtu: int | None) -> list[LinkPlan]:
     return [
         LinkPlan(
             index=index,
@@ -202,6 +208,7 @@ def _links(lesson: Lesson, namespace: str) -> list[LinkPlan]:
             b=link.b,
             bridge=bridge_name(namespace, index),
             subnet=link.subnet,
+            mtu=link.mtu or default_mtu,
         )
         for index, link in enumerate(lesson.connections)
     ]
@@ -265,7 +272,12 @@ def build_plan(
     stage_count = max(len(lesson.stages), 1)
     validate_session_id(session_id)
     namespace = namespace_name(settings.instance_id, lesson.slug, session_id)
-    links = _links(lesson, namespace)
+    links = _links(lesson, namespace, settings.link_mtu)
+    if lesson.allow_egress and not settings.allow_lesson_egress:
+        raise ValueError(
+            "allowEgress: this lessonq instance keeps lessons inside their namespace "
+            "(LESSONQ_ALLOW_LESSON_EGRESS=false)"
+        )
     endpoints = []
     for endpoint in lesson.endpoints:
         image = _image(endpoint, images)
@@ -300,4 +312,7 @@ def build_plan(
         files_version=files.version if files is not None else None,
         file_paths=list(files.files) if files is not None else [],
         configurator_image=settings.configurator_image,
+        allow_egress=lesson.allow_egress,
+        dns_namespace=settings.dns_namespace,
+        dns_pod_label=dict([settings.dns_pod_label.split("=", 1)]),
     )

@@ -269,8 +269,73 @@ def test_policy_allows_own_namespace_and_dns_only(plans: dict[str, LessonPlan]) 
             {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": plan.namespace}}}
         ]
     }
-    assert "to" not in dns  # Anywhere, but only port 53.
+    # DNS to the cluster's DNS pods only: a server on port 53 anywhere else is not reachable.
+    assert dns["to"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        }
+    ]
     assert sorted((p["protocol"], p["port"]) for p in dns["ports"]) == [("TCP", 53), ("UDP", 53)]
+
+
+def test_the_cluster_dns_and_a_lessons_egress_are_the_operators_and_the_authors(
+    curriculum: Curriculum,
+) -> None:
+    settings = load_settings(dns_namespace="dns", dns_pod_label="app=coredns", link_mtu=9000)
+    lesson = curriculum.lesson("linux-basics")
+    plan = build_plan(lesson, curriculum.images, lesson_id="x", session_id="s", settings=settings)
+    [policy] = policy_manifests(plan)
+    [_, dns] = policy["spec"]["egress"]
+    assert dns["to"][0]["podSelector"] == {"matchLabels": {"app": "coredns"}}
+    assert dns["to"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "dns"
+    }
+    # allowEgress (Antidote's knob) drops the restriction, unless the operator forbids it.
+    open_lesson = lesson.model_copy(update={"allow_egress": True})
+    plan = build_plan(
+        open_lesson, curriculum.images, lesson_id="x", session_id="s", settings=settings
+    )
+    [policy] = policy_manifests(plan)
+    assert policy["spec"]["egress"] == [{}] and policy["spec"]["policyTypes"] == ["Egress"]
+    kubernetes_validate.validate(policy, KUBE_VERSION, strict=True)
+    strict = load_settings(allow_lesson_egress=False)
+    with pytest.raises(ValueError, match=r"allowEgress: .*LESSONQ_ALLOW_LESSON_EGRESS=false"):
+        build_plan(open_lesson, curriculum.images, lesson_id="x", session_id="s", settings=strict)
+
+
+def test_links_carry_their_mtu_or_the_default_into_the_bridge_config(
+    curriculum: Curriculum,
+) -> None:
+    lesson = curriculum.lesson("snapshot-testing")
+    jumbo = lesson.model_copy(
+        update={
+            "connections": [
+                lesson.connections[0].model_copy(update={"mtu": 9000}),
+                *lesson.connections[1:],
+            ]
+        }
+    )
+    settings = load_settings(link_mtu=1450)
+    plan = build_plan(
+        jumbo,
+        curriculum.images,
+        lesson_id="x",
+        session_id="s",
+        settings=settings,
+        files=curriculum.files["snapshot-testing"],
+    )
+    configs = [json.loads(nad["spec"]["config"]) for nad in network_manifests(plan)]
+    assert [config.get("mtu") for config in configs] == [9000, 1450, 1450]
+    plan = build_plan(
+        lesson,
+        curriculum.images,
+        lesson_id="x",
+        session_id="s",
+        settings=load_settings(),
+        files=curriculum.files["snapshot-testing"],
+    )
+    assert all("mtu" not in json.loads(nad["spec"]["config"]) for nad in network_manifests(plan))
 
 
 # --- pods ---------------------------------------------------------------------------------
