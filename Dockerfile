@@ -1,4 +1,4 @@
-# lessonq's images: `lessonq intake|worker|beat|flower` (docker-compose.yml, deploy/).
+# lessonq's images: `lessonq intake|worker|beat|flower|node-agent` (docker-compose.yml, deploy/).
 #   docker build -t lessonq .                  the production image (the last stage): lessonq
 #                                              alone, neither kubesim nor kubernetes-validate
 #   docker build --target kubesim -t x .       the same plus kubesim, for `lessonq sim` in the
@@ -12,6 +12,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     LESSONQ_CURRICULUM=/app/examples/curriculum
 
 WORKDIR /app
+# The node agent (`lessonq node-agent`, deploy/node-agent.yaml) works through ip and nft.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends iproute2 nftables \
+    && rm -rf /var/lib/apt/lists/*
 # The dependencies first, in a layer of their own that only pyproject.toml invalidates: read
 # from [project] dependencies and installed before any source is copied, so editing the code
 # does not reinstall them.
@@ -29,6 +33,7 @@ COPY kube kube
 COPY scheduler scheduler
 COPY tasks tasks
 COPY workers workers
+COPY nodeagent nodeagent
 RUN pip install --no-deps .
 COPY examples examples
 

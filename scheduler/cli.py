@@ -1,9 +1,9 @@
 """`lessonq`: run the services, and ask for, watch and remove lessons from the command line.
 
-All parsing of lessonq's own commands is here (worker, beat, flower, sim and up hand the rest
-of the command line to the program they become); each command is a small function of the
-parsed arguments returning the exit status. Errors are one line on stderr (no traceback) and a
-non-zero exit: 1 for a failure, 2 for bad usage (argparse's), 130 for Ctrl-C.
+All parsing of lessonq's own commands is here (worker, beat, flower, node-agent, sim and up
+hand the rest of the command line to the program they become); each command is a small
+function of the parsed arguments returning the exit status. Errors are one line on stderr (no
+traceback) and a non-zero exit: 1 for a failure, 2 for bad usage (argparse's), 130 for Ctrl-C.
 """
 
 from __future__ import annotations
@@ -226,6 +226,12 @@ def _service_commands(commands: Commands) -> None:
         passthrough=True,
     )
     add("flower", cli_serve.worker_side, "run Flower, the Celery dashboard", passthrough=True)
+    add(
+        "node-agent",
+        cli_serve.node_agent,
+        "run the node agent on this node, as root (one per node: deploy/node-agent.yaml)",
+        passthrough=True,
+    )
     parser = add("intake", cli_serve.intake, "run the HTTP intake")
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on")
     parser.add_argument("--port", type=int, default=8000)

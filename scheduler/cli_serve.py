@@ -1,9 +1,9 @@
 """The `lessonq` commands that run a service: intake here; worker, beat and flower as
-``python -m workers``; sim and up as the development tools ``python -m kubesim`` and
-``python -m devstack``.
+``python -m workers``; node-agent as ``python -m nodeagent``; sim and up as the development
+tools ``python -m kubesim`` and ``python -m devstack``.
 
-The intake side never imports the worker side or the development tools: those commands become
-the other program (exec), which parses the rest of the command line.
+The intake side never imports the worker side, the node agent or the development tools: those
+commands become the other program (exec), which parses the rest of the command line.
 """
 
 from __future__ import annotations
@@ -41,6 +41,11 @@ def _become(module: str, args: list[str]) -> NoReturn:
 def worker_side(args: argparse.Namespace) -> int:
     """lessonq worker|beat|flower: the worker side's own launcher."""
     _become("workers", [args.command, *args.extra])
+
+
+def node_agent(args: argparse.Namespace) -> int:
+    """lessonq node-agent: the agent that runs on each node (``deploy/node-agent.yaml``)."""
+    _become("nodeagent", args.extra)
 
 
 def _development_tool(module: str, args: list[str]) -> NoReturn:

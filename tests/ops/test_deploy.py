@@ -12,6 +12,7 @@ import pytest
 import yaml
 from kubernetes_validate.utils import latest_version
 
+from nodeagent.cli import build_parser as node_agent_parser
 from scheduler.intake.gate import OPEN_PATHS
 from scheduler.intake.service import PROBE_TIMEOUT
 from tests.ops.commands import check_lessonq_command, check_settings
@@ -214,10 +215,11 @@ def quantity(value: str | int) -> float:
 def test_every_container_requests_and_is_limited_in_cpu_and_memory() -> None:
     containers = [
         (name, container)
-        for name, deployment in of_kind("Deployment").items()
-        for container in deployment["spec"]["template"]["spec"]["containers"]
+        for kind in ("Deployment", "DaemonSet")
+        for name, workload in of_kind(kind).items()
+        for container in workload["spec"]["template"]["spec"]["containers"]
     ]
-    assert len(containers) == 5
+    assert len(containers) == 6
     for name, container in containers:
         resources = container["resources"]
         for resource in ("cpu", "memory"):
@@ -229,3 +231,46 @@ def test_the_intakes_readiness_probe_outlasts_its_redis_timeout() -> None:
     (intake,) = of_kind("Deployment")["lessonq-intake"]["spec"]["template"]["spec"]["containers"]
     assert intake["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert intake["readinessProbe"]["timeoutSeconds"] > PROBE_TIMEOUT
+
+
+def test_the_node_agent_runs_on_every_node_with_net_admin_and_nothing_more() -> None:
+    (agent,) = of_kind("DaemonSet").values()
+    assert agent["metadata"]["namespace"] == "lessonq"
+    pod = agent["spec"]["template"]
+    assert pod["metadata"]["labels"].items() >= agent["spec"]["selector"]["matchLabels"].items()
+    assert pod["metadata"]["labels"].items() >= {LESSONQ_POD}
+    spec = pod["spec"]
+    # The node's own interfaces and nftables; no API credentials.
+    assert spec["hostNetwork"] is True and spec["automountServiceAccountToken"] is False
+    assert "serviceAccountName" not in spec
+    (container,) = spec["containers"]
+    assert container["image"] == "lessonq:latest"
+    assert check_lessonq_command(container["args"]) == "node-agent"
+    options = node_agent_parser().parse_args(container["args"][1:])
+    assert not options.once and options.probe is None
+    # The settings (log format) as every lessonq pod has them; no Redis, no secret.
+    assert container["envFrom"] == [{"configMapRef": {"name": "lessonq-settings"}}]
+    assert "env" not in container
+    check_settings(of_kind("ConfigMap")["lessonq-settings"]["data"])
+    # Root in the container for NET_ADMIN to be effective, and that capability alone.
+    assert container["securityContext"] == {
+        "runAsUser": 0,
+        "runAsNonRoot": False,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"], "add": ["NET_ADMIN"]},
+    }
+    # What it writes (the state file, the heartbeat) is on a volume: the root is read-only.
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    for path in (options.state, options.heartbeat):
+        (mount,) = [m for m in mounts if path.is_relative_to(m)]
+        assert "emptyDir" in volumes[mounts[mount]], path
+    # Both probes ask the agent whether its last clean pass is recent enough.
+    for probe in ("readinessProbe", "livenessProbe"):
+        python, flag, module, *args = container[probe]["exec"]["command"]
+        assert (python, flag, module) == ("python", "-m", "nodeagent")
+        checked = node_agent_parser().parse_args(args)
+        assert checked.heartbeat == options.heartbeat, probe
+        # Several passes may fail in a row (an interface gone mid-pass) before it counts.
+        assert checked.probe >= 5 * options.interval, probe
