@@ -25,8 +25,15 @@ ENV_PREFIX = "LESSONQ_"
 
 # The instance id is a label value and part of every namespace name, so it stays short.
 _INSTANCE_ID = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# A host name is at most 253 characters; a presentation's puts one label of 63 in front.
+_DOMAIN_MAX = 253 - 64
 
 Seconds = Annotated[float, Field(gt=0)]
+
+
+def _is_subdomain(value: str, limit: int) -> bool:
+    return len(value) <= limit and all(_DNS_LABEL.match(label) for label in value.split("."))
 
 
 class SettingsError(ValueError):
@@ -60,6 +67,17 @@ class Settings(BaseSettings):
     dns_namespace: str = "kube-system"
     dns_pod_label: str = "k8s-app=kube-dns"
     allow_lesson_egress: bool = True
+
+    # Web pages of lessons (http presentations, Jupyter guides): each gets an Ingress with a
+    # host under this domain (None: no Ingresses; the API gives in-cluster hosts), of this
+    # ingress class (None: the cluster's default); TLS with a copy of this Secret of lessonq's
+    # own namespace (None: plain http).
+    presentation_domain: str | None = None
+    ingress_class: str | None = None
+    presentation_tls_secret: str | None = None
+    namespace: str = "lessonq"
+    # The notebook server of lessons whose guide is a Jupyter notebook.
+    jupyter_image: str = "quay.io/jupyter/minimal-notebook:latest"
     instance_id: str = "default"
     queue: str = "lessonq"
 
@@ -119,6 +137,30 @@ class Settings(BaseSettings):
                 "must be 1-40 characters of lowercase letters, digits and '-', "
                 "starting and ending with a letter or digit"
             )
+        return value
+
+    @field_validator("presentation_domain")
+    @classmethod
+    def _domain(cls, value: str | None) -> str | None:
+        if value is not None and not _is_subdomain(value, _DOMAIN_MAX):
+            raise ValueError(
+                f"must be a DNS domain of at most {_DOMAIN_MAX} characters: lowercase labels of "
+                "letters, digits and '-', separated by dots (e.g. labs.example.com)"
+            )
+        return value
+
+    @field_validator("presentation_tls_secret", "ingress_class")
+    @classmethod
+    def _object_name(cls, value: str | None) -> str | None:
+        if value is not None and not _is_subdomain(value, 253):
+            raise ValueError("must be a Kubernetes name: lowercase letters, digits, '-' and '.'")
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace_name(cls, value: str) -> str:
+        if not _DNS_LABEL.match(value):
+            raise ValueError("must be a namespace's name: lowercase letters, digits and '-'")
         return value
 
     @field_validator("dns_pod_label")

@@ -39,7 +39,10 @@ SERVICE = Kind("Service", "", "v1", "services")
 CONFIG_MAP = Kind("ConfigMap", "", "v1", "configmaps")
 SECRET = Kind("Secret", "", "v1", "secrets")
 JOB = Kind("Job", "batch", "v1", "jobs")
+# Only read (what happened to a failed lesson's pods), never created.
+EVENT = Kind("Event", "", "v1", "events")
 NETWORK_POLICY = Kind("NetworkPolicy", "networking.k8s.io", "v1", "networkpolicies")
+INGRESS = Kind("Ingress", "networking.k8s.io", "v1", "ingresses")
 # Multus's custom resource.
 NETWORK_ATTACHMENT_DEFINITION = Kind(
     "NetworkAttachmentDefinition", "k8s.cni.cncf.io", "v1", "network-attachment-definitions"
@@ -55,6 +58,7 @@ KINDS = {
         SECRET,
         JOB,
         NETWORK_POLICY,
+        INGRESS,
         NETWORK_ATTACHMENT_DEFINITION,
     )
 }

@@ -24,7 +24,14 @@ from lessons.naming import (
     STAGE,
     config_job_name,
 )
-from lessons.plan import ConfigurationPlan, EndpointPlan, LessonPlan, LinkPlan
+from lessons.plan import (
+    ConfigurationPlan,
+    EndpointPlan,
+    GuidePlan,
+    IngressPlan,
+    LessonPlan,
+    LinkPlan,
+)
 
 Manifest = dict[str, Any]
 
@@ -37,6 +44,8 @@ PROBE_PERIOD = 2
 FORWARDING_SYSCTLS = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
 FILES_NAME = "lesson-files"
 CREDENTIALS_NAME = "lesson-credentials"
+# The web pages' certificate, copied into the lesson's namespace (the step reads the original).
+TLS_NAME = "presentation-tls"
 # Antidote's configurator: ansible, napalm (/configure.py) and python.
 CONFIGURE_BACKOFF_LIMIT = 3
 _KEY_CHARACTERS = re.compile(r"[^-._a-zA-Z0-9]+")
@@ -229,14 +238,11 @@ def files_manifests(plan: LessonPlan, files: LessonFiles | None) -> list[Manifes
     return manifests
 
 
-def _pod(plan: LessonPlan, endpoint: EndpointPlan) -> Manifest:
-    metadata = _metadata(plan, endpoint.name, plan.endpoint_labels(endpoint.name))
-    if endpoint.attachments:
-        metadata["annotations"] = {NETWORKS_ANNOTATION: _networks_annotation(plan, endpoint)}
+def _pod_spec(plan: LessonPlan, container: Manifest) -> Manifest:
+    """What every pod of the lesson has: its node, no API credentials, and its files."""
     # Bridges are node-local: every pod of the lesson must land on the same node.
     together = {INSTANCE: plan.instance_id, LESSON_ID: plan.lesson_id}
     spec: Manifest = {
-        "hostname": endpoint.name,
         # Learners get a shell in these pods: no API credentials, no env of other services.
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
@@ -250,11 +256,19 @@ def _pod(plan: LessonPlan, endpoint: EndpointPlan) -> Manifest:
                 ]
             }
         },
-        "containers": [_container(endpoint)],
+        "containers": [container],
     }
     if plan.files_version is not None:
-        spec["containers"][0]["volumeMounts"] = [_FILES_MOUNT]
+        container["volumeMounts"] = [_FILES_MOUNT]
         spec["volumes"] = [_files_volume(plan)]
+    return spec
+
+
+def _pod(plan: LessonPlan, endpoint: EndpointPlan) -> Manifest:
+    metadata = _metadata(plan, endpoint.name, plan.endpoint_labels(endpoint.name))
+    if endpoint.attachments:
+        metadata["annotations"] = {NETWORKS_ANNOTATION: _networks_annotation(plan, endpoint)}
+    spec = {"hostname": endpoint.name, **_pod_spec(plan, _container(endpoint))}
     if endpoint.flavor is Flavor.UNTRUSTED and plan.runtime_class:
         spec["runtimeClassName"] = plan.runtime_class
     if endpoint.enable_forwarding:
@@ -264,9 +278,42 @@ def _pod(plan: LessonPlan, endpoint: EndpointPlan) -> Manifest:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
 
 
+def _guide_pod(plan: LessonPlan, guide: GuidePlan) -> Manifest:
+    """The notebook server over /antidote: an ordinary pod, no privileges, no token (open to
+    whoever reaches it, as Antidote's guides were; the lesson's NetworkPolicy applies)."""
+    container: Manifest = {
+        "name": "jupyter",
+        "image": guide.image,
+        "args": [
+            "jupyter",
+            "lab",
+            "--ip=0.0.0.0",
+            f"--port={guide.port}",
+            "--no-browser",
+            f"--ServerApp.root_dir={MOUNT_PATH}",
+            "--IdentityProvider.token=",
+            # Behind an Ingress that terminates TLS: the scheme and host the browser used.
+            "--ServerApp.trust_xheaders=True",
+        ],
+        "ports": [{"name": "http", "containerPort": guide.port, "protocol": "TCP"}],
+        "readinessProbe": {
+            "httpGet": {"path": "/api", "port": guide.port},
+            "periodSeconds": PROBE_PERIOD,
+        },
+        "securityContext": {"privileged": False, "allowPrivilegeEscalation": False},
+    }
+    metadata = _metadata(plan, guide.name, plan.guide_labels())
+    # (With the lesson's labels, the guide shares the endpoints' node: their affinity would
+    # follow it to another.)
+    spec = {"hostname": guide.name, **_pod_spec(plan, container)}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+
+
 def pod_manifests(plan: LessonPlan) -> list[Manifest]:
-    """One pod per endpoint, named after it; the lesson's folder at /antidote when it has one."""
-    return [_pod(plan, endpoint) for endpoint in plan.endpoints]
+    """One pod per endpoint, named after it, and the Jupyter guide's; the lesson's folder at
+    /antidote when it has one."""
+    guide = [_guide_pod(plan, plan.guide)] if plan.guide is not None else []
+    return [_pod(plan, endpoint) for endpoint in plan.endpoints] + guide
 
 
 def _service(plan: LessonPlan, endpoint: EndpointPlan) -> Manifest:
@@ -283,9 +330,61 @@ def _service(plan: LessonPlan, endpoint: EndpointPlan) -> Manifest:
     return {"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": spec}
 
 
+def _guide_service(plan: LessonPlan, guide: GuidePlan) -> Manifest:
+    port = {"name": "http", "port": guide.port, "targetPort": guide.port, "protocol": "TCP"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(plan, guide.name),
+        "spec": {"type": "ClusterIP", "selector": plan.guide_labels(), "ports": [port]},
+    }
+
+
 def service_manifests(plan: LessonPlan) -> list[Manifest]:
-    """One ClusterIP Service per endpoint, named after it."""
-    return [_service(plan, endpoint) for endpoint in plan.endpoints]
+    """One ClusterIP Service per endpoint, named after it, and the Jupyter guide's."""
+    guide = [_guide_service(plan, plan.guide)] if plan.guide is not None else []
+    return [_service(plan, endpoint) for endpoint in plan.endpoints] + guide
+
+
+def _ingress(plan: LessonPlan, ingress: IngressPlan) -> Manifest:
+    backend = {"service": {"name": ingress.service, "port": {"number": ingress.port}}}
+    spec: Manifest = {
+        "rules": [
+            {
+                "host": ingress.host,
+                "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]},
+            }
+        ]
+    }
+    if plan.ingress_class is not None:
+        spec["ingressClassName"] = plan.ingress_class
+    if plan.tls_secret is not None:
+        spec["tls"] = [{"hosts": [ingress.host], "secretName": TLS_NAME}]
+    metadata = _metadata(plan, ingress.name)
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": metadata,
+        "spec": spec,
+    }
+
+
+def ingress_manifests(plan: LessonPlan) -> list[Manifest]:
+    """An Ingress per web page (http presentations, the Jupyter guide), with a presentation
+    domain; TLS with the certificate copied into the namespace (`tls_manifest`)."""
+    return [_ingress(plan, ingress) for ingress in plan.ingresses()]
+
+
+def tls_manifest(plan: LessonPlan, source: Manifest) -> Manifest:
+    """The copy, in the lesson's namespace, of the operator's certificate Secret `source` (an
+    Ingress names a Secret of its own namespace), as Antidote's syncSecret made it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _metadata(plan, TLS_NAME),
+        "type": source.get("type") or "kubernetes.io/tls",
+        "data": source.get("data") or {},
+    }
 
 
 def _configure_command(endpoint: str, configuration: ConfigurationPlan, stage: int) -> list[str]:

@@ -23,6 +23,7 @@ from pydantic_core import PydanticCustomError
 
 from lessons.naming import (
     DNS1123_LABEL_MAX,
+    GUIDE_NAME,
     IFNAMSIZ_MAX,
     is_dns1035_label,
     is_dns1123_label,
@@ -75,8 +76,8 @@ class GuideType(StrEnum):
 
 
 class PresentationType(StrEnum):
-    SSH = "ssh"
-    HTTP = "http"
+    SSH = "ssh"  # a terminal
+    HTTP = "http"  # a web page
 
 
 # --- single-value rules -------------------------------------------------------------------
@@ -318,6 +319,16 @@ class Lesson(_Model):
             (("endpoints", *path), message)
             for path, message in _duplicates(names, "name", "endpoint name")
         ]
+        if self.has_jupyter_guide:
+            issues += [
+                (
+                    ("endpoints", index, "name"),
+                    f"{GUIDE_NAME!r} is the name of the lesson's Jupyter guide (a stage has "
+                    "guideType jupyter); name the endpoint otherwise",
+                )
+                for index, name in enumerate(names)
+                if name == GUIDE_NAME
+            ]
         known = set(names)
         seen: dict[frozenset[str], int] = {}
         for index, link in enumerate(self.connections):
@@ -340,6 +351,11 @@ class Lesson(_Model):
             seen.setdefault(link.key, index)
         _raise_issues(issues)
         return self
+
+    @property
+    def has_jupyter_guide(self) -> bool:
+        """Whether a stage's guide is a Jupyter notebook: the lesson gets a notebook server."""
+        return any(stage.guide_type is GuideType.JUPYTER for stage in self.stages)
 
     def endpoint(self, name: str) -> Endpoint:
         """The endpoint called `name`; KeyError when there is none."""

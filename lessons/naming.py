@@ -26,6 +26,11 @@ STAGE = "lessonq.io/stage"
 GENERATION = "lessonq.io/generation"
 # The label the Job controller gives a Job's pods: its name.
 JOB_NAME = "job-name"
+# The Jupyter guide's pod (not an endpoint: it carries this instead of ENDPOINT).
+GUIDE = "lessonq.io/guide"
+# The guide's pod, Service and Ingress, as Antidote named its Jupyter guide endpoint. A lesson
+# with a Jupyter guide may not name an endpoint so.
+GUIDE_NAME = "jupyterlabguide"
 # A label value cannot hold every session id (64 chars, leading '-'), so the namespace also
 # carries the exact one here.
 SESSION_ANNOTATION = "lessonq.io/session-id"
@@ -47,7 +52,7 @@ _SUFFIX_LEN = 10
 # Bridges: "lq" + 13 base32 characters = 65 bits. With 10,000 links alive on one node the
 # chance that two share a bridge (and so one broadcast segment) is about n^2 / 2^66, roughly
 # 1 in 10^12.
-_BRIDGE_PREFIX = "lq"
+BRIDGE_PREFIX = "lq"
 
 
 def is_dns1123_label(value: str) -> bool:
@@ -137,8 +142,8 @@ def bridge_name(namespace: str, link_index: int) -> str:
     """
     if isinstance(link_index, bool) or not isinstance(link_index, int) or link_index < 0:
         raise ValueError(f"link_index must be a non-negative integer, got {safe_repr(link_index)}")
-    room = IFNAMSIZ_MAX - len(_BRIDGE_PREFIX)
-    return _BRIDGE_PREFIX + _digest("bridge", namespace, str(link_index))[:room]
+    room = IFNAMSIZ_MAX - len(BRIDGE_PREFIX)
+    return BRIDGE_PREFIX + _digest("bridge", namespace, str(link_index))[:room]
 
 
 def label_value(value: str) -> str:
@@ -161,3 +166,26 @@ def config_job_name(endpoint: str, stage: int, generation: int) -> str:
         return readable
     suffix = _digest("config", endpoint, str(stage), str(generation))[:_SUFFIX_LEN]
     return _readable_with_suffix(readable, suffix, DNS1123_LABEL_MAX)
+
+
+def _hashed_label(kind: str, *parts: str) -> str:
+    """`<part>-<part>-...-<hash>` as one DNS label, cut to 63 characters. The hash of the exact
+    parts is always there: names that read the same once joined or sanitised (endpoint `a` with
+    presentation `b-c`, endpoint `a-b` with `c`; `Web UI` and `web-ui`) stay apart."""
+    readable = _sanitise("-".join(parts).lower(), "a-z0-9")
+    return _readable_with_suffix(readable, _digest(kind, *parts)[:_SUFFIX_LEN], DNS1123_LABEL_MAX)
+
+
+def ingress_name(endpoint: str, presentation: str) -> str:
+    """The Ingress of an endpoint's web presentation, in the lesson's namespace."""
+    return _hashed_label("ingress", endpoint, presentation)
+
+
+def ingress_host(domain: str, namespace: str, *names: str) -> str:
+    """A web page's host under the presentation domain: `<namespace>-<names>-<hash>.<domain>`.
+
+    One label under the domain, so that one wildcard certificate (`*.<domain>`) covers every
+    host; the namespace in it (hashed, unique per instance, lesson and session) keeps the hosts
+    of two lessons apart.
+    """
+    return f"{_hashed_label('host', namespace, *names)}.{domain}"

@@ -13,15 +13,27 @@ from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from lessons.configuration import ConfigurationKind, StageFile, kind_of, stage_file
 from lessons.files import LessonFiles
-from lessons.model import Endpoint, Flavor, Image, Lesson, is_image_reference, subnet_hosts
+from lessons.model import (
+    Endpoint,
+    Flavor,
+    Image,
+    Lesson,
+    PresentationType,
+    is_image_reference,
+    subnet_hosts,
+)
 from lessons.naming import (
     ENDPOINT,
+    GUIDE,
+    GUIDE_NAME,
     INSTANCE,
     LESSON,
     LESSON_ID,
     MANAGED,
     SESSION,
     bridge_name,
+    ingress_host,
+    ingress_name,
     is_label_value,
     is_port_name,
     label_value,
@@ -32,6 +44,9 @@ from lessons.naming import (
 
 if TYPE_CHECKING:
     from config import Settings
+
+# The notebook server's port in the Jupyter guide's pod.
+JUPYTER_PORT = 8888
 
 
 def _lesson_id(value: str) -> str:
@@ -72,6 +87,29 @@ class ConfigurationPlan(_Plan):
     password: str
 
 
+class IngressPlan(_Plan):
+    """An Ingress publishing a web page of the lesson at `host`, to the Service of that name
+    (an endpoint's, or the guide's) on `port`."""
+
+    name: str
+    host: str
+    service: str
+    port: int
+
+
+class PresentationPlan(_Plan):
+    """A way into an endpoint (its lesson.meta.yaml entry), and how it is reached."""
+
+    name: str
+    type: PresentationType
+    port: int
+    # http, with a presentation domain: published by an Ingress.
+    ingress: IngressPlan | None = None
+    # ssh: the image's sshUser and sshPassword, for the learner (None: the image has none).
+    user: str | None = None
+    password: str | None = None
+
+
 class EndpointPlan(_Plan):
     name: str
     image: str
@@ -81,6 +119,22 @@ class EndpointPlan(_Plan):
     probe_port: int | None
     attachments: list[AttachmentPlan]
     configuration: ConfigurationPlan | None = None
+    presentations: list[PresentationPlan] = []
+
+
+class GuidePlan(_Plan):
+    """The lesson's Jupyter guide: a notebook server over the lesson's files, in a pod of its
+    own and behind a Service of its own. It is not an endpoint: no links, not counted."""
+
+    name: str = GUIDE_NAME
+    image: str
+    port: int = JUPYTER_PORT
+    ingress: IngressPlan | None = None
+
+
+class SecretRef(_Plan):
+    namespace: str
+    name: str
 
 
 class LinkPlan(_Plan):
@@ -115,6 +169,11 @@ class LessonPlan(_Plan):
     allow_egress: bool = False
     dns_namespace: str = "kube-system"
     dns_pod_label: dict[str, str] = {"k8s-app": "kube-dns"}
+    guide: GuidePlan | None = None
+    # The web pages' Ingresses: their class (None: the cluster's default), and the Secret of
+    # their certificate, copied into the namespace (None: plain http).
+    ingress_class: str | None = None
+    tls_secret: SecretRef | None = None
 
     def labels(self) -> dict[str, str]:
         """The labels of every object of this live lesson."""
@@ -130,12 +189,29 @@ class LessonPlan(_Plan):
         """The labels of endpoint `name`'s pod: the lesson's plus the endpoint's name."""
         return {**self.labels(), ENDPOINT: name}
 
+    def guide_labels(self) -> dict[str, str]:
+        """The labels of the guide's pod: the lesson's, and not an endpoint's."""
+        return {**self.labels(), GUIDE: GUIDE_NAME}
+
     def endpoint(self, name: str) -> EndpointPlan:
         """The endpoint called `name`; KeyError when there is none."""
         for endpoint in self.endpoints:
             if endpoint.name == name:
                 return endpoint
         raise KeyError(f"plan {self.namespace!r} has no endpoint {name!r}")
+
+    def pods(self) -> list[str]:
+        """The pods the lesson waits for before it is READY: its endpoints', then its guide's."""
+        guide = [self.guide.name] if self.guide is not None else []
+        return [endpoint.name for endpoint in self.endpoints] + guide
+
+    def ingresses(self) -> list[IngressPlan]:
+        """Every web page's Ingress: the endpoints' http presentations, then the guide."""
+        found = [p.ingress for e in self.endpoints for p in e.presentations if p.ingress]
+        return found + ([self.guide.ingress] if self.guide and self.guide.ingress else [])
+
+    def url(self, ingress: IngressPlan) -> str:
+        return f"{'https' if self.tls_secret else 'http'}://{ingress.host}/"
 
     def configured(self) -> list[EndpointPlan]:
         """The endpoints a Job configures at every stage."""
@@ -175,6 +251,61 @@ def _probe_port(endpoint: Endpoint) -> int | None:
     if endpoint.presentations:
         return endpoint.presentations[0].port
     return endpoint.additional_ports[0] if endpoint.additional_ports else None
+
+
+def _presentations(
+    endpoint: Endpoint, image: Image | None, namespace: str, settings: Settings
+) -> list[PresentationPlan]:
+    planned = []
+    domain = settings.presentation_domain
+    for presentation in endpoint.presentations:
+        ingress: IngressPlan | None = None
+        user: str | None = None
+        password: str | None = None
+        if presentation.type is PresentationType.HTTP and domain is not None:
+            ingress = IngressPlan(
+                name=ingress_name(endpoint.name, presentation.name),
+                host=ingress_host(domain, namespace, endpoint.name, presentation.name),
+                service=endpoint.name,
+                port=presentation.port,
+            )
+        if presentation.type is PresentationType.SSH and image is not None:
+            user, password = image.ssh_user, image.ssh_password
+        planned.append(
+            PresentationPlan(
+                name=presentation.name,
+                type=presentation.type,
+                port=presentation.port,
+                ingress=ingress,
+                user=user,
+                password=password,
+            )
+        )
+    return planned
+
+
+def _guide(
+    lesson: Lesson, files: LessonFiles | None, namespace: str, settings: Settings
+) -> GuidePlan | None:
+    """The notebook server of a lesson with a Jupyter guide. It serves the lesson's folder: a
+    lesson without one (an inline definition) has no notebooks, and no guide."""
+    if not lesson.has_jupyter_guide or files is None:
+        return None
+    ingress = None
+    if settings.presentation_domain is not None:
+        ingress = IngressPlan(
+            name=GUIDE_NAME,
+            host=ingress_host(settings.presentation_domain, namespace, GUIDE_NAME),
+            service=GUIDE_NAME,
+            port=JUPYTER_PORT,
+        )
+    return GuidePlan(image=settings.jupyter_image, ingress=ingress)
+
+
+def _tls_secret(settings: Settings) -> SecretRef | None:
+    if settings.presentation_domain is None or settings.presentation_tls_secret is None:
+        return None
+    return SecretRef(namespace=settings.namespace, name=settings.presentation_tls_secret)
 
 
 def _image(endpoint: Endpoint, images: Mapping[str, Image]) -> Image | None:
@@ -296,6 +427,7 @@ def build_plan(
                 probe_port=_probe_port(endpoint),
                 attachments=_attachments(endpoint, image, links),
                 configuration=_configuration(endpoint, image, files, stage_count),
+                presentations=_presentations(endpoint, image, namespace, settings),
             )
         )
     return LessonPlan(
@@ -315,4 +447,7 @@ def build_plan(
         allow_egress=lesson.allow_egress,
         dns_namespace=settings.dns_namespace,
         dns_pod_label=dict([settings.dns_pod_label.split("=", 1)]),
+        guide=_guide(lesson, files, namespace, settings),
+        ingress_class=settings.ingress_class,
+        tls_secret=_tls_secret(settings),
     )

@@ -58,6 +58,31 @@ class StepRecord(BaseModel):
         return self.finished_at - self.started_at
 
 
+class PodDiagnostics(BaseModel):
+    """What a pod that was not ready said about itself when its lesson failed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pod: str
+    phase: str | None = None
+    # Why it waits, as `kubectl describe` hints (ImagePullBackOff, Unschedulable: ...).
+    waiting: str | None = None
+    # Its last Events, oldest first: "Warning FailedScheduling: 0/3 nodes are available ...".
+    events: list[str] = []
+    # The last lines its container printed, when it started at all.
+    log: str | None = None
+
+
+class Diagnostics(BaseModel):
+    """Kept with a FAILED lesson's record, bounded in size: it outlives the namespace."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pods: list[PodDiagnostics] = []
+    # What could not be collected, and why.
+    note: str | None = None
+
+
 class LessonRecord(BaseModel):
     """One live lesson. Times are Unix timestamps (seconds)."""
 
@@ -85,6 +110,8 @@ class LessonRecord(BaseModel):
     configured: int = 0
     configurable: int = 0
     config_generation: int = 0
+    # A FAILED lesson's pods that were not ready, as they were at the failure.
+    diagnostics: Diagnostics | None = None
     # Set when teardown begins: past it, a teardown that has not finished is reported.
     teardown_deadline: float | None = None
     # Why the teardown is overdue, while it is (GC tries again).

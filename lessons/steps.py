@@ -21,6 +21,7 @@ from lessons.manifests import (
     Manifest,
     configure_manifests,
     files_manifests,
+    ingress_manifests,
     namespace_manifests,
     network_manifests,
     pod_manifests,
@@ -108,9 +109,13 @@ PIPELINE: dict[Step, StepSpec] = {
     Step.POLICIES: StepSpec(
         needs=(Step.NAMESPACE,), priority=3, creates=_of_plan(policy_manifests)
     ),
-    # A Service per endpoint, named after it.
+    # A Service per endpoint, named after it, and the Jupyter guide's; with a presentation
+    # domain, an Ingress per web page (http presentations, the guide). Its body first copies
+    # the Ingresses' certificate into the namespace, with TLS.
     Step.SERVICES: StepSpec(
-        needs=(Step.NAMESPACE,), priority=3, creates=_of_plan(service_manifests)
+        needs=(Step.NAMESPACE,),
+        priority=3,
+        creates=_of_plan(lambda plan: service_manifests(plan) + ingress_manifests(plan)),
     ),
     # The lesson's folder as a ConfigMap (/antidote in every pod and Job), and the devices'
     # credentials for the configuration Jobs as a Secret.
@@ -119,15 +124,15 @@ PIPELINE: dict[Step, StepSpec] = {
         priority=3,
         creates=lambda desired: files_manifests(desired.plan, desired.files()),
     ),
-    # A Pod per endpoint, on the lesson's node, wired to its links. Pods wait for their
-    # networks (Multus needs the definitions to wire them), for the policy (a pod must never
-    # run unisolated) and for the files they mount.
+    # A Pod per endpoint, on the lesson's node, wired to its links, and the Jupyter guide's.
+    # Pods wait for their networks (Multus needs the definitions to wire them), for the policy
+    # (a pod must never run unisolated) and for the files they mount.
     Step.PODS: StepSpec(
         needs=(Step.NETWORKS, Step.POLICIES, Step.FILES),
         priority=0,
         creates=_of_plan(pod_manifests),
     ),
-    # Nothing: watches the pods until every endpoint is ready.
+    # Nothing: watches the pods until every endpoint, and the guide, is ready.
     Step.READINESS: StepSpec(needs=(Step.PODS,), priority=0, creates=None, waits=True),
     # A Job per configured endpoint for the lesson's stage (those of earlier stages go); then
     # the lesson's readyDelay. Also the step a stage change runs.
@@ -160,7 +165,8 @@ TEARDOWN_PRIORITY = 0
 
 def all_manifests(desired: Desired) -> list[Manifest]:
     """Everything the steps create, in pipeline order (which applies each object after what it
-    needs: the namespace first, networks, policy and files before any pod)."""
+    needs: the namespace first, networks, policy and files before any pod). All but the copy of
+    the Ingresses' certificate, which the services step reads from the cluster."""
     return [
         manifest
         for spec in PIPELINE.values()

@@ -29,6 +29,7 @@ from lessons.state import (
     LIVE,
     PROVISIONING_STATES,
     REUSABLE,
+    Diagnostics,
     LessonRecord,
     LessonState,
     StepRecord,
@@ -64,6 +65,7 @@ _SCALARS = (
     "configured",
     "configurable",
     "config_generation",
+    "diagnostics",
 )
 # The pipeline as the step scripts read it: each step and what it needs, in order.
 _PIPELINE_JSON = json.dumps(
@@ -430,22 +432,23 @@ class LessonRegistry:
             raise StageConflict(lesson_id, str(detail[0]))
         return bool(outcome == "changed")
 
-    def fail(self, lesson_id: str, error: str) -> bool:
-        """QUEUED/PROVISIONING -> FAILED with the reason; False if it was not provisioning."""
+    def fail(self, lesson_id: str, error: str, diagnostics: Diagnostics | None = None) -> bool:
+        """QUEUED/PROVISIONING -> FAILED with the reason (and what its pods said); False if it
+        was not provisioning."""
         record_key = self.keys.record(lesson_id)
+        fields: Fields = {
+            "state": LessonState.FAILED.value,
+            "error": error,
+            "updated_at": self._clock.now(),
+        }
+        if diagnostics is not None:
+            fields["diagnostics"] = diagnostics.model_dump_json()
 
         def apply(pipe: Pipeline) -> bool:
             if pipe.hget(record_key, "state") not in PROVISIONING_STATES:
                 return False
             pipe.multi()
-            pipe.hset(
-                record_key,
-                mapping={
-                    "state": LessonState.FAILED.value,
-                    "error": error,
-                    "updated_at": self._clock.now(),
-                },
-            )
+            pipe.hset(record_key, mapping=fields)
             pipe.zrem(self.keys.deadline, lesson_id)
             pipe.zrem(self.keys.heartbeat, lesson_id)
             return True
@@ -575,5 +578,7 @@ def _decode(fields: Mapping[str, str]) -> LessonRecord:
         )
         for step, status in _step_statuses(fields).items()
     }
-    scalars = {name: fields[name] for name in _SCALARS if name in fields}
+    scalars: dict[str, Any] = {name: fields[name] for name in _SCALARS if name in fields}
+    if "diagnostics" in scalars:
+        scalars["diagnostics"] = json.loads(scalars["diagnostics"])
     return LessonRecord.model_validate({**scalars, "steps": steps})

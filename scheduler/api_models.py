@@ -8,13 +8,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    model_validator,
+)
 
 from lessons.curriculum import Curriculum
-from lessons.model import Category, Lesson, Tier
+from lessons.model import Category, GuideType, Lesson, PresentationType, Tier
 from lessons.naming import SESSION_ID_MAX, validate_session_id
-from lessons.plan import EndpointPlan
-from lessons.state import LessonRecord, LessonState, StepStatus
+from lessons.plan import EndpointPlan, LessonPlan, PresentationPlan
+from lessons.state import Diagnostics, LessonRecord, LessonState, StepStatus
 from lessons.steps import Step
 
 LESSONS_PATH = "/v1/lessons"
@@ -74,6 +81,51 @@ class Port(_Body):
     port: int = Field(examples=[22])
 
 
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+class PresentationAccess(_Body):
+    """A way into an endpoint, as the learner's front end shows it: a terminal (ssh), a web
+    page (http)."""
+
+    name: str = Field(examples=["cli"])
+    type: PresentationType
+    port: int = Field(examples=[22])
+    host: str = Field(
+        description="the endpoint's Service from inside the cluster",
+        examples=["linux1.linux-basics-session-42-abcdefghij.svc"],
+    )
+    # Fields that do not apply are left out rather than null.
+    url: str | None = Field(
+        None,
+        exclude_if=_is_none,
+        description="http, with a presentation domain: the page, through its Ingress",
+        examples=["https://bgp-spine-leaf-s1-abcdefghij-server1-web-abcdefghij.labs.example.com/"],
+    )
+    ssh_user: str | None = Field(
+        None,
+        exclude_if=_is_none,
+        description="ssh: the image's login, when it has one; only to holders of the API token",
+    )
+    ssh_password: str | None = Field(None, exclude_if=_is_none, description="with `ssh_user`")
+
+    @classmethod
+    def of(
+        cls, presentation: PresentationPlan, host: str, plan: LessonPlan, credentials: bool
+    ) -> PresentationAccess:
+        ingress = presentation.ingress
+        return cls(
+            name=presentation.name,
+            type=presentation.type,
+            port=presentation.port,
+            host=host,
+            url=plan.url(ingress) if ingress is not None else None,
+            ssh_user=presentation.user if credentials else None,
+            ssh_password=presentation.password if credentials else None,
+        )
+
+
 class EndpointAccess(_Body):
     """How to reach one device of a READY lesson."""
 
@@ -84,15 +136,49 @@ class EndpointAccess(_Body):
         examples=["linux1.linux-basics-session-42-abcdefghij.svc"],
     )
     ports: list[Port]
+    presentations: list[PresentationAccess]
 
     @classmethod
-    def of(cls, endpoint: EndpointPlan, namespace: str) -> EndpointAccess:
+    def of(cls, endpoint: EndpointPlan, plan: LessonPlan, credentials: bool) -> EndpointAccess:
+        """`credentials`: whether to show the ssh logins (to holders of the API token)."""
         # Every endpoint has a Service named after it (the `services` step).
+        host = f"{endpoint.name}.{plan.namespace}.svc"
         return cls(
             name=endpoint.name,
             service=endpoint.name,
-            host=f"{endpoint.name}.{namespace}.svc",
+            host=host,
             ports=[Port(name=port.name, port=port.port) for port in endpoint.ports],
+            presentations=[
+                PresentationAccess.of(presentation, host, plan, credentials)
+                for presentation in endpoint.presentations
+            ],
+        )
+
+
+class GuideAccess(_Body):
+    """The lesson's Jupyter guide: a notebook server over the lesson's files."""
+
+    type: GuideType = GuideType.JUPYTER
+    service: str = Field(examples=["jupyterlabguide"])
+    host: str = Field(
+        description="its Service from inside the cluster",
+        examples=["jupyterlabguide.bgp-spine-leaf-session-42-abcdefghij.svc"],
+    )
+    port: int = Field(examples=[8888])
+    url: str | None = Field(
+        None, exclude_if=_is_none, description="with a presentation domain: through its Ingress"
+    )
+
+    @classmethod
+    def of(cls, plan: LessonPlan) -> GuideAccess | None:
+        guide = plan.guide
+        if guide is None:
+            return None
+        return cls(
+            service=guide.name,
+            host=f"{guide.name}.{plan.namespace}.svc",
+            port=guide.port,
+            url=plan.url(guide.ingress) if guide.ingress is not None else None,
         )
 
 
@@ -133,6 +219,12 @@ class LessonSummary(_Body):
         description="set when a teardown runs past LESSONQ_TEARDOWN_TIMEOUT: why it has not "
         "finished (GC keeps trying)",
     )
+    diagnostics: Diagnostics | None = Field(
+        None,
+        description="a FAILED lesson's pods that were not ready, as they were when it failed: "
+        "why each waited, its last Events and the tail of its log (kept after its namespace "
+        "goes)",
+    )
     status_url: str = Field(examples=["/v1/lessons/3f9c2a7d51e04b86"])
 
     @classmethod
@@ -155,17 +247,30 @@ class LessonSummary(_Body):
 
 
 class LessonStatus(LessonSummary):
-    """A lesson and, once it is READY, how to reach each of its endpoints."""
+    """A lesson and, once it is READY, how to reach each of its endpoints and its guide."""
 
     endpoints: list[EndpointAccess] | None = Field(
-        description="each endpoint's Service and ports; null until the lesson is READY"
+        description="each endpoint's Service, ports and presentations; null until the lesson "
+        "is READY"
+    )
+    guide: GuideAccess | None = Field(
+        description="the Jupyter guide, for a lesson with one; null until the lesson is READY"
     )
 
     @classmethod
-    def with_endpoints(
-        cls, record: LessonRecord, endpoints: list[EndpointAccess] | None
+    def with_access(
+        cls, record: LessonRecord, plan: LessonPlan | None, credentials: bool
     ) -> LessonStatus:
-        return cls.model_validate({**cls.fields_of(record), "endpoints": endpoints})
+        """The lesson, with how to reach it when `plan` is given (READY, CONFIGURING)."""
+        access: dict[str, Any] = {"endpoints": None, "guide": None}
+        if plan is not None:
+            access = {
+                "endpoints": [
+                    EndpointAccess.of(endpoint, plan, credentials) for endpoint in plan.endpoints
+                ],
+                "guide": GuideAccess.of(plan),
+            }
+        return cls.model_validate({**cls.fields_of(record), **access})
 
 
 class LessonList(_Body):

@@ -11,7 +11,7 @@ from typing import TextIO
 from lessons.plan import LessonPlan
 from lessons.state import LessonRecord, StepStatus
 from lessons.steps import Step
-from scheduler.api_models import Catalog
+from scheduler.api_models import Catalog, EndpointAccess, GuideAccess
 
 # Erase the terminal line and go back to its start: the progress line is redrawn in place.
 REDRAW = "\r\x1b[K"
@@ -31,7 +31,9 @@ def steps_done(record: LessonRecord) -> int:
 
 
 def status_lines(record: LessonRecord, plan: LessonPlan | None) -> list[str]:
-    """`lessonq status`: the record, then each endpoint's service and ports once READY."""
+    """`lessonq status`: the record, then once READY each endpoint's service and ports, its
+    presentations (the ssh logins too: the command line is the operator's, with Redis at hand)
+    and the Jupyter guide."""
     done = f"{steps_done(record)}/{len(Step)}"
     durations = ", ".join(
         f"{step.value} {rec.seconds:.2f}s"
@@ -55,10 +57,30 @@ def status_lines(record: LessonRecord, plan: LessonPlan | None) -> list[str]:
     ]
     if record.teardown_error is not None:
         rows.append(("teardown", record.teardown_error))
+    diagnostics = record.diagnostics
+    if diagnostics is not None:
+        for pod in diagnostics.pods:
+            rows.append(("pod", f"{pod.pod}: {pod.phase or '-'}, {pod.waiting or '-'}"))
+            rows += [("  event", text) for text in pod.events]
+            rows += [("  log", line) for line in (pod.log or "").splitlines()]
+        if diagnostics.note is not None:
+            rows.append(("diagnosis", diagnostics.note))
     lines = [f"{name:<11} {value}" for name, value in rows]
-    for endpoint in plan.endpoints if plan is not None else []:
-        ports = ", ".join(f"{port.name} {port.port}" for port in endpoint.ports) or "no ports"
+    if plan is None:
+        return lines
+    for endpoint in plan.endpoints:
+        access = EndpointAccess.of(endpoint, plan, credentials=True)
+        ports = ", ".join(f"{port.name} {port.port}" for port in access.ports) or "no ports"
         lines.append(f"{'service':<11} {endpoint.name}.{record.namespace}: {ports}")
+        for shown in access.presentations:
+            where = shown.url or f"{shown.host}:{shown.port}"
+            login = f", user {shown.ssh_user}" if shown.ssh_user is not None else ""
+            login += f", password {shown.ssh_password}" if shown.ssh_password is not None else ""
+            lines.append(f"  {shown.type.value:<9} {shown.name}: {where}{login}")
+    guide = GuideAccess.of(plan)
+    if guide is not None:
+        where = guide.url or f"{guide.host}:{guide.port}"
+        lines.append(f"{'guide':<11} {guide.type.value}: {where}")
     return lines
 
 

@@ -22,8 +22,10 @@ from redis.exceptions import RedisError
 
 from jobs import StepPayload
 from kube import PermanentError, TransientError
+from lessons.state import Diagnostics
 from lessons.steps import Step
 from registry import NotStarted
+from tasks.diagnostics import diagnose
 from tasks.outcomes import Outcome, Reason, reason
 from tasks.running import LessonTask, RunAgain, StepRun, carry_out, retry_after_error
 from tasks.runtime import Runtime, runtime
@@ -40,9 +42,15 @@ def run_step(rt: Runtime, step: Step, payload: StepPayload) -> RunAgain | None:
         run.report(Outcome.SKIPPED, why=started_step.value)
         return None
     record, plan = started_step
+
+    def fail(message: str, why: str) -> None:
+        # The namespace step's failures are about a namespace that may not be the lesson's.
+        diagnostics = None if step is Step.NAMESPACE else _diagnose(rt, plan.namespace)
+        run.fail(message, why, diagnostics)
+
     # A step that waits for the cluster judges the deadline itself, to say what it waited for.
     if rt.clock.now() >= record.deadline and not step.waits:
-        run.fail("provisioning did not finish before its deadline", Reason.DEADLINE)
+        fail("provisioning did not finish before its deadline", Reason.DEADLINE)
         return None
     try:
         result = body_of(step)(StepContext.of(rt, step, record, plan, payload))
@@ -52,18 +60,18 @@ def run_step(rt: Runtime, step: Step, payload: StepPayload) -> RunAgain | None:
             message = (
                 f"step {step} did not succeed before the provisioning deadline: {error.message}"
             )
-            run.fail(message, Reason.DEADLINE)
+            fail(message, Reason.DEADLINE)
             return None
         return run.retry(error, countdown)
     except PermanentError as error:
-        run.fail(error.message, reason(error))
+        fail(error.message, reason(error))
         return None
     except (RedisError, SoftTimeLimitExceeded):
         # No verdict on the lesson: the task fails, and GC resumes the lesson once it stalls.
         raise
     except Exception as error:
         log.exception("step %s of lesson %s raised", step, payload.lesson_id)
-        run.fail(f"internal error: {error!r}", Reason.INTERNAL)
+        fail(f"internal error: {error!r}", Reason.INTERNAL)
         return None
     if isinstance(result, Again):
         rt.registry.report_progress(payload.lesson_id, next_run_in=result.countdown)
@@ -90,3 +98,13 @@ def _register(step: Step) -> Task:
 
 for _step in Step:
     _register(_step)
+
+
+def _diagnose(rt: Runtime, namespace: str) -> Diagnostics:
+    """What the lesson's pods said; a note instead when that cannot be read (never an error
+    that would hide the failure itself)."""
+    try:
+        return diagnose(rt.kube, namespace)
+    except Exception as error:
+        log.exception("diagnosing namespace %s raised", namespace)
+        return Diagnostics(note=f"the diagnostics could not be collected: {error!r}")

@@ -11,6 +11,7 @@ from celery import Task
 
 from jobs import StepPayload
 from kube import KubeError, TransientError
+from lessons.state import Diagnostics
 from tasks.outcomes import Outcome, StepEvent, reason
 from tasks.runtime import Runtime
 
@@ -68,9 +69,10 @@ class StepRun:
         attempt = {"attempt": self.payload.attempt + 1}
         return RunAgain(countdown, self.payload.model_copy(update=attempt))
 
-    def fail(self, message: str, why: str) -> None:
+    def fail(self, message: str, why: str, diagnostics: Diagnostics | None = None) -> None:
         # A lesson torn down while this step ran makes its errors moot: fail only a live one.
-        if self.rt.registry.fail(self.payload.lesson_id, f"{self.step}: {message}"):
+        lesson_id, error = self.payload.lesson_id, f"{self.step}: {message}"
+        if self.rt.registry.fail(lesson_id, error, diagnostics):
             self.report(Outcome.FAILED, error=message, reason=why)
         else:
             self.report(Outcome.STOPPED, why="lesson is being torn down")

@@ -2,8 +2,9 @@
 
 A step reconciles: it makes what its entry in ``lessons.steps.PIPELINE`` creates exist, accepts
 what is already there and ours, and refuses what belongs to someone else. Most steps need no
-body of their own (`make_exist`); the namespace step also clears the way for its namespace, and
-readiness watches the pods. A body returns a `Result` or raises a KubeError; the runner
+body of their own (`make_exist`); the namespace step also clears the way for its namespace, the
+services step copies the Ingresses' certificate in, readiness watches the pods, and configure
+runs the configuration Jobs. A body returns a `Result` or raises a KubeError; the runner
 (``tasks.provision``) turns those into retries, failures and the next steps.
 """
 
@@ -18,9 +19,9 @@ from config.clock import Clock
 from config.settings import Settings
 from jobs import Producer, StepPayload
 from kube import KubeApi, KubeError, Obj, PermanentError, TransientError, is_terminating, owner_of
-from kube.kinds import JOB, NAMESPACE, POD
+from kube.kinds import JOB, NAMESPACE, POD, SECRET
 from lessons.files import LessonFiles
-from lessons.manifests import Manifest
+from lessons.manifests import Manifest, tls_manifest
 from lessons.naming import CONFIGURES, INSTANCE, JOB_NAME, LESSON_ID, MANAGED
 from lessons.plan import LessonPlan
 from lessons.readiness import Readiness, assess
@@ -167,8 +168,25 @@ def _clear_the_way(ctx: StepContext, existing: Obj) -> None:
     )
 
 
+def expose(ctx: StepContext) -> Result:
+    """The Services and the web pages' Ingresses; with TLS, first the copy of the certificate
+    they name, from the Secret in lessonq's own namespace (an Ingress can only name a Secret of
+    its own namespace)."""
+    source = ctx.plan.tls_secret
+    if source is not None and ctx.plan.ingresses():
+        original = ctx.kube.read(SECRET, source.name, source.namespace)
+        if original is None:
+            raise PermanentError(
+                f"the web pages' certificate, Secret {source.namespace}/{source.name} "
+                "(LESSONQ_PRESENTATION_TLS_SECRET), does not exist"
+            )
+        ctx.objects.ensure(tls_manifest(ctx.plan, original), ctx.plan.lesson_id)
+    return make_exist(ctx)
+
+
 def readiness(ctx: StepContext) -> Result:
-    """Wait for the pods without keeping other work waiting.
+    """Wait for the pods (the endpoints' and the Jupyter guide's) without keeping other work
+    waiting; the record counts the endpoints.
 
     When no other message is waiting for a worker, the step watches the pods for a few seconds
     and notices readiness at once; when work is waiting, it only looks, and comes back after a
@@ -177,10 +195,10 @@ def readiness(ctx: StepContext) -> Result:
     """
     plan, clock = ctx.plan, ctx.clock
     selector = f"{LESSON_ID}={plan.lesson_id}"
-    endpoints = [endpoint.name for endpoint in plan.endpoints]
     pods, since = ctx.kube.listing(POD, plan.namespace, selector)
-    seen = assess(pods, endpoints)
-    ctx.registry.report_progress(plan.lesson_id, healthy=seen.healthy, total=seen.total)
+    seen = assess(pods, plan.pods())
+    total = len(plan.endpoints)
+    ctx.registry.report_progress(plan.lesson_id, healthy=_healthy(plan, seen), total=total)
     budget = min(ctx.settings.readiness_watch, ctx.deadline - clock.now())
     if not seen.complete and seen.problem is None and budget > 0 and not ctx.producer.waiting():
         # Nothing else is waiting for this worker slot: watch, and notice readiness at once.
@@ -190,7 +208,7 @@ def readiness(ctx: StepContext) -> Result:
     if not seen.complete:
         if clock.now() >= ctx.deadline:
             raise PermanentError(
-                f"{seen.healthy}/{seen.total} endpoints ready at the provisioning deadline; "
+                f"{_healthy(plan, seen)}/{total} endpoints ready at the provisioning deadline; "
                 f"waiting: {', '.join(seen.waiting)}",
                 reason=Reason.DEADLINE,
             )
@@ -203,14 +221,17 @@ def readiness(ctx: StepContext) -> Result:
     return Done()
 
 
+def _healthy(plan: LessonPlan, seen: Readiness) -> int:
+    """The endpoints ready: the guide's pod is waited for, but it is not an endpoint."""
+    return len(seen.ready & {endpoint.name for endpoint in plan.endpoints})
+
+
 def _watch_until_ready(
     ctx: StepContext, pods: dict[str, dict[str, Any]], since: str, budget: float
 ) -> Readiness:
-    endpoints = [endpoint.name for endpoint in ctx.plan.endpoints]
-    seen = assess(pods.values(), endpoints)
-    events = ctx.kube.watch(
-        POD, ctx.plan.namespace, f"{LESSON_ID}={ctx.plan.lesson_id}", since, budget
-    )
+    plan = ctx.plan
+    seen = assess(pods.values(), plan.pods())
+    events = ctx.kube.watch(POD, plan.namespace, f"{LESSON_ID}={plan.lesson_id}", since, budget)
     with closing(events):
         for kind, pod in events:
             name = pod["metadata"]["name"]
@@ -218,9 +239,9 @@ def _watch_until_ready(
                 pods.pop(name, None)
             else:
                 pods[name] = pod
-            previous, seen = seen, assess(pods.values(), endpoints)
-            if seen.healthy != previous.healthy:
-                ctx.registry.report_progress(ctx.plan.lesson_id, healthy=seen.healthy)
+            previous, seen = seen, assess(pods.values(), plan.pods())
+            if _healthy(plan, seen) != _healthy(plan, previous):
+                ctx.registry.report_progress(plan.lesson_id, healthy=_healthy(plan, seen))
             if seen.complete or seen.problem is not None:
                 break
     return seen
@@ -320,6 +341,7 @@ def _job_failure(ctx: StepContext, job: Obj) -> str:
 # The steps with a body of their own; every other step only makes its objects exist.
 BODIES: dict[Step, StepBody] = {
     Step.NAMESPACE: claim_namespace,
+    Step.SERVICES: expose,
     Step.READINESS: readiness,
     Step.CONFIGURE: configure,
 }

@@ -6,7 +6,8 @@ as having a megabyte of JSON parsed, nor learn from a 422 what the API expects.
 
 With a token set, every path needs it except `OPEN_PATHS`: probes, metrics and the API's
 documents. Paths are compared as the routes see them, without the `root_path` the server was
-started under (uvicorn's --root-path puts it in front of the request's path).
+started under (uvicorn's --root-path puts it in front of the request's path). A request that
+showed the token is marked so (`holds_token`): only those see the devices' logins.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hmac
 
 from pydantic import SecretStr
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,6 +30,13 @@ OPEN_PATHS = frozenset(
 # enough that parsing the largest body accepted stays cheap.
 MAX_BODY_BYTES = 1024 * 1024
 _TOO_LARGE = f"the request body is larger than {MAX_BODY_BYTES} bytes"
+# The request's state key the Gate sets when the request showed the API token.
+_HOLDS_TOKEN = "lessonq_holds_token"
+
+
+def holds_token(request: Request) -> bool:
+    """Whether the request passed the Gate with the API token (never when none is set)."""
+    return getattr(request.state, _HOLDS_TOKEN, False) is True
 
 
 def route_path(scope: Scope) -> str:
@@ -48,16 +57,18 @@ class Gate:
         self._max_body = max_body
 
     def _authorized(self, headers: Headers) -> bool:
-        assert self._token is not None
+        """Whether the request shows the token (never when none is set)."""
+        if self._token is None:
+            return False
         scheme, _, credentials = headers.get("authorization", "").partition(" ")
         # Header values arrive as latin-1 text; back to their bytes, compared in constant time
         # (hmac.compare_digest refuses non-ASCII str, but not bytes).
         given = credentials.strip().encode("latin-1")
         return scheme.lower() == "bearer" and hmac.compare_digest(given, self._token)
 
-    def _refusal(self, path: str, headers: Headers) -> Response | None:
+    def _refusal(self, path: str, headers: Headers, authorized: bool) -> Response | None:
         """The answer to a request that goes no further, if it is one."""
-        if self._token is not None and path not in OPEN_PATHS and not self._authorized(headers):
+        if self._token is not None and path not in OPEN_PATHS and not authorized:
             # RFC 6750: no error code when no credentials were sent at all.
             challenge = 'Bearer realm="lessonq"'
             if "authorization" in headers:
@@ -76,10 +87,14 @@ class Gate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        refusal = self._refusal(route_path(scope), Headers(scope=scope))
+        headers = Headers(scope=scope)
+        authorized = self._authorized(headers)
+        refusal = self._refusal(route_path(scope), headers, authorized)
         if refusal is not None:
             await refusal(scope, receive, send)
             return
+        if authorized:
+            scope.setdefault("state", {})[_HOLDS_TOKEN] = True
         await self.app(scope, self._limited(receive), send)
 
     def _limited(self, receive: Receive) -> Receive:

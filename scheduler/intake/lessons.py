@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from lessons.curriculum import BrokenLessonError, LessonError, UnknownLessonError, parse_lesson
 from lessons.model import Lesson
@@ -18,7 +18,6 @@ from scheduler.api_models import (
     LESSONS_PATH,
     Catalog,
     CreateLesson,
-    EndpointAccess,
     ErrorBody,
     FieldProblem,
     LessonList,
@@ -29,6 +28,7 @@ from scheduler.api_models import (
 )
 from scheduler.client import LessonClient, StageError
 from scheduler.intake.errors import definition_problems, invalid, not_found
+from scheduler.intake.gate import holds_token
 from scheduler.intake.jsonbody import JsonRoute
 
 # Where an inline lesson's problems point: its place in the request body.
@@ -71,12 +71,13 @@ def lessons_router(client: LessonClient) -> APIRouter:
         prefix=LESSONS_PATH, tags=["lessons"], route_class=JsonRoute, responses=_ERRORS
     )
 
-    def status(record: LessonRecord) -> LessonStatus:
-        endpoints = None
+    def status(record: LessonRecord, request: Request) -> LessonStatus:
+        """The lesson; once it is up, how to reach it, with the devices' logins only for
+        callers that showed the API token."""
+        plan = None
         if record.state in (LessonState.READY, LessonState.CONFIGURING):
             plan = client.registry.plan(record.id)
-            endpoints = [EndpointAccess.of(endpoint, plan.namespace) for endpoint in plan.endpoints]
-        return LessonStatus.with_endpoints(record, endpoints)
+        return LessonStatus.with_access(record, plan, credentials=holds_token(request))
 
     def known_id(lesson_id: str) -> str:
         if LESSON_ID_FORMAT.fullmatch(lesson_id) is None:
@@ -88,7 +89,7 @@ def lessons_router(client: LessonClient) -> APIRouter:
         status_code=202,
         responses={429: {"model": ErrorBody, "description": "too many live lessons"}},
     )
-    def create_lesson(body: CreateLesson, response: Response) -> LessonStatus:
+    def create_lesson(body: CreateLesson, request: Request, response: Response) -> LessonStatus:
         """Ask for a lesson for a session; the same lesson and session again give the same
         live lesson. Provisioning goes on after the answer: follow `status_url`."""
         try:
@@ -96,7 +97,7 @@ def lessons_router(client: LessonClient) -> APIRouter:
         except StageError as error:
             raise invalid([FieldProblem(field="stage", message=str(error))]) from None
         response.headers["Location"] = f"{LESSONS_PATH}/{record.id}"
-        return status(record)
+        return status(record, request)
 
     # The session is required: a listing of every session's lessons would hand out the ids
     # that keepalive and DELETE act on, and read every record. Operators have `lessonq list`.
@@ -106,32 +107,32 @@ def lessons_router(client: LessonClient) -> APIRouter:
         return LessonList(lessons=[LessonSummary.of(record) for record in client.list(session)])
 
     @router.get("/{lesson_id}")
-    def get_lesson(lesson_id: str) -> LessonStatus:
-        """A lesson's state and progress; once READY, its endpoints."""
-        return status(client.status(known_id(lesson_id)))
+    def get_lesson(lesson_id: str, request: Request) -> LessonStatus:
+        """A lesson's state and progress; once READY, its endpoints and guide."""
+        return status(client.status(known_id(lesson_id)), request)
 
     @router.post("/{lesson_id}/keepalive")
-    def keep_alive(lesson_id: str) -> LessonStatus:
+    def keep_alive(lesson_id: str, request: Request) -> LessonStatus:
         """Reset the lesson's idle clock (`expires_at`). A lesson no longer live is unchanged."""
-        return status(client.keepalive(known_id(lesson_id)))
+        return status(client.keepalive(known_id(lesson_id)), request)
 
     @router.post(
         "/{lesson_id}/stage",
         status_code=202,
         responses={409: {"model": ErrorBody, "description": "the lesson is not READY"}},
     )
-    def set_stage(lesson_id: str, body: SetStage) -> LessonStatus:
+    def set_stage(lesson_id: str, body: SetStage, request: Request) -> LessonStatus:
         """Move a READY lesson to a stage: CONFIGURING while its devices are configured for it,
         then READY again. Its current stage configures them afresh (resets the devices)."""
         try:
-            return status(client.set_stage(known_id(lesson_id), body.stage))
+            return status(client.set_stage(known_id(lesson_id), body.stage), request)
         except StageError as error:
             raise invalid([FieldProblem(field="stage", message=str(error))]) from None
 
     @router.delete("/{lesson_id}", status_code=202)
-    def tear_down(lesson_id: str) -> LessonStatus:
+    def tear_down(lesson_id: str, request: Request) -> LessonStatus:
         """Start tearing the lesson down; it ends GONE."""
-        return status(client.teardown(known_id(lesson_id)))
+        return status(client.teardown(known_id(lesson_id)), request)
 
     return router
 

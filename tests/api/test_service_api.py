@@ -197,7 +197,12 @@ def test_openapi_document_describes_every_endpoint(api: httpx.Client) -> None:
         "session_id",
         "stage",
     }
-    assert "endpoints" in schemas["LessonStatus"]["properties"]
+    assert {"endpoints", "guide"} <= set(schemas["LessonStatus"]["properties"])
+    # What the front end builds its tabs from: each field that may not apply is optional.
+    presentation = schemas["PresentationAccess"]
+    assert set(presentation["required"]) == {"name", "type", "port", "host"}
+    assert {"url", "ssh_user", "ssh_password"} <= set(presentation["properties"])
+    assert schemas["PresentationType"]["enum"] == ["ssh", "http"]
     # No token configured: no security scheme claimed.
     assert "securitySchemes" not in document["components"]
 

@@ -45,6 +45,10 @@ def test_a_lesson_from_create_to_teardown(stack: Stack, session_id: str) -> None
         assert any(
             line.startswith(f"service     {endpoint.name}.{record.namespace}:") for line in lines
         ), lines
+    # Its terminal, with the image's login: the command line is the operator's.
+    ssh = f"  ssh       cli: linux1.{record.namespace}.svc:22, user antidote, password "
+    ssh += "antidotepassword"
+    assert lines[lines.index(f"service     linux1.{record.namespace}: cli 22") + 1] == ssh
 
     status = lessonq("status", ident, "--json", env=stack.env)
     assert json.loads(status.stdout)["state"] == "READY"
@@ -166,3 +170,22 @@ def test_a_lesson_created_at_a_stage_and_moved_to_another(stack: Stack, session_
     assert_one_line_error(lessonq("stage", ident, "7", env=stack.env), "0 to 2, not 7")
     assert lessonq("teardown", ident, "--wait", env=stack.env).returncode == 0
     assert_one_line_error(lessonq("stage", ident, "1", env=stack.env), "is GONE")
+
+
+def test_status_shows_the_web_pages_and_the_guide_under_the_presentation_domain(
+    stack: Stack, session_id: str
+) -> None:
+    # The plan is made where the lesson is asked for: here, by the command line.
+    env = {**stack.env, "LESSONQ_PRESENTATION_DOMAIN": "labs.example.com"}
+    created = lessonq("create", "bgp-spine-leaf", "--session", session_id, "--wait", env=env)
+    assert created.returncode == 0, created.stdout + created.stderr
+    ident = lesson_id(created.stdout)
+    plan = stack.client().registry.plan(ident)
+    web = plan.endpoint("server1").presentations[1].ingress
+    assert web is not None and plan.guide is not None and plan.guide.ingress is not None
+
+    status = lessonq("status", ident, env=stack.env).stdout.splitlines()
+    assert f"  http      web: http://{web.host}/" in status
+    assert status[-1] == f"guide       jupyter: http://{plan.guide.ingress.host}/"
+    assert "state       READY" in status and "endpoints   8/8 healthy" in status
+    assert lessonq("teardown", ident, "--wait", env=stack.env).returncode == 0

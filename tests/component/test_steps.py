@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from kube import Obj, PermanentError, TransientError, WatchEvent
-from kube.kinds import NAMESPACE, POD, kind_of
-from lessons.naming import INSTANCE, LESSON_ID, MANAGED
+from kube.kinds import NAMESPACE, POD, SECRET, kind_of
+from lessons.manifests import TLS_NAME
+from lessons.naming import GUIDE_NAME, INSTANCE, LESSON_ID, MANAGED
 from lessons.plan import LessonPlan
 from lessons.state import LessonRecord, LessonState
 from lessons.steps import Step
@@ -23,6 +24,7 @@ from tasks.steps import (
     StepContext,
     Stop,
     claim_namespace,
+    expose,
     make_exist,
     poll_pause,
     readiness,
@@ -304,6 +306,139 @@ def test_an_object_that_belongs_to_someone_else_is_refused(
     assert len(kube.names(POD, ctx.plan.namespace)) == len(ctx.manifests)
 
 
+# --- expose: the services step ------------------------------------------------------------
+
+DOMAIN = "labs.example.com"
+WEB_PAGES = pytest.mark.settings(
+    presentation_domain=DOMAIN, presentation_tls_secret="labs-tls", namespace="lab-system"
+)
+CERTIFICATE: Obj = {
+    "apiVersion": "v1",
+    "kind": "Secret",
+    "metadata": {"name": "labs-tls", "namespace": "lab-system"},
+    "type": "kubernetes.io/tls",
+    "data": {"tls.crt": "Y2VydA==", "tls.key": "a2V5"},
+}
+
+
+def in_namespace(kube: FakeKube, namespace: str) -> set[tuple[str, str]]:
+    return {(kind, name) for (kind, ns, name) in kube.objects if ns == namespace}
+
+
+@WEB_PAGES
+def test_the_services_step_copies_the_certificate_in_then_makes_services_and_ingresses(
+    new_lesson: NewLesson, step_context: Context, kube: FakeKube
+) -> None:
+    record = new_lesson("bgp-spine-leaf")  # server1's web page, and a Jupyter guide
+    assert claim_namespace(step_context(record, Step.NAMESPACE)) == Done()
+    kube.put(CERTIFICATE)
+    kube.calls.clear()
+    ctx = step_context(record, Step.SERVICES)
+
+    assert expose(ctx) == Done()
+
+    made = in_namespace(kube, record.namespace)
+    ingresses = {name for kind, name in made if kind == "Ingress"}
+    assert len(ingresses) == 2 and GUIDE_NAME in ingresses
+    assert {("Service", e.name) for e in ctx.plan.endpoints} | {("Service", GUIDE_NAME)} <= made
+    copy = kube.read(SECRET, TLS_NAME, record.namespace)
+    assert copy is not None
+    assert (copy["type"], copy["data"]) == (CERTIFICATE["type"], CERTIFICATE["data"])
+    assert copy["metadata"]["labels"] == ctx.plan.labels()
+    # The original is read where lessonq runs; the copy is made before the Ingresses naming it.
+    assert kube.calls[:2] == [
+        Call("read", "Secret", "lab-system", "labs-tls"),
+        Call("create", "Secret", record.namespace, TLS_NAME),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("slug", "ingresses"),
+    [
+        pytest.param(
+            "bgp-spine-leaf",
+            2,
+            marks=pytest.mark.settings(presentation_domain=DOMAIN, namespace="lab-system"),
+            id="no-tls",
+        ),
+        pytest.param("linux-basics", 0, marks=WEB_PAGES, id="no-web-pages"),
+        pytest.param(
+            "bgp-spine-leaf",
+            0,
+            marks=pytest.mark.settings(presentation_tls_secret="labs-tls"),
+            id="no-domain",
+        ),
+    ],
+)
+def test_without_tls_or_without_web_pages_no_certificate_is_read_or_copied(
+    slug: str, ingresses: int, new_lesson: NewLesson, step_context: Context, kube: FakeKube
+) -> None:
+    record = new_lesson(slug)
+    assert claim_namespace(step_context(record, Step.NAMESPACE)) == Done()
+    ctx = step_context(record, Step.SERVICES)
+
+    assert expose(ctx) == Done()
+
+    made = in_namespace(kube, record.namespace)
+    assert sum(1 for kind, _ in made if kind == "Ingress") == ingresses
+    assert ("Secret", TLS_NAME) not in made
+    assert all(call.kind != "Secret" for call in kube.calls)
+    assert {("Service", e.name) for e in ctx.plan.endpoints} <= made
+
+
+@WEB_PAGES
+def test_a_missing_certificate_fails_the_lesson_before_anything_is_made(
+    new_lesson: NewLesson, step_context: Context, kube: FakeKube
+) -> None:
+    record = new_lesson("bgp-spine-leaf")
+    assert claim_namespace(step_context(record, Step.NAMESPACE)) == Done()
+
+    with pytest.raises(PermanentError) as raised:
+        expose(step_context(record, Step.SERVICES))
+
+    assert raised.value.message == (
+        "the web pages' certificate, Secret lab-system/labs-tls "
+        "(LESSONQ_PRESENTATION_TLS_SECRET), does not exist"
+    )
+    assert in_namespace(kube, record.namespace) == set()
+
+
+@WEB_PAGES
+def test_a_certificate_that_cannot_be_read_yet_is_retried(
+    new_lesson: NewLesson, step_context: Context, kube: FakeKube
+) -> None:
+    record = new_lesson("bgp-spine-leaf")
+    assert claim_namespace(step_context(record, Step.NAMESPACE)) == Done()
+    kube.put(CERTIFICATE)
+    kube.fail("read", TransientError("the API server is busy"))
+
+    with pytest.raises(TransientError):
+        expose(step_context(record, Step.SERVICES))
+
+    assert in_namespace(kube, record.namespace) == set()
+
+
+@WEB_PAGES
+def test_a_copy_from_an_earlier_attempt_is_accepted_and_one_of_someone_else_refused(
+    new_lesson: NewLesson, step_context: Context, kube: FakeKube
+) -> None:
+    record = new_lesson("bgp-spine-leaf")
+    assert claim_namespace(step_context(record, Step.NAMESPACE)) == Done()
+    kube.put(CERTIFICATE)
+    assert expose(step_context(record, Step.SERVICES)) == Done()
+    first = kube.read(SECRET, TLS_NAME, record.namespace)
+    assert first is not None
+
+    assert expose(step_context(record, Step.SERVICES)) == Done()
+
+    again = kube.read(SECRET, TLS_NAME, record.namespace)
+    assert again is not None and again["metadata"]["uid"] == first["metadata"]["uid"]
+    kube.delete(SECRET, TLS_NAME, first["metadata"]["uid"], record.namespace)
+    kube.put({**first, "metadata": {**first["metadata"], "labels": {}}})
+    with pytest.raises(PermanentError, match="belongs to something not managed by lessonq"):
+        expose(step_context(record, Step.SERVICES))
+
+
 # --- readiness ------------------------------------------------------------------------------
 
 
@@ -375,7 +510,7 @@ def test_with_the_queue_idle_the_step_watches_and_notices_readiness_at_once(
 ) -> None:
     record = in_cluster("bgp-spine-leaf")
     ctx = step_context(record, Step.READINESS)
-    names = [endpoint.name for endpoint in ctx.plan.endpoints]
+    names = ctx.plan.pods()  # eight endpoints and the Jupyter guide
     healthy_seen: list[int] = []
 
     def events() -> list[WatchEvent]:
@@ -390,8 +525,68 @@ def test_with_the_queue_idle_the_step_watches_and_notices_readiness_at_once(
     assert again == Done()
     assert healthy_seen == [0]
     after = registry.require(record.id)
-    assert after.healthy == after.total == len(names) == 8
+    assert after.healthy == after.total == len(names) - 1 == 8
     assert kube.verbs() == ["list", "watch"]
+
+
+def test_the_jupyter_guide_is_waited_for_but_not_counted_as_an_endpoint(
+    in_cluster: NewLesson,
+    step_context: Context,
+    kube: FakeKube,
+    registry: LessonRegistry,
+    producer: RecordingProducer,
+) -> None:
+    record = in_cluster("bgp-spine-leaf")
+    producer.queued = 1  # work waits: the step looks without watching
+    ctx = step_context(record, Step.READINESS)
+    ready(kube, record.namespace, *(endpoint.name for endpoint in ctx.plan.endpoints))
+
+    assert readiness(ctx) == Again(countdown=1, polls=1)
+
+    after = registry.require(record.id)
+    assert (after.healthy, after.total) == (8, 8)
+    ready(kube, record.namespace, GUIDE_NAME)
+    assert readiness(step_context(record, Step.READINESS, polls=1)) == Done()
+    assert registry.require(record.id).healthy == 8
+
+
+def test_a_guide_not_ready_at_the_deadline_is_named_among_what_the_lesson_waits_for(
+    in_cluster: NewLesson, step_context: Context, kube: FakeKube, clock: FakeClock
+) -> None:
+    record = in_cluster("bgp-spine-leaf")
+    ctx = step_context(record, Step.READINESS)
+    ready(kube, record.namespace, *(endpoint.name for endpoint in ctx.plan.endpoints))
+    clock.advance(record.deadline - clock.now())
+
+    with pytest.raises(PermanentError) as raised:
+        readiness(ctx)
+
+    assert raised.value.message == (
+        f"8/8 endpoints ready at the provisioning deadline; waiting: {GUIDE_NAME} (Pending)"
+    )
+
+
+def test_a_guide_that_can_never_start_fails_the_step(
+    in_cluster: NewLesson, step_context: Context, kube: FakeKube
+) -> None:
+    record = in_cluster("bgp-spine-leaf")
+    ctx = step_context(record, Step.READINESS)
+    waiting = {"reason": "ErrImageNeverPull", "message": "the image is not on the node"}
+    kube.set_pod_status(
+        record.namespace,
+        GUIDE_NAME,
+        {
+            "phase": "Pending",
+            "containerStatuses": [{"name": "jupyter", "state": {"waiting": waiting}}],
+        },
+    )
+
+    with pytest.raises(PermanentError) as raised:
+        readiness(ctx)
+
+    assert (
+        raised.value.message == f"pod {GUIDE_NAME}: ErrImageNeverPull: the image is not on the node"
+    )
 
 
 def test_a_watch_that_ends_before_readiness_looks_again_after_a_pause(

@@ -157,3 +157,10 @@ def test_an_image_that_cannot_be_pulled_fails_the_lesson_without_waiting_for_the
         assert failed.error is not None and "pod linux1: ImagePullBackOff" in failed.error
         # Long before the (90 s) provisioning deadline.
         assert failed.updated_at < record.deadline - 60
+        # What the pod said stays with the record once the namespace is gone.
+        client.teardown(record.id)
+        gone = client.wait(record.id, timeout=30)
+        assert gone.state is LessonState.GONE and gone.diagnostics is not None
+        [pod] = gone.diagnostics.pods
+        assert (pod.pod, pod.waiting, pod.log) == ("linux1", "ImagePullBackOff", None)
+        assert any("Failed" in event and "pull" in event.lower() for event in pod.events), pod

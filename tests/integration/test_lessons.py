@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-from lessons.manifests import NETWORKS_ANNOTATION
-from lessons.naming import ENDPOINT, INSTANCE, LESSON, LESSON_ID, MANAGED
+from lessons.manifests import NETWORKS_ANNOTATION, TLS_NAME
+from lessons.naming import ENDPOINT, GUIDE_NAME, INSTANCE, LESSON, LESSON_ID, MANAGED
 from lessons.state import LessonRecord, LessonState
 from lessons.steps import Desired, Step, all_manifests
+from scheduler.client import LessonClient
 from tests.support.kube import ClusterView
 from tests.support.settings import REPO
 from tests.support.stack import Stack
@@ -42,7 +43,7 @@ def assert_matches_manifests(view: ClusterView, record: LessonRecord, stack: Sta
                 assert {a["interface"] for a in json.loads(wanted)} <= interfaces
         elif kind == "Namespace":
             assert live["metadata"]["labels"]["kubernetes.io/metadata.name"] == meta["name"]
-        elif kind in ("NetworkPolicy", "NetworkAttachmentDefinition"):
+        elif kind in ("NetworkPolicy", "NetworkAttachmentDefinition", "Ingress"):
             assert live["spec"] == manifest["spec"]
         elif kind == "Service":
             assert [p["port"] for p in live["spec"].get("ports") or []] == [
@@ -108,3 +109,38 @@ def test_pods_carry_endpoint_labels_and_resolve_by_service_name(
         assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
     client.teardown(record.id)
     assert client.wait(record.id, timeout=30).state is LessonState.GONE
+
+
+def test_web_pages_get_their_ingresses_and_certificate_and_the_guide_its_pod(
+    stack: Stack, session_id: str
+) -> None:
+    view = ClusterView(stack.sim.url)
+    certificate = view.certificate("lab-system", "labs-tls")
+    web = {
+        "presentation_domain": "labs.example.com",
+        "presentation_tls_secret": "labs-tls",
+        "namespace": "lab-system",
+        "ingress_class": "nginx",
+    }
+    # The plan is the intake's: these settings decide the pages; the worker makes them.
+    client = LessonClient(stack.settings.model_copy(update=web))
+    record = client.wait(client.create("bgp-spine-leaf", session_id).id, timeout=90)
+    assert record.state is LessonState.READY, record.error
+    assert record.healthy == record.total == 8  # the guide is no endpoint
+
+    assert_matches_manifests(view, record, stack)  # Ingresses and the guide's pod (ready) too
+    plan = client.registry.plan(record.id)
+    ingresses = view.networking.list_namespaced_ingress(record.namespace).items
+    assert sorted(i.spec.rules[0].host for i in ingresses) == sorted(
+        ingress.host for ingress in plan.ingresses()
+    )
+    assert len(ingresses) == 2 and GUIDE_NAME in {i.metadata.name for i in ingresses}
+    copy = view.get("Secret", record.namespace, TLS_NAME)
+    assert (copy["type"], copy["data"]) == (certificate["type"], certificate["data"])
+    assert copy["metadata"]["labels"][LESSON_ID] == record.id
+
+    client.teardown(record.id)
+    assert client.wait(record.id, timeout=30).state is LessonState.GONE
+    assert view.namespace(record.namespace) is None
+    # The original stays where the operator keeps it.
+    assert view.get("Secret", "lab-system", "labs-tls")["data"] == certificate["data"]

@@ -1,11 +1,14 @@
 """The ClusterRole in deploy/ against the calls the code really makes.
 
 A stack of its own (Redis, kubesim, a worker) so that kubesim counts only this run, and every
-call in it comes from the pipeline: the test only asks for lessons, sends task messages and
-touches Redis, never the Kubernetes API. It runs, through the real tasks, a provisioning with
-its readiness watch, the same steps delivered again while the lesson is still provisioning (as
-after a lost acknowledgement: each finds its objects there and reads them back), a teardown,
-and GC's orphan sweep.
+call counted comes from the pipeline: the test only asks for lessons, sends task messages and
+touches Redis; its one use of the Kubernetes API, putting the web pages' certificate where
+lessonq runs (as an operator would), is left out of the counts. It runs, through the real
+tasks, a provisioning with its readiness watch (a lesson with a web page and a Jupyter guide,
+published under a presentation domain with TLS), the same steps delivered again while the
+lesson is still provisioning (as after a lost acknowledgement: each finds its objects there and
+reads them back), a stage change, a configuration that fails, a teardown, and GC's orphan
+sweep.
 Every (verb, resource) kubesim counted must be granted, and every grant must have been used.
 """
 
@@ -25,6 +28,7 @@ from kubesim.resources import BUILTINS, custom_types_of
 from lessons.state import LessonRecord, LessonState
 from lessons.steps import Job, Step
 from scheduler.client import LessonClient
+from tests.support.kube import ClusterView
 from tests.support.redis import redis_client
 from tests.support.settings import REPO
 from tests.support.stack import Stack, running_stack
@@ -67,17 +71,35 @@ def granted(role: dict[str, Any]) -> set[tuple[str, str, str]]:
     }
 
 
-def used(stats: dict[str, Any]) -> set[tuple[str, str, str]]:
+def counts(stats: dict[str, Any]) -> dict[tuple[str, str], int]:
+    return {
+        (verb, resource): sum(codes.values())
+        for verb, resources in stats["requests"].items()
+        for resource, codes in resources.items()
+    }
+
+
+def used(stats: dict[str, Any], before: dict[str, Any]) -> set[tuple[str, str, str]]:
+    """(group, resource, verb) of the requests made since `before`."""
+    earlier = counts(before)
     return {
         (GROUP_OF[resource.split("/")[0]], resource, verb)
-        for verb, resources in stats["requests"].items()
-        for resource in resources
+        for (verb, resource), count in counts(stats).items()
+        if count > earlier.get((verb, resource), 0)
     }
+
+
+# Web pages under a domain, with TLS: the services step reads the certificate and copies it.
+WEB_PAGES = {
+    "presentation_domain": "labs.example.com",
+    "presentation_tls_secret": "labs-tls",
+    "namespace": "lab-system",
+}
 
 
 @pytest.fixture
 def rbac_stack(tmp_path: Path) -> Iterator[Stack]:
-    with running_stack(tmp_path, sim=BOOTING) as stack:
+    with running_stack(tmp_path, sim=BOOTING, settings=WEB_PAGES) as stack:
         yield stack
 
 
@@ -94,8 +116,11 @@ def test_the_cluster_role_grants_exactly_what_the_pipeline_uses(
 ) -> None:
     client = rbac_stack.client()
     settings = rbac_stack.settings
+    ClusterView(rbac_stack.sim.url).certificate("lab-system", "labs-tls")
+    before = rbac_stack.sim.stats()
     app = sending_app(settings)
-    lesson = client.create("snapshot-testing", session_id)
+    # server1's web page and the Jupyter guide: Ingresses, and the certificate copied in.
+    lesson = client.create("bgp-spine-leaf", session_id)
     orphan = client.create("linux-basics", f"{session_id}-orphan")
 
     # Redelivery: once the pods are made and readiness has watched them, every step of the
@@ -150,7 +175,7 @@ def test_the_cluster_role_grants_exactly_what_the_pipeline_uses(
         what="the orphan sweep",
     )
 
-    calls = used(rbac_stack.sim.stats())
+    calls = used(rbac_stack.sim.stats(), before)
     grants = granted(cluster_role())
     assert calls - grants == set(), "the code calls what deploy/rbac.yaml does not grant"
     assert grants - calls == set(), "deploy/rbac.yaml grants what the code no longer uses"

@@ -25,6 +25,7 @@ from lessons.naming import (
     CONFIGURES,
     ENDPOINT,
     GENERATION,
+    GUIDE_NAME,
     INSTANCE,
     LESSON,
     LESSON_ID,
@@ -344,11 +345,11 @@ def test_links_carry_their_mtu_or_the_default_into_the_bridge_config(
 def test_pods_stay_together_and_expose_nothing_extra(plans: dict[str, LessonPlan]) -> None:
     plan = plans["bgp-spine-leaf"]
     pods = pod_manifests(plan)
-    assert len(pods) == 8
+    assert len(pods) == 9  # eight endpoints, and the Jupyter guide (its own test below)
     for pod in pods:
         name, spec = pod["metadata"]["name"], pod["spec"]
         assert spec["hostname"] == name
-        assert spec["containers"][0]["name"] == name
+        assert spec["containers"][0]["name"] == (name if name != GUIDE_NAME else "jupyter")
         assert spec["automountServiceAccountToken"] is False
         assert spec["enableServiceLinks"] is False
         [term] = spec["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
@@ -477,7 +478,7 @@ def test_forwarding_sysctls(plans: dict[str, LessonPlan]) -> None:
 def test_one_service_per_endpoint(plans: dict[str, LessonPlan]) -> None:
     plan = plans["bgp-spine-leaf"]
     services = _by_name(service_manifests(plan))
-    assert set(services) == {e.name for e in plan.endpoints}
+    assert set(services) == {e.name for e in plan.endpoints} | {GUIDE_NAME}
     server1 = services["server1"]["spec"]
     assert server1["type"] == "ClusterIP"
     assert server1["selector"] == plan.endpoint_labels("server1")

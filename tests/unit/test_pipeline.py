@@ -21,7 +21,15 @@ from lessons.steps import (
     Step,
     all_manifests,
 )
-from tasks.steps import BODIES, body_of, claim_namespace, configure, make_exist, readiness
+from tasks.steps import (
+    BODIES,
+    body_of,
+    claim_namespace,
+    configure,
+    expose,
+    make_exist,
+    readiness,
+)
 from tests.support.settings import TEST_SETTINGS
 
 
@@ -52,12 +60,12 @@ def test_every_step_that_creates_nothing_has_a_body_of_its_own() -> None:
 
 def test_each_step_runs_its_own_body_or_makes_its_objects_exist() -> None:
     assert body_of(Step.NAMESPACE) is claim_namespace
+    assert body_of(Step.SERVICES) is expose
     assert body_of(Step.READINESS) is readiness
     assert body_of(Step.CONFIGURE) is configure
     assert [step for step in Step if body_of(step) is make_exist] == [
         Step.NETWORKS,
         Step.POLICIES,
-        Step.SERVICES,
         Step.FILES,
         Step.PODS,
     ]
