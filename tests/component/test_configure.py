@@ -10,15 +10,18 @@ from collections.abc import Callable
 
 import pytest
 
+from config.settings import Settings
 from jobs import StepPayload
-from kube import Obj, PermanentError
+from kube import KubeError, Obj, PermanentError
 from kube.kinds import CONFIG_MAP, JOB, NAMESPACE, SECRET
+from lessons.curriculum import Curriculum
 from lessons.files import MOUNT_PATH
 from lessons.manifests import CREDENTIALS_NAME, FILES_NAME
 from lessons.naming import JOB_NAME
+from lessons.plan import build_plan
 from lessons.state import LessonRecord, LessonState
 from lessons.steps import Step
-from registry import LessonNotFound, LessonRegistry, StageConflict
+from registry import LessonNotFound, LessonRegistry, StageConflict, new_lesson_id
 from tasks.outcomes import Outcome, Reason
 from tasks.provision import run_step
 from tasks.runtime import Runtime
@@ -28,6 +31,7 @@ from tests.fakes.kube import FakeKube
 from tests.fakes.observer import Recorder
 from tests.fakes.producer import RecordingProducer
 from tests.fakes.worker import FakeWorker
+from tests.support.redis import redis_client
 
 Context = Callable[..., StepContext]
 NewLesson = Callable[..., LessonRecord]
@@ -147,6 +151,50 @@ def test_the_files_step_puts_the_folder_and_the_credentials_in_the_namespace(
     }
 
 
+def test_a_plan_sent_without_its_folder_has_no_files_to_put(
+    new_lesson: NewLesson,
+    step_context: Context,
+    kube: FakeKube,
+    registry: LessonRegistry,
+    curriculum: Curriculum,
+    settings: Settings,
+) -> None:
+    """A client may register a plan built without the lesson's files (files_version None), for
+    a lesson that configures no device: the files step has nothing to put, and is done."""
+    plan = build_plan(
+        curriculum.lesson("linux-basics"),
+        curriculum.images,
+        lesson_id=new_lesson_id(),
+        session_id="no-folder",
+        settings=settings,
+    )
+    record, _ = registry.create(plan)
+    kube.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": record.namespace}})
+
+    assert make_exist(step_context(record, Step.FILES)) == Done()
+
+    assert plan.files_version is None
+    assert kube.names(CONFIG_MAP, record.namespace) == kube.names(SECRET, record.namespace) == []
+
+
+def test_files_gone_from_redis_fail_the_files_step_for_good(
+    new_lesson: NewLesson,
+    step_context: Context,
+    kube: FakeKube,
+    registry: LessonRegistry,
+    redis_url: str,
+) -> None:
+    """Evicted files cannot come back without the intake: retrying would not help."""
+    record = new_lesson(LESSON)
+    kube.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": record.namespace}})
+    version = str(registry.plan(record.id).files_version)
+    redis_client(redis_url).delete(registry.keys.files(version))
+
+    with pytest.raises(PermanentError, match=f"files of version {version} are gone from Redis"):
+        make_exist(step_context(record, Step.FILES))
+    assert kube.names(CONFIG_MAP, record.namespace) == []
+
+
 def test_finished_jobs_count_as_configured_then_the_lesson_settles_for_its_ready_delay(
     in_cluster: NewLesson,
     step_context: Context,
@@ -229,6 +277,35 @@ def test_a_failed_job_without_a_pod_or_a_log_still_says_what_failed(
 
     with pytest.raises(PermanentError, match=r"\(DeadlineExceeded: no message\); it left no pod"):
         configure(step_context(record, Step.CONFIGURE, polls=1))
+
+
+def test_a_failed_job_whose_log_cannot_be_read_still_says_what_failed(
+    in_cluster: NewLesson, step_context: Context, kube: FakeKube
+) -> None:
+    record = in_cluster(LESSON)
+    configure(step_context(record, Step.CONFIGURE))
+    kube.put(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": "config-frr2-0-0-a",
+                "namespace": record.namespace,
+                "labels": {JOB_NAME: "config-frr2-0-0"},
+            },
+        }
+    )
+    failure = {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}
+    kube.set_status(JOB, record.namespace, "config-frr2-0-0", {"conditions": [failure]})
+    kube.fail("log", KubeError('pods "config-frr2-0-0-a" not found', status=404))
+
+    with pytest.raises(PermanentError) as raised:
+        configure(step_context(record, Step.CONFIGURE, polls=1))
+
+    assert raised.value.message.endswith(
+        "last lines of pod config-frr2-0-0-a:\n"
+        '(its log could not be read: pods "config-frr2-0-0-a" not found)'
+    )
 
 
 def test_jobs_still_running_at_the_deadline_fail_the_lesson_saying_which(
