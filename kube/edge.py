@@ -151,10 +151,7 @@ class Kube:
         query = [("tailLines", str(tail_lines)), ("limitBytes", str(limit_bytes))]
         path = POD.path(namespace, pod) + "/log"
         response = self._send("GET", path, query, None, self._timeout, accept="text/plain")
-        try:
-            return bytes(response.read()).decode("utf-8", errors="replace")
-        except urllib3.exceptions.HTTPError as error:
-            raise TransientError(f"Kubernetes API response broke off: {error}") from None
+        return _body(response).decode("utf-8", errors="replace")
 
     # The one place requests are made.
 
@@ -166,11 +163,7 @@ class Kube:
         query: list[tuple[str, str]] | None = None,
         body: Obj | None = None,
     ) -> Obj:
-        response = self._send(method, path, query, body, self._timeout)
-        try:
-            data = response.read()
-        except urllib3.exceptions.HTTPError as error:
-            raise TransientError(f"Kubernetes API response broke off: {error}") from None
+        data = _body(self._send(method, path, query, body, self._timeout))
         return json.loads(data) if data else {}
 
     def _send(
@@ -204,3 +197,11 @@ class Kube:
                 body_text = None
             raise from_response(response.status, response.reason, body_text, response.headers)
         return response
+
+
+def _body(response: RESTResponse) -> bytes:
+    """A 2xx answer's body; a connection that broke off while it came is worth retrying."""
+    try:
+        return bytes(response.read())
+    except urllib3.exceptions.HTTPError as error:
+        raise TransientError(f"Kubernetes API response broke off: {error}") from None

@@ -249,6 +249,7 @@ class LessonRegistry:
         Raises AdmissionRefused past the global or per-session limit of live lessons.
         """
         now = self._clock.now()
+        files_ttl = int(self._settings.lesson_ttl + self._settings.provision_timeout)
         fields: dict[str, str] = {
             "id": plan.lesson_id,
             "lesson": plan.slug,
@@ -286,7 +287,7 @@ class LessonRegistry:
             "now": now,
             "fields": json.dumps(fields),
             "files_key": self.keys.files(plan.files_version) if plan.files_version else "",
-            "files_ttl": int(self._settings.lesson_ttl + self._settings.provision_timeout),
+            "files_ttl": files_ttl,
         }
         if (files is None) != (plan.files_version is None) or (
             files is not None and files.version != plan.files_version
@@ -297,8 +298,9 @@ class LessonRegistry:
             outcome, value = (_text(v) or "" for v in self._create(keys=keys, args=args))
             if outcome == "files-missing":
                 assert files is not None
-                ttl = int(self._settings.lesson_ttl + self._settings.provision_timeout)
-                self._redis.set(self.keys.files(files.version), files.model_dump_json(), ex=ttl)
+                self._redis.set(
+                    self.keys.files(files.version), files.model_dump_json(), ex=files_ttl
+                )
                 continue
             if outcome == "created":
                 return _decode(fields), replaced
@@ -375,7 +377,6 @@ class LessonRegistry:
         lesson_id: str,
         *,
         healthy: int | None = None,
-        total: int | None = None,
         namespace_uid: str | None = None,
         configured: int | None = None,
         next_run_in: float = 0,
@@ -387,8 +388,6 @@ class LessonRegistry:
         fields: Fields = {"updated_at": now}
         if healthy is not None:
             fields["healthy"] = healthy
-        if total is not None:
-            fields["total"] = total
         if namespace_uid is not None:
             fields["namespace_uid"] = namespace_uid
         if configured is not None:

@@ -69,16 +69,20 @@ def _started(pod: Obj) -> bool:
 
 def _pod(kube: KubeApi, namespace: str, pod: Obj, events: list[Obj]) -> PodDiagnostics:
     name = pod["metadata"]["name"]
-    log = None
-    if _started(pod):
-        try:
-            log = kube.log(namespace, name, LOG_LINES, LOG_BYTES).strip() or None
-        except KubeError as error:
-            log = f"(its log could not be read: {error.message})"
+    log = log_tail(kube, namespace, name, LOG_LINES, LOG_BYTES) if _started(pod) else ""
     return PodDiagnostics(
         pod=name,
         phase=_phase(pod),
         waiting=waiting_reason(pod),
         events=_events_of(name, events),
-        log=log,
+        log=log or None,
     )
+
+
+def log_tail(kube: KubeApi, namespace: str, pod: str, lines: int, limit_bytes: int) -> str:
+    """The last `lines` a pod printed (empty when nothing), or a note saying why they could not
+    be read: an error report must not fail over its own details."""
+    try:
+        return kube.log(namespace, pod, lines, limit_bytes).strip()
+    except KubeError as error:
+        return f"(its log could not be read: {error.message})"

@@ -74,9 +74,9 @@ def run_step(rt: Runtime, step: Step, payload: StepPayload) -> RunAgain | None:
         fail(f"internal error: {error!r}", Reason.INTERNAL)
         return None
     if isinstance(result, Again):
-        rt.registry.report_progress(payload.lesson_id, next_run_in=result.countdown)
-        counters = {"attempt": 0, "ready_since": result.ready_since, "polls": result.polls}
-        return RunAgain(result.countdown, payload.model_copy(update=counters))
+        return run.again(
+            result.countdown, attempt=0, ready_since=result.ready_since, polls=result.polls
+        )
     if isinstance(result, Stop):
         run.report(Outcome.STOPPED, why="lesson is being torn down")
         return None

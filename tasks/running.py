@@ -62,12 +62,17 @@ class StepRun:
         duration = self.rt.clock.monotonic() - self.started
         self.rt.report(StepEvent(self.payload, self.step, outcome, duration, **details))
 
-    def retry(self, error: KubeError, countdown: float) -> RunAgain:
-        """Run again after `countdown` s: the lesson is still moving."""
+    def again(self, countdown: float, **counters: Any) -> RunAgain:
+        """Run again after `countdown` s with the payload's `counters` updated: the lesson is
+        still moving, and GC's stall timeout counts from then."""
         self.rt.registry.report_progress(self.payload.lesson_id, next_run_in=countdown)
+        return RunAgain(countdown, self.payload.model_copy(update=counters))
+
+    def retry(self, error: KubeError, countdown: float) -> RunAgain:
+        """Run again after `countdown` s, after an error worth retrying."""
+        again = self.again(countdown, attempt=self.payload.attempt + 1)
         self.report(Outcome.RETRY, error=error.message, reason=reason(error), retry_in=countdown)
-        attempt = {"attempt": self.payload.attempt + 1}
-        return RunAgain(countdown, self.payload.model_copy(update=attempt))
+        return again
 
     def fail(self, message: str, why: str, diagnostics: Diagnostics | None = None) -> None:
         # A lesson torn down while this step ran makes its errors moot: fail only a live one.

@@ -18,7 +18,7 @@ from typing import Any
 from config.clock import Clock
 from config.settings import Settings
 from jobs import Producer, StepPayload
-from kube import KubeApi, KubeError, Obj, PermanentError, TransientError, is_terminating, owner_of
+from kube import KubeApi, Obj, PermanentError, TransientError, is_terminating, owner_of
 from kube.kinds import JOB, NAMESPACE, POD, SECRET
 from lessons.files import LessonFiles
 from lessons.manifests import Manifest, tls_manifest
@@ -28,6 +28,7 @@ from lessons.readiness import Readiness, assess
 from lessons.state import LIVE, PROVISIONING_STATES, LessonRecord, LessonState
 from lessons.steps import Desired, Step
 from registry import LessonRegistry
+from tasks.diagnostics import log_tail
 from tasks.outcomes import Reason
 from tasks.reconcile import Reconciler
 from tasks.runtime import Runtime
@@ -197,8 +198,7 @@ def readiness(ctx: StepContext) -> Result:
     selector = f"{LESSON_ID}={plan.lesson_id}"
     pods, since = ctx.kube.listing(POD, plan.namespace, selector)
     seen = assess(pods, plan.pods())
-    total = len(plan.endpoints)
-    ctx.registry.report_progress(plan.lesson_id, healthy=_healthy(plan, seen), total=total)
+    ctx.registry.report_progress(plan.lesson_id, healthy=_healthy(plan, seen))
     budget = min(ctx.settings.readiness_watch, ctx.deadline - clock.now())
     if not seen.complete and seen.problem is None and budget > 0 and not ctx.producer.waiting():
         # Nothing else is waiting for this worker slot: watch, and notice readiness at once.
@@ -206,19 +206,21 @@ def readiness(ctx: StepContext) -> Result:
     if seen.problem is not None:
         raise PermanentError(seen.problem)
     if not seen.complete:
-        if clock.now() >= ctx.deadline:
-            raise PermanentError(
-                f"{_healthy(plan, seen)}/{total} endpoints ready at the provisioning deadline; "
-                f"waiting: {', '.join(seen.waiting)}",
-                reason=Reason.DEADLINE,
-            )
-        # Look again after a growing pause, and one last time at the deadline.
-        pause = min(
-            poll_pause(ctx.payload.polls, ctx.settings.readiness_watch),
-            ctx.deadline - clock.now(),
-        )
-        return Again(countdown=max(pause, 0), polls=ctx.payload.polls + 1)
+        counted = f"{_healthy(plan, seen)}/{len(plan.endpoints)} endpoints ready"
+        return _again_until_the_deadline(ctx, counted, ", ".join(seen.waiting))
     return Done()
+
+
+def _again_until_the_deadline(ctx: StepContext, counted: str, waiting: str) -> Again:
+    """Look again after a growing pause, and one last time at the deadline; past it, the lesson
+    fails saying how far it got (`counted`) and what it still waited for."""
+    now = ctx.clock.now()
+    if now >= ctx.deadline:
+        raise PermanentError(
+            f"{counted} at the provisioning deadline; waiting: {waiting}", reason=Reason.DEADLINE
+        )
+    pause = min(poll_pause(ctx.payload.polls, ctx.settings.readiness_watch), ctx.deadline - now)
+    return Again(countdown=max(pause, 0), polls=ctx.payload.polls + 1)
 
 
 def _healthy(plan: LessonPlan, seen: Readiness) -> int:
@@ -272,7 +274,7 @@ def _configuration_jobs(ctx: StepContext) -> Again | None:
     Jobs of earlier stages or generations go first. Jobs take a while: like readiness, the step
     looks, and comes back after a growing pause (Again) until every Job has succeeded (None); a
     Job that failed for good fails the lesson with its pod's last log lines."""
-    plan, now = ctx.plan, ctx.clock.now()
+    plan = ctx.plan
     wanted = {manifest["metadata"]["name"]: manifest for manifest in ctx.manifests}
     listed = ctx.kube.listing(JOB, plan.namespace, f"{LESSON_ID}={plan.lesson_id}").items
     jobs = {job["metadata"]["name"]: job for job in listed}
@@ -289,19 +291,12 @@ def _configuration_jobs(ctx: StepContext) -> Again | None:
             raise PermanentError(_job_failure(ctx, jobs[name]), reason=Reason.CONFIGURATION)
     if done == len(wanted):
         return None
-    if now >= ctx.deadline:
-        waiting = ", ".join(
-            f"{wanted[name]['metadata']['labels'][CONFIGURES]} ({name})"
-            for name, state in progress.items()
-            if state != "done"
-        )
-        raise PermanentError(
-            f"{done}/{len(wanted)} endpoints configured at the provisioning deadline; "
-            f"waiting: {waiting}",
-            reason=Reason.DEADLINE,
-        )
-    pause = min(poll_pause(ctx.payload.polls, ctx.settings.readiness_watch), ctx.deadline - now)
-    return Again(countdown=max(pause, 0), polls=ctx.payload.polls + 1)
+    waiting = ", ".join(
+        f"{wanted[name]['metadata']['labels'][CONFIGURES]} ({name})"
+        for name, state in progress.items()
+        if state != "done"
+    )
+    return _again_until_the_deadline(ctx, f"{done}/{len(wanted)} endpoints configured", waiting)
 
 
 def job_progress(job: Obj | None) -> str:
@@ -328,10 +323,7 @@ def _job_failure(ctx: StepContext, job: Obj) -> str:
         return f"{endpoint}: configuration Job {name} failed ({why}); it left no pod"
     latest = max(pods, key=lambda pod: str(pod["metadata"].get("creationTimestamp")))
     pod = latest["metadata"]["name"]
-    try:
-        log = ctx.kube.log(ctx.plan.namespace, pod, LOG_LINES, LOG_BYTES).strip()
-    except KubeError as error:
-        log = f"(its log could not be read: {error.message})"
+    log = log_tail(ctx.kube, ctx.plan.namespace, pod, LOG_LINES, LOG_BYTES)
     return (
         f"{endpoint}: configuration Job {name} failed ({why}); last lines of pod {pod}:\n"
         f"{log or '(nothing)'}"

@@ -70,10 +70,7 @@ def run_teardown(rt: Runtime, payload: StepPayload) -> RunAgain | None:
             run.report(Outcome.OVERDUE, error="the namespace is still terminating")
             return None
         pause = poll_pause(payload.polls, rt.settings.readiness_watch)
-        rt.registry.report_progress(payload.lesson_id, next_run_in=pause)
-        return RunAgain(
-            pause, payload.model_copy(update={"attempt": 0, "polls": payload.polls + 1})
-        )
+        return run.again(pause, attempt=0, polls=payload.polls + 1)
     rt.registry.finish_teardown(payload.lesson_id)
     run.report(Outcome.DONE)
     return None

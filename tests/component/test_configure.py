@@ -25,7 +25,7 @@ from registry import LessonNotFound, LessonRegistry, StageConflict, new_lesson_i
 from tasks.outcomes import Outcome, Reason
 from tasks.provision import run_step
 from tasks.runtime import Runtime
-from tasks.steps import Again, Done, StepContext, configure, make_exist
+from tasks.steps import Again, Done, StepContext, configure, job_progress, make_exist
 from tests.fakes.clock import FakeClock
 from tests.fakes.kube import FakeKube
 from tests.fakes.observer import Recorder
@@ -330,6 +330,34 @@ def test_jobs_still_running_at_the_deadline_fail_the_lesson_saying_which(
     assert raised.value.message == (
         "2/3 endpoints configured at the provisioning deadline; waiting: frr2 (config-frr2-0-0)"
     )
+
+
+@pytest.mark.parametrize(
+    ("status", "progress"),
+    [
+        (None, "running"),  # just created: no status yet
+        ({"active": 1}, "running"),
+        # A condition that is not (or no longer) True says nothing; a later one decides.
+        ({"conditions": [{"type": "Failed", "status": "False"}]}, "running"),
+        (
+            {
+                "conditions": [
+                    {"type": "Failed", "status": "False"},
+                    {"type": "Complete", "status": "True"},
+                ]
+            },
+            "done",
+        ),
+        ({"conditions": [{"type": "Failed", "status": "True"}]}, "failed"),
+    ],
+)
+def test_a_jobs_progress_is_read_from_its_true_conditions(
+    status: Obj | None, progress: str
+) -> None:
+    job: Obj = {"metadata": {"name": "config-frr1-0-0"}}
+    if status is not None:
+        job["status"] = status
+    assert job_progress(job) == progress
 
 
 # --- stage changes --------------------------------------------------------------------------
