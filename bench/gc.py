@@ -33,13 +33,14 @@ EXPIRED = 100
 def _fill(values: dict[str, Any], prefix: str, start: int, stop: int) -> None:
     """Register lessons `start`..`stop` with these settings (from a thread pool)."""
     client = LessonClient(load_settings(**values))
-    template = client.plan("linux-basics", "gc-template")
+    template, files = client.prepare("linux-basics", "gc-template")
 
     def create(index: int) -> None:
         client.registry.create(
             template.model_copy(
                 update={"lesson_id": f"{prefix}{index:012x}", "session_id": f"{prefix}-{index}"}
-            )
+            ),
+            files=files,
         )
 
     with ThreadPoolExecutor(4) as pool:
@@ -56,9 +57,8 @@ def _fill_fast(values: dict[str, Any], prefix: str, count: int) -> None:
             future.result()
 
 
-def full_scan(registry: LessonRegistry, url: str, now: float) -> list[str]:
+def full_scan(registry: LessonRegistry, redis: Redis, now: float) -> list[str]:
     """Every record's expiry read with SCAN, the way GC would work without an index."""
-    redis = Redis.from_url(url, decode_responses=True)
     expired = []
     keys = list(redis.scan_iter(match=registry.keys.record("*"), count=1000))
     for start in range(0, len(keys), 1000):
@@ -84,6 +84,9 @@ def run(workdir: Path, quick: bool) -> dict[str, Any]:
         }
         settings = load_settings(**values)
         client = LessonClient(settings)
+        # Connected before the first timed scan, as GC's own connection is before a tick.
+        redis = Redis.from_url(server.url, decode_responses=True)
+        redis.ping()
         live = LIVE
         _fill_fast(values, "a", live - EXPIRED)
         runtime = Runtime.build(settings, sending_app(settings))
@@ -94,7 +97,7 @@ def run(workdir: Path, quick: bool) -> dict[str, Any]:
             # instant they were made, the very last could still have a microsecond to go).
             now = time.time() + 1
             started = time.perf_counter()
-            scanned = full_scan(client.registry, server.url, now)
+            scanned = full_scan(client.registry, redis, now)
             scans.append(time.perf_counter() - started)
             started = time.perf_counter()
             result = collect(runtime, now)
