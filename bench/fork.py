@@ -30,10 +30,9 @@ import redis
 from bench.fork_worker import SAMPLES
 from bench.harness import BenchStack, bench_stack, median, wait_settled
 from bench.lessons import ring_lesson
-from devstack.local import CeleryProcess, free_port
+from devstack.local import free_port
 from lessons.state import LessonRecord, LessonState
 from lessons.steps import Step
-from workers import metrics
 
 APP = "bench.fork_worker"
 CONCURRENCY = 2
@@ -41,28 +40,6 @@ CONCURRENCY = 2
 SIM_ARGS = ["--time-scale", "0.05"]
 
 Sample = dict[str, Any]
-
-
-def _start_worker(stack: BenchStack, name: str, *, fresh: bool) -> CeleryProcess:
-    args = [
-        "--loglevel",
-        "INFO",
-        "--concurrency",
-        str(CONCURRENCY),
-        "--hostname",
-        f"{name}@%h",
-        "--without-gossip",
-        "--without-mingle",
-        "--queues",
-        stack.settings.queue,
-    ]
-    if fresh:
-        args += ["--max-tasks-per-child", "1"]
-    env = {**stack.env, **metrics.environment(stack.settings, parent=stack.workdir)}
-    worker = CeleryProcess("worker", env, stack.workdir / f"{name}.log", args, app=APP)
-    stack.processes.append(worker)
-    worker.wait_for_log(" ready.")
-    return worker
 
 
 def _provision(stack: BenchStack, prefix: str, count: int) -> list[LessonRecord]:
@@ -113,12 +90,14 @@ def _step_ms(records: Iterable[LessonRecord]) -> float:
 def run(workdir: Path, quick: bool) -> dict[str, Any]:
     lessons = 2 if quick else 8
     with bench_stack(workdir, SIM_ARGS, metrics_port=free_port()) as stack:
-        fresh_worker = _start_worker(stack, "fresh", fresh=True)
+        fresh_worker = stack.start_worker(
+            "fresh", CONCURRENCY, APP, extra_args=["--max-tasks-per-child", "1"]
+        )
         fresh_records = _provision(stack, "fresh", lessons)
         fresh_worker.stop()
         fresh = [sample for sample in _samples(stack) if sample["index"] == 0]
 
-        _start_worker(stack, "warm", fresh=False)
+        stack.start_worker("warm", CONCURRENCY, APP)
         _provision(stack, "warmup", CONCURRENCY)
         warm_records = _provision(stack, "warm", lessons)
         ids = {record.id for record in warm_records}

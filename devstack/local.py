@@ -242,6 +242,7 @@ def start_worker(
     queue: str,
     concurrency: int = 2,
     app: str = "workers.app",
+    extra_args: Sequence[str] = (),
 ) -> CeleryProcess:
     worker = CeleryProcess(
         "worker",
@@ -258,6 +259,7 @@ def start_worker(
             "--without-mingle",
             "--queues",
             queue,
+            *extra_args,
         ],
         app=app,
     )
@@ -354,10 +356,12 @@ class Processes:
         concurrency: int = 2,
         app: str = "workers.app",
         queue: str | None = None,
+        extra_args: Sequence[str] = (),
     ) -> CeleryProcess:
         log = self.workdir / f"{name}-{len(self.processes)}.log"
         env = {**self.env, **metrics.environment(self.settings, parent=self.workdir)}
-        worker = start_worker(env, log, name, queue or self.settings.queue, concurrency, app=app)
+        queue = queue or self.settings.queue
+        worker = start_worker(env, log, name, queue, concurrency, app, extra_args)
         self.processes.append(worker)
         return worker
 

@@ -11,6 +11,7 @@ from kubesim.api import Api, DeleteOptions, type_key
 from kubesim.clock import timestamp
 from kubesim.config import SimConfig
 from kubesim.events import EventRecorder
+from kubesim.kubelet import backoff
 from kubesim.loop import Loop
 from kubesim.podstatus import finished
 from kubesim.resources import JOBS, PODS
@@ -31,8 +32,7 @@ def controller_uid(obj: JSON) -> str | None:
 def pod_failure_backoff(failures: int) -> float:
     """The Job controller's delay before it replaces a failed pod: 10 s doubling per failure, at
     most 10 minutes (DefaultJobPodFailureBackOff, MaxJobPodFailureBackOff)."""
-    exponent = min(max(failures - 1, 0), 32)  # past the maximum long before a float overflows
-    return float(min(POD_FAILURE_BACKOFF * 2**exponent, MAX_POD_FAILURE_BACKOFF))
+    return backoff(failures, POD_FAILURE_BACKOFF, MAX_POD_FAILURE_BACKOFF)
 
 
 def _past_backoff_limit_on_failure(spec: JSON, pods: list[JSON]) -> bool:

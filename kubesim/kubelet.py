@@ -60,9 +60,10 @@ ENV_OBJECTS = (
 ENV_FROM_OBJECTS = (("configMapRef", "configmaps"), ("secretRef", "secrets"))
 
 
-def backoff(attempt: int) -> float:
+def backoff(attempt: int, start: float = BACKOFF_START, cap: float = BACKOFF_MAX) -> float:
+    """`start` doubling from the second attempt on, at most `cap`."""
     # the exponent is capped: 2**1100 is past what a float holds, and long past the maximum
-    return float(min(BACKOFF_START * 2 ** min(max(attempt - 1, 0), 32), BACKOFF_MAX))
+    return float(min(start * 2 ** min(max(attempt - 1, 0), 32), cap))
 
 
 def full_image(image: str) -> str:
@@ -329,8 +330,8 @@ class Kubelet:
         for volume, why in problems:
             message = f'MountVolume.SetUp failed for volume "{volume}" : {why}'
             self._event(run, "Warning", "FailedMount", message)
-        delay = min(MOUNT_RETRY_START * 2 ** min(run.mount_failures, 32), MOUNT_RETRY_MAX)
         run.mount_failures += 1
+        delay = backoff(run.mount_failures, MOUNT_RETRY_START, MOUNT_RETRY_MAX)
         self._later(delay, run, None, lambda: self._mount(run))
         self._sync(run)
 

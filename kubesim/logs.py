@@ -9,6 +9,7 @@ of it at the start of each run, stamped with the run's startedAt.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -146,7 +147,7 @@ def _run_of(pod: JSON, container: str, previous: bool) -> JSON:
         ),
         None,
     )
-    about = f"container {_quote(container)} in pod {_quote(pod_name)}"
+    about = f"container {json.dumps(container)} in pod {json.dumps(pod_name)}"
     if found is None:
         raise errors.bad_request(f"{about} is not available")
     state = found.get("state") or {}
@@ -154,10 +155,7 @@ def _run_of(pod: JSON, container: str, previous: bool) -> JSON:
     image = {"image": found.get("image")}
     if previous:
         if not last or not last.get("containerID"):
-            raise errors.bad_request(
-                f"previous terminated container {_quote(container)} in pod {_quote(pod_name)} "
-                "not found"
-            )
+            raise errors.bad_request(f"previous terminated {about} not found")
         return {**last, **image}
     if "running" in state:
         return {**state["running"], **image}
@@ -179,11 +177,6 @@ def _run_of(pod: JSON, container: str, previous: bool) -> JSON:
         }.get(reason, reason)
         raise errors.bad_request(f"{about} is waiting to start: {why}")
     raise errors.bad_request(f"{about} is waiting to start - no logs yet")
-
-
-def _quote(text: str) -> str:
-    """Go's %q for the names the kubelet quotes (DNS labels and subdomains: no escapes)."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _render(text: str, printed_at: float, options: LogOptions) -> bytes:

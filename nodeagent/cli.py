@@ -80,10 +80,11 @@ def probe(heartbeat: Path, max_age: float, clock: Clock = SYSTEM_CLOCK) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.probe is not None:
         if args.heartbeat is None:
-            build_parser().error("--probe needs --heartbeat")
+            parser.error("--probe needs --heartbeat")
         sys.exit(probe(args.heartbeat, args.probe))
 
     # The rest only where it runs passes: a probe stays a short start.
