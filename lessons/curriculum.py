@@ -435,7 +435,7 @@ def _folder_problems(
                 "pods see the lesson folder through one ConfigMap, which holds no more",
             )
         )
-    stages = range(max(len(lesson.stages), 1))
+    stages = range(lesson.stage_count)
     for index, endpoint in enumerate(lesson.endpoints):
         configuration = endpoint.configuration_type
         if configuration is None:

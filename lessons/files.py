@@ -16,6 +16,7 @@ import hashlib
 import os
 import stat
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -33,10 +34,10 @@ class LessonFiles(BaseModel):
 
     files: dict[str, bytes]
 
-    @property
+    @cached_property
     def version(self) -> str:
         """16 hex digits of a SHA-256 over every path and content: the same folder, the same
-        version, in every process."""
+        version, in every process (worked out once: the model is frozen)."""
         digest = hashlib.sha256()
         for path in sorted(self.files):
             content = self.files[path]

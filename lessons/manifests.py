@@ -258,10 +258,15 @@ def _pod_spec(plan: LessonPlan, container: Manifest) -> Manifest:
         },
         "containers": [container],
     }
+    _mount_files(plan, container, spec)
+    return spec
+
+
+def _mount_files(plan: LessonPlan, container: Manifest, spec: Manifest) -> None:
+    """The lesson's folder, read-only at /antidote in the container, when it has one."""
     if plan.files_version is not None:
         container["volumeMounts"] = [_FILES_MOUNT]
         spec["volumes"] = [_files_volume(plan)]
-    return spec
 
 
 def _pod(plan: LessonPlan, endpoint: EndpointPlan) -> Manifest:
@@ -437,9 +442,7 @@ def _configure_job(
         "enableServiceLinks": False,
         "containers": [container],
     }
-    if plan.files_version is not None:
-        container["volumeMounts"] = [_FILES_MOUNT]
-        pod_spec["volumes"] = [_files_volume(plan)]
+    _mount_files(plan, container, pod_spec)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

@@ -353,6 +353,11 @@ class Lesson(_Model):
         return self
 
     @property
+    def stage_count(self) -> int:
+        """The stages a learner can be at: a lesson that lists none still has its stage 0."""
+        return max(len(self.stages), 1)
+
+    @property
     def has_jupyter_guide(self) -> bool:
         """Whether a stage's guide is a Jupyter notebook: the lesson gets a notebook server."""
         return any(stage.guide_type is GuideType.JUPYTER for stage in self.stages)

@@ -400,7 +400,7 @@ def build_plan(
     curriculum loader reports those first, per field); MissingFile (a ValueError) names the
     file.
     """
-    stage_count = max(len(lesson.stages), 1)
+    stage_count = lesson.stage_count
     validate_session_id(session_id)
     namespace = namespace_name(settings.instance_id, lesson.slug, session_id)
     links = _links(lesson, namespace, settings.link_mtu)

@@ -30,6 +30,8 @@ REUSABLE = frozenset(
     {LessonState.QUEUED, LessonState.PROVISIONING, LessonState.READY, LessonState.CONFIGURING}
 )
 LIVE = REUSABLE | {LessonState.FAILED}
+# States in which a lesson's devices can be reached: its status says how.
+REACHABLE = frozenset({LessonState.READY, LessonState.CONFIGURING})
 # States a caller waits through; the others are where `wait` returns.
 SETTLED = frozenset({LessonState.READY, LessonState.FAILED, LessonState.GONE})
 # States in which steps run, against a deadline.

@@ -14,7 +14,7 @@ import dataclasses
 import json
 from typing import Any
 
-# Private in lessons.naming; imported, not repeated, so the two never disagree.
+# The prefix lessons.naming gives every bridge: imported, not repeated, so the two never disagree.
 from lessons.naming import BRIDGE_PREFIX
 from nodeagent.host import Link
 

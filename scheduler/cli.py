@@ -22,9 +22,9 @@ from pydantic import ValidationError
 
 from config.settings import Settings, SettingsError, load_settings
 from lessons.curriculum import LessonError, Limits, Problem, check_lesson_file, load_curriculum
-from lessons.state import LessonState
+from lessons.state import REACHABLE, LessonState
 from lessons.steps import Desired, all_manifests
-from registry import AdmissionRefused, LessonNotFound, StageConflict
+from registry import AdmissionRefused, LessonNotFound, StageConflict, connect_failing_fast
 from scheduler import cli_serve, cli_show
 from scheduler.api_models import Catalog
 from scheduler.client import LessonClient
@@ -38,7 +38,7 @@ class CliError(Exception):
 
 def connect(settings: Settings) -> LessonClient:
     """A client, once Redis answers: the registry's own client would retry for half a minute."""
-    probe = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+    probe = connect_failing_fast(settings.redis_url, 2)
     try:
         probe.ping()
     except redis.RedisError as error:
@@ -54,8 +54,7 @@ def print_record(client: LessonClient, lesson_id: str, as_json: bool) -> LessonS
     if as_json:
         print(record.model_dump_json())
     else:
-        up = record.state in (LessonState.READY, LessonState.CONFIGURING)
-        plan = client.registry.plan(lesson_id) if up else None
+        plan = client.registry.plan(lesson_id) if record.state in REACHABLE else None
         print("\n".join(cli_show.status_lines(record, plan)))
     return record.state
 
@@ -68,6 +67,13 @@ def wait_for(client: LessonClient, lesson_id: str, timeout: float) -> LessonStat
         progress.close()
 
 
+def _until_ready(client: LessonClient, lesson_id: str, args: argparse.Namespace) -> int:
+    """`--wait`: follow the lesson until it settles, then show it; 0 when it is READY."""
+    state = wait_for(client, lesson_id, args.timeout)
+    print_record(client, lesson_id, as_json=False)
+    return 0 if state is LessonState.READY else 1
+
+
 # --- commands on lessons ---------------------------------------------------------------------
 
 
@@ -78,11 +84,7 @@ def create(args: argparse.Namespace) -> int:
         f"lesson {record.id}: {record.lesson} for session {record.session_id}, "
         f"namespace {record.namespace}, stage {record.stage}, {record.state.value}"
     )
-    if not args.wait:
-        return 0
-    state = wait_for(client, record.id, args.timeout)
-    print_record(client, record.id, as_json=False)
-    return 0 if state is LessonState.READY else 1
+    return _until_ready(client, record.id, args) if args.wait else 0
 
 
 def status(args: argparse.Namespace) -> int:
@@ -111,11 +113,7 @@ def stage(args: argparse.Namespace) -> int:
     client = connect(load_settings())
     record = client.set_stage(args.id, args.stage)
     print(f"lesson {record.id}: {record.state.value}, stage {record.stage}")
-    if not args.wait:
-        return 0
-    state = wait_for(client, record.id, args.timeout)
-    print_record(client, record.id, as_json=False)
-    return 0 if state is LessonState.READY else 1
+    return _until_ready(client, record.id, args) if args.wait else 0
 
 
 def teardown(args: argparse.Namespace) -> int:
@@ -133,7 +131,7 @@ def teardown(args: argparse.Namespace) -> int:
 
 
 def _count(items: Sized, what: str) -> str:
-    return f"{len(items)} {what}{'s' if len(items) != 1 else ''}"
+    return cli_show.plural(len(items), what)
 
 
 def _checked(path: Path, settings: Settings) -> tuple[str, list[Problem], list[Problem]]:

@@ -104,6 +104,11 @@ def table(records: Sequence[LessonRecord]) -> list[str]:
     )
 
 
+def plural(count: int, what: str) -> str:
+    """`1 lesson`, `2 lessons`."""
+    return f"{count} {what}{'s' if count != 1 else ''}"
+
+
 def catalog_lines(catalog: Catalog, root: Path) -> list[str]:
     """`lessonq catalog`: a line per lesson served, then one per problem of those left out."""
     header = ("SLUG", "TIER", "ENDPOINTS", "STAGES", "NAME")
@@ -114,7 +119,7 @@ def catalog_lines(catalog: Catalog, root: Path) -> list[str]:
     lines = _columns([header, *rows]) if rows else [f"no lessons served from {root}"]
     if catalog.problems:
         left_out = len({problem.slug for problem in catalog.problems})
-        lessons = f"{left_out} lesson{'s' if left_out != 1 else ''}"
+        lessons = plural(left_out, "lesson")
         lines += ["", f"left out for their problems, {lessons} (files under {root}):"]
         lines += [f"{p.slug}: {p.file}:{p.field}: {p.message}" for p in catalog.problems]
     return lines

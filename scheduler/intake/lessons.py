@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from lessons.curriculum import BrokenLessonError, LessonError, UnknownLessonError, parse_lesson
 from lessons.model import Lesson
-from lessons.state import LessonRecord, LessonState
+from lessons.state import REACHABLE, LessonRecord
 from registry import LESSON_ID_FORMAT
 from scheduler.api_models import (
     LESSONS_PATH,
@@ -74,9 +74,7 @@ def lessons_router(client: LessonClient) -> APIRouter:
     def status(record: LessonRecord, request: Request) -> LessonStatus:
         """The lesson; once it is up, how to reach it, with the devices' logins only for
         callers that showed the API token."""
-        plan = None
-        if record.state in (LessonState.READY, LessonState.CONFIGURING):
-            plan = client.registry.plan(record.id)
+        plan = client.registry.plan(record.id) if record.state in REACHABLE else None
         return LessonStatus.with_access(record, plan, credentials=holds_token(request))
 
     def known_id(lesson_id: str) -> str:
