@@ -35,10 +35,6 @@ from tests.support.redis import redis_client
 NewLesson = Callable[..., LessonRecord]
 
 
-def teardowns(producer: RecordingProducer) -> list[Message]:
-    return [m for m in producer.take() if m.task in (Job.TEARDOWN, Job.TEARDOWN_MANY)]
-
-
 # --- expire_idle ----------------------------------------------------------------------------
 
 

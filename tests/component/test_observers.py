@@ -132,11 +132,12 @@ def test_a_failure_is_counted_by_step_and_reason(reason: str | None, label: str)
 def test_an_overdue_teardown_is_counted() -> None:
     name = "lessonq_teardowns_overdue_total"
     before = sample(name)
+    timed = sample(f"{TEARDOWN}_count", outcome="overdue")
 
     StepMetrics().step_ended(StepEvent(PAYLOAD, TEARDOWN_STEP, Outcome.OVERDUE, 0.01))
 
     assert sample(name) == before + 1
-    assert sample(f"{TEARDOWN}_count", outcome="overdue") >= 1
+    assert sample(f"{TEARDOWN}_count", outcome="overdue") == timed + 1
 
 
 @pytest.mark.parametrize("outcome", [Outcome.DONE, Outcome.SKIPPED, Outcome.STOPPED])
@@ -147,8 +148,9 @@ def test_other_outcomes_count_no_retry_failure_or_overdue(outcome: Outcome) -> N
         ("lessonq_teardowns_overdue_total", {}),
     ]
     before = [sample(name, **labels) for name, labels in counters]
+    timed = sample(f"{PROVISION}_count", step="pods", outcome=outcome.value)
 
     StepMetrics().step_ended(StepEvent(PAYLOAD, "pods", outcome, 0.01))
 
     assert [sample(name, **labels) for name, labels in counters] == before
-    assert sample(f"{PROVISION}_count", step="pods", outcome=outcome.value) >= 1
+    assert sample(f"{PROVISION}_count", step="pods", outcome=outcome.value) == timed + 1

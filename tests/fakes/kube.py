@@ -63,7 +63,6 @@ class FakeKube:
         self.watch_events: Callable[[], Iterable[WatchEvent]] | None = None
         # Told of every call before it is answered (and before a queued failure is raised).
         self.on_call: Callable[[Call], None] | None = None
-        self.closed = False
         # What each pod printed: (namespace, pod) -> text, as `log` answers it.
         self.logs: dict[tuple[str, str], str] = {}
 
@@ -198,7 +197,7 @@ class FakeKube:
         return "".join(lines[-tail_lines:])[-limit_bytes:]
 
     def close(self) -> None:
-        self.closed = True
+        """Nothing to release."""
 
     # Inside.
 

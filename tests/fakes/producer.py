@@ -56,9 +56,6 @@ class RecordingProducer:
         taken, self.sent = self.sent, []
         return taken
 
-    def tasks(self) -> list[str]:
-        return [message.task for message in self.sent]
-
     def _reach(self) -> None:
         if self.failure is not None:
             raise self.failure

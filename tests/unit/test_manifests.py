@@ -71,9 +71,9 @@ def _plan(curriculum: Curriculum, slug: str, config: Settings) -> LessonPlan:
     )
 
 
-def _all(plan: LessonPlan) -> list[dict[str, Any]]:
+def _all(plan: LessonPlan, curriculum: Curriculum) -> list[dict[str, Any]]:
     """Everything the steps create for the plan, its lesson's files and stage 0 included."""
-    files = load_curriculum(EXAMPLES).files.get(plan.slug)
+    files = curriculum.files.get(plan.slug)
     return all_manifests(Desired(plan, files=lambda: files))
 
 
@@ -89,10 +89,12 @@ def _by_name(manifests: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 # --- schemas ------------------------------------------------------------------------------
 
 
-def test_every_manifest_of_every_example_is_valid(plans: dict[str, LessonPlan]) -> None:
+def test_every_manifest_of_every_example_is_valid(
+    plans: dict[str, LessonPlan], curriculum: Curriculum
+) -> None:
     checked = 0
     for plan in plans.values():
-        for manifest in _all(plan):
+        for manifest in _all(plan, curriculum):
             if manifest["kind"] == "NetworkAttachmentDefinition":
                 _check_nad(manifest)
             else:
@@ -122,17 +124,19 @@ def test_plans_are_json_round_trips(plans: dict[str, LessonPlan]) -> None:
 
 
 def test_the_whole_plan_is_deterministic(curriculum: Curriculum, config: Settings) -> None:
-    first = _all(_plan(curriculum, "bgp-spine-leaf", config))
-    assert first == _all(_plan(curriculum, "bgp-spine-leaf", config))
+    first = _all(_plan(curriculum, "bgp-spine-leaf", config), curriculum)
+    assert first == _all(_plan(curriculum, "bgp-spine-leaf", config), curriculum)
 
 
 # --- labels, order, namespace -------------------------------------------------------------
 
 
-def test_every_object_carries_the_lessons_labels(plans: dict[str, LessonPlan]) -> None:
+def test_every_object_carries_the_lessons_labels(
+    plans: dict[str, LessonPlan], curriculum: Curriculum
+) -> None:
     # (Their order is the pipeline's: tests/unit/test_pipeline.py.)
     plan = plans["snapshot-testing"]
-    manifests = _all(plan)
+    manifests = _all(plan, curriculum)
     expected = {
         MANAGED: "true",
         INSTANCE: "unit",
@@ -372,7 +376,9 @@ def test_ports_and_readiness_probe(plans: dict[str, LessonPlan]) -> None:
     assert container["readinessProbe"] == {"tcpSocket": {"port": 22}, "periodSeconds": 2}
 
 
-def test_probe_falls_back_to_additional_ports_then_none(config: Settings) -> None:
+def test_probe_falls_back_to_additional_ports_then_none(
+    config: Settings, curriculum: Curriculum
+) -> None:
     endpoints = [
         {"name": "api", "image": "a/b", "additionalPorts": [8443, 9090]},
         {"name": "quiet", "image": "a/b"},
@@ -410,7 +416,7 @@ def test_probe_falls_back_to_additional_ports_then_none(config: Settings) -> Non
     assert services["quiet"]["spec"]["clusterIP"] == "None"
     assert "ports" not in services["quiet"]["spec"]
     assert "clusterIP" not in services["api"]["spec"]
-    for manifest in _all(plan):
+    for manifest in _all(plan, curriculum):
         kubernetes_validate.validate(manifest, KUBE_VERSION, strict=True)
 
 

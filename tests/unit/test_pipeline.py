@@ -11,6 +11,16 @@ import pytest
 from config.settings import load_settings
 from lessons.curriculum import load_curriculum
 from lessons.files import LessonFiles, read_lesson_files
+from lessons.manifests import (
+    configure_manifests,
+    files_manifests,
+    ingress_manifests,
+    namespace_manifests,
+    network_manifests,
+    pod_manifests,
+    policy_manifests,
+    service_manifests,
+)
 from lessons.plan import build_plan
 from lessons.steps import (
     FIRST_STEPS,
@@ -121,11 +131,17 @@ def test_task_names_and_priorities() -> None:
 def test_all_manifests_come_in_pipeline_order(desired: Desired) -> None:
     manifests = all_manifests(desired)
 
-    expected = []
-    for step in PIPELINE:
-        creates = step.creates
-        expected.extend(creates(desired) if creates is not None else [])
-    assert manifests == expected
+    plan = desired.plan
+    assert manifests == [
+        *namespace_manifests(plan),
+        *network_manifests(plan),
+        *policy_manifests(plan),
+        *service_manifests(plan),
+        *ingress_manifests(plan),
+        *files_manifests(plan, desired.files()),
+        *pod_manifests(plan),
+        *configure_manifests(plan, desired.stage, desired.generation),
+    ]
     kinds = [m["kind"] for m in manifests]
     assert kinds == (
         ["Namespace"]
