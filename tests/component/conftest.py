@@ -182,3 +182,28 @@ def step_context(runtime: Runtime) -> Callable[..., StepContext]:
 def worker(runtime: Runtime, clock: FakeClock, producer: RecordingProducer) -> FakeWorker:
     """Runs what the producer sent (and what asks to run again), moving the clock."""
     return FakeWorker(runtime, clock, producer)
+
+
+@pytest.fixture
+def ready_lesson(
+    new_lesson: Callable[..., LessonRecord],
+    worker: FakeWorker,
+    kube: FakeKube,
+    producer: RecordingProducer,
+) -> Callable[..., LessonRecord]:
+    """Register a lesson and run it to READY at stage 0, as the intake and workers would: every
+    pod runs and every configuration Job succeeds (the record returned is as registered)."""
+
+    def provision(slug: str = "linux-basics") -> LessonRecord:
+        record = new_lesson(slug)
+
+        def the_cluster_works() -> None:
+            kube.run_pods(record.namespace)
+            kube.finish_jobs(record.namespace)
+
+        worker.between = the_cluster_works
+        producer.steps([Step.NAMESPACE], StepPayload.of(record))
+        worker.run()
+        return record
+
+    return provision

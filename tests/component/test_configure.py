@@ -48,22 +48,6 @@ def container(job: Obj) -> Obj:
     return only
 
 
-def ready_lesson(
-    new_lesson: NewLesson, worker: FakeWorker, kube: FakeKube, producer: RecordingProducer
-) -> LessonRecord:
-    """A lesson of `LESSON` provisioned to READY at stage 0, every Job it ran successful."""
-    record = new_lesson(LESSON)
-
-    def the_cluster_works() -> None:
-        kube.run_pods(record.namespace)
-        kube.finish_jobs(record.namespace)
-
-    worker.between = the_cluster_works
-    producer.steps([Step.NAMESPACE], StepPayload.of(record))
-    worker.run()
-    return record
-
-
 # --- the configure step ---------------------------------------------------------------------
 
 
@@ -364,14 +348,14 @@ def test_a_jobs_progress_is_read_from_its_true_conditions(
 
 
 def test_moving_a_ready_lesson_to_another_stage_runs_its_jobs_and_removes_the_earlier_ones(
-    new_lesson: NewLesson,
+    ready_lesson: NewLesson,
     worker: FakeWorker,
     kube: FakeKube,
     producer: RecordingProducer,
     registry: LessonRegistry,
     events: Recorder,
 ) -> None:
-    record = ready_lesson(new_lesson, worker, kube, producer)
+    record = ready_lesson(LESSON)
     ready = registry.require(record.id)
     assert (ready.state, ready.stage, ready.configured) == (LessonState.READY, 0, 3)
     assert sorted(jobs(kube, record)) == ["config-frr1-0-0", "config-frr2-0-0", "config-vqfx1-0-0"]
@@ -394,13 +378,13 @@ def test_moving_a_ready_lesson_to_another_stage_runs_its_jobs_and_removes_the_ea
 
 
 def test_asking_for_the_current_stage_again_applies_it_afresh(
-    new_lesson: NewLesson,
+    ready_lesson: NewLesson,
     worker: FakeWorker,
     kube: FakeKube,
     producer: RecordingProducer,
     registry: LessonRegistry,
 ) -> None:
-    record = ready_lesson(new_lesson, worker, kube, producer)
+    record = ready_lesson(LESSON)
 
     assert registry.begin_stage(record.id, 0) is True
     producer.steps([Step.CONFIGURE], StepPayload.of(registry.require(record.id)))
@@ -411,10 +395,8 @@ def test_asking_for_the_current_stage_again_applies_it_afresh(
 
 
 def test_a_stage_change_is_refused_unless_the_lesson_is_ready_and_asked_twice_is_once(
+    ready_lesson: NewLesson,
     new_lesson: NewLesson,
-    worker: FakeWorker,
-    kube: FakeKube,
-    producer: RecordingProducer,
     registry: LessonRegistry,
 ) -> None:
     provisioning = new_lesson(LESSON, "provisioning")
@@ -423,7 +405,7 @@ def test_a_stage_change_is_refused_unless_the_lesson_is_ready_and_asked_twice_is
     with pytest.raises(LessonNotFound):
         registry.begin_stage("0123456789abcdef", 1)
 
-    record = ready_lesson(new_lesson, worker, kube, producer)
+    record = ready_lesson(LESSON)
     assert registry.begin_stage(record.id, 1) is True
     # Configuring that stage already: nothing changes, nothing is to be sent again.
     assert registry.begin_stage(record.id, 1) is False
@@ -433,7 +415,7 @@ def test_a_stage_change_is_refused_unless_the_lesson_is_ready_and_asked_twice_is
 
 
 def test_a_teardown_during_a_stage_change_wins(
-    new_lesson: NewLesson,
+    ready_lesson: NewLesson,
     worker: FakeWorker,
     kube: FakeKube,
     producer: RecordingProducer,
@@ -441,7 +423,7 @@ def test_a_teardown_during_a_stage_change_wins(
     runtime: Runtime,
     events: Recorder,
 ) -> None:
-    record = ready_lesson(new_lesson, worker, kube, producer)
+    record = ready_lesson(LESSON)
     registry.begin_stage(record.id, 1)
     assert registry.begin_teardown([record.id]) == [record.id]
 
@@ -458,14 +440,12 @@ def test_a_teardown_during_a_stage_change_wins(
 
 
 def test_a_configure_step_delivered_twice_makes_one_job_per_endpoint(
-    new_lesson: NewLesson,
-    worker: FakeWorker,
+    ready_lesson: NewLesson,
     kube: FakeKube,
-    producer: RecordingProducer,
     registry: LessonRegistry,
     runtime: Runtime,
 ) -> None:
-    record = ready_lesson(new_lesson, worker, kube, producer)
+    record = ready_lesson(LESSON)
     registry.begin_stage(record.id, 1)
     payload = StepPayload.of(registry.require(record.id))
 

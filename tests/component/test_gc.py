@@ -29,7 +29,6 @@ from tasks.runtime import Runtime
 from tests.fakes.clock import FakeClock
 from tests.fakes.kube import FakeKube
 from tests.fakes.producer import Message, RecordingProducer
-from tests.fakes.worker import FakeWorker
 from tests.support.redis import redis_client
 
 NewLesson = Callable[..., LessonRecord]
@@ -66,17 +65,13 @@ def test_only_lessons_idle_past_their_ttl_expire_and_a_keepalive_resets_the_cloc
 
 
 def test_ready_and_failed_lessons_expire_too(
+    ready_lesson: NewLesson,
     runtime: Runtime,
     new_lesson: NewLesson,
     registry: LessonRegistry,
     clock: FakeClock,
-    worker: FakeWorker,
-    kube: FakeKube,
 ) -> None:
-    ready, failed = new_lesson(), new_lesson()
-    worker.between = lambda: kube.run_pods(ready.namespace)
-    runtime.producer.steps([Step.NAMESPACE], StepPayload.of(ready))
-    worker.run()
+    ready, failed = ready_lesson(), new_lesson()
     registry.fail(failed.id, "pods: boom")
     assert registry.require(ready.id).state is LessonState.READY
     clock.advance(runtime.settings.lesson_ttl)
@@ -211,18 +206,13 @@ def test_a_step_waiting_out_a_long_retry_after_is_not_taken_for_stalled(
 
 
 def test_ready_lessons_are_never_resumed(
+    ready_lesson: NewLesson,
     runtime: Runtime,
-    new_lesson: NewLesson,
     clock: FakeClock,
     producer: RecordingProducer,
-    worker: FakeWorker,
-    kube: FakeKube,
     registry: LessonRegistry,
 ) -> None:
-    record = new_lesson()
-    worker.between = lambda: kube.run_pods(record.namespace)
-    producer.steps([Step.NAMESPACE], StepPayload.of(record))
-    worker.run()
+    record = ready_lesson()
     assert registry.require(record.id).state is LessonState.READY
     clock.advance(10 * runtime.settings.stall_timeout)
 
