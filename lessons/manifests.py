@@ -103,7 +103,8 @@ def network_manifests(plan: LessonPlan) -> list[Manifest]:
 
 
 def _namespace_selector(name: str) -> Manifest:
-    # The apiserver labels every namespace with its own name.
+    # The apiserver labels every namespace with its own name from v1.21 on; on older clusters
+    # the operator labels the DNS namespace so (README).
     return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
 
 
@@ -115,7 +116,8 @@ def policy_manifests(plan: LessonPlan) -> list[Manifest]:
         "podSelector": {"matchLabels": {**plan.dns_pod_label}},
     }
     egress: list[Manifest] = [
-        {"to": [_namespace_selector(plan.namespace)]},
+        # a pod selector alone means this namespace's pods, on every Kubernetes version
+        {"to": [{"podSelector": {}}]},
         {
             "to": [dns],
             "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
