@@ -7,7 +7,6 @@ import platform
 from typing import Any
 
 from kubesim import errors, multus
-from kubesim.addresses import node_address, pod_cidr
 from kubesim.api import Api
 from kubesim.clock import Ids
 from kubesim.config import FaultRule, SimConfig
@@ -19,9 +18,10 @@ from kubesim.jobs import JobController
 from kubesim.kubelet import Kubelet
 from kubesim.loop import Controller, Loop
 from kubesim.namespaces import NamespaceController
+from kubesim.node import node_object
 from kubesim.openapi import OpenApi
 from kubesim.resources import CRDS, NAMESPACES, NODES, RUNTIME_CLASSES, SERVICES, Registry
-from kubesim.scheduler import MAX_PODS, Scheduler, node_labels
+from kubesim.scheduler import Scheduler
 from kubesim.schemas import SCHEMA_VERSION
 from kubesim.stats import Stats
 from kubesim.store import Store
@@ -111,7 +111,10 @@ class Cluster:
         for name in SYSTEM_NAMESPACES:
             self.api.create(NAMESPACES, "", {"metadata": {"name": name}})
         for node in self.config.nodes:
-            self.api.create(NODES, "", self._node(node))
+            index = self.config.nodes.index(node)
+            self.api.create(
+                NODES, "", node_object(node, index, version_info()["gitVersion"], self.ids)
+            )
         for handler in self.config.runtime_classes:
             self.api.create(
                 RUNTIME_CLASSES, "", {"metadata": {"name": handler}, "handler": handler}
@@ -132,48 +135,6 @@ class Cluster:
                 },
             },
         )
-
-    def _node(self, name: str) -> JSON:
-        index = self.config.nodes.index(name)
-        resources = {
-            "cpu": "8",
-            "memory": "32Gi",
-            "pods": str(MAX_PODS),
-            "ephemeral-storage": "100Gi",
-        }
-        version = version_info()["gitVersion"]
-        return {
-            "metadata": {"name": name, "labels": node_labels(name)},
-            "spec": {"podCIDR": pod_cidr(index), "podCIDRs": [pod_cidr(index)]},
-            "status": {
-                "capacity": resources,
-                "allocatable": resources,
-                "addresses": [
-                    {"type": "InternalIP", "address": node_address(index)},
-                    {"type": "Hostname", "address": name},
-                ],
-                "conditions": [
-                    {
-                        "type": "Ready",
-                        "status": "True",
-                        "reason": "KubeletReady",
-                        "message": "kubelet is posting ready status",
-                    }
-                ],
-                "nodeInfo": {
-                    "machineID": self.ids.hex(32),
-                    "systemUUID": self.ids.uid(),
-                    "bootID": self.ids.uid(),
-                    "kernelVersion": "6.1.0-kubesim",
-                    "osImage": "Debian GNU/Linux 12 (bookworm)",
-                    "containerRuntimeVersion": "containerd://1.7.24",
-                    "kubeletVersion": version,
-                    "kubeProxyVersion": version,
-                    "operatingSystem": "linux",
-                    "architecture": "amd64",
-                },
-            },
-        }
 
     def discovery(self, path: str, segments: list[str]) -> JSON | None:
         """Non-resource paths: version, discovery and OpenAPI."""

@@ -7,8 +7,9 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from kubesim.api import Api, type_key
+from kubesim.api import type_key
 from kubesim.clock import timestamp
+from kubesim.nodeapi import NodeApi
 from kubesim.resources import EVENTS, NAMESPACES
 
 JSON = dict[str, Any]
@@ -16,7 +17,7 @@ SEEN_MAX = 4096  # client-go's EventCorrelator keeps this many recent events (ma
 
 
 class EventRecorder:
-    def __init__(self, api: Api) -> None:
+    def __init__(self, api: NodeApi) -> None:
         self._api = api
         self._lock = threading.Lock()
         # (uid, reason, message, field path) -> event name, least recently seen first

@@ -10,11 +10,12 @@ from typing import Any
 
 from kubesim import multus
 from kubesim.addresses import PodAddresses, node_address
-from kubesim.api import Api, type_key
+from kubesim.api import type_key
 from kubesim.clock import Ids, timestamp
 from kubesim.config import ImageProfile, SimConfig, profile_for
 from kubesim.events import EventRecorder
 from kubesim.loop import Loop
+from kubesim.nodeapi import NodeApi
 from kubesim.podstatus import FINISHED, set_condition
 from kubesim.resources import PODS
 from kubesim.scheduler import MAX_PODS
@@ -190,7 +191,7 @@ class PodRun:
 
 class Kubelet:
     def __init__(
-        self, config: SimConfig, api: Api, events: EventRecorder, loop: Loop, ids: Ids
+        self, config: SimConfig, api: NodeApi, events: EventRecorder, loop: Loop, ids: Ids
     ) -> None:
         self._config = config
         self._api = api

@@ -18,13 +18,18 @@ from tests.support.stack import Stack, running_stack
 
 _sessions = itertools.count()
 FAST = {"unit", "component"}
+REAL_CLUSTER = "realcluster"
 TESTS = Path(__file__).parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.path.relative_to(TESTS).parts[0] not in FAST:
+        area = item.path.relative_to(TESTS).parts[0]
+        if area not in FAST:
             item.add_marker(pytest.mark.integration)
+        if area == REAL_CLUSTER:
+            # one control plane for them all: on one xdist worker (make test: --dist loadgroup)
+            item.add_marker(pytest.mark.xdist_group(REAL_CLUSTER))
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,13 @@ from kube.kinds import NETWORK_ATTACHMENT_DEFINITION as NAD
 
 
 class ClusterView:
-    def __init__(self, url: str) -> None:
-        configuration = k8s.Configuration()
-        configuration.host = url
+    def __init__(self, target: str | k8s.Configuration) -> None:
+        """`target`: kubesim's URL, or a configuration with a server's address and credentials."""
+        if isinstance(target, str):
+            configuration = k8s.Configuration()
+            configuration.host = target
+        else:
+            configuration = target
         self.api = k8s.ApiClient(configuration)
         self.core = k8s.CoreV1Api(self.api)
         self.networking = k8s.NetworkingV1Api(self.api)

@@ -1,0 +1,137 @@
+"""lessonq end to end on the real control plane, its workers holding the worker ServiceAccount's
+token (deploy/rbac.yaml): any call the ClusterRole does not grant is a 403 and fails a lesson."""
+
+from __future__ import annotations
+
+import time
+
+from kubernetes import client as k8s
+
+from devstack.local import Processes
+from devstack.realcluster import RealCluster
+from lessons.naming import INSTANCE, LESSON, LESSON_ID, MANAGED
+from lessons.state import LessonState
+from scheduler.client import LessonClient
+from tests.support.checks import EXAMPLES, assert_matches_manifests
+from tests.support.kube import ClusterView
+
+NAD_CRD = "network-attachment-definitions.k8s.cni.cncf.io"
+GONE_SECONDS = 120  # the real namespace controller takes its time (about 10-15 s idle)
+
+
+def wait_gone(client: LessonClient, view: ClusterView, lesson_ids: list[str]) -> None:
+    for lesson_id in lesson_ids:
+        record = client.wait(lesson_id, timeout=GONE_SECONDS)
+        assert record.state is LessonState.GONE, record
+        assert view.namespace(record.namespace) is None
+        assert view.namespaces(f"{LESSON_ID}={lesson_id}") == []
+
+
+def test_every_example_lesson_reaches_ready_and_teardown_ends_gone(
+    real_stack: Processes, admin_view: ClusterView, session_id: str
+) -> None:
+    client = real_stack.client()
+    started = time.monotonic()
+    created = {slug: client.create(slug, f"{session_id}-{slug}") for slug in EXAMPLES}
+    for slug, record in created.items():
+        ready = client.wait(record.id, timeout=100)
+        assert ready.state is LessonState.READY, (slug, ready.error)
+        assert ready.healthy == ready.total > 0
+        assert ready.namespace_uid == admin_view.namespace(ready.namespace)["metadata"]["uid"]
+        assert_matches_manifests(admin_view, ready, real_stack)
+        labels = admin_view.namespace(ready.namespace)["metadata"]["labels"]
+        assert labels[MANAGED] == "true" and labels[INSTANCE] == "test" and labels[LESSON] == slug
+    all_ready = time.monotonic() - started
+    for record in created.values():
+        client.teardown(record.id)
+    wait_gone(client, admin_view, [record.id for record in created.values()])
+    print(
+        f"real control plane: {len(created)} lessons READY in {all_ready:.1f} s, "
+        f"GONE {time.monotonic() - started - all_ready:.1f} s after their teardowns"
+    )
+
+
+def test_a_worker_killed_mid_pipeline_is_replaced_and_the_redelivered_step_adopts(
+    real_stack: Processes, admin_view: ClusterView, session_id: str
+) -> None:
+    client = real_stack.client()
+    record = client.create("snapshot-testing", session_id)
+    deadline = time.monotonic() + 60
+    # killed once the namespace and some of its objects exist: the step that resumes finds them
+    while not (
+        admin_view.namespace(record.namespace)
+        and admin_view.contents(record.namespace)["network-attachment-definitions"]
+    ):
+        assert time.monotonic() < deadline, client.status(record.id)
+        time.sleep(0.05)
+    killed = real_stack.processes.pop(0)
+    killed.kill()
+    replacement = real_stack.start_worker("replacement")
+    beat = real_stack.start_beat()  # its GC resends the steps of a lesson whose worker went quiet
+    try:
+        ready = client.wait(record.id, timeout=100)
+        assert ready.state is LessonState.READY, ready.error
+        assert_matches_manifests(admin_view, ready, real_stack)
+    finally:
+        beat.stop()
+        real_stack.processes.remove(beat)
+    assert replacement.running
+    client.teardown(record.id)
+    wait_gone(client, admin_view, [record.id])
+
+
+def test_the_orphan_sweep_deletes_this_instances_namespaces_and_leaves_the_rest(
+    real_stack: Processes, admin_view: ClusterView
+) -> None:
+    ours = {MANAGED: "true", INSTANCE: "test"}
+    wanted = {
+        "orphan-ours": {**ours, LESSON_ID: "0123456789abcdef"},
+        "orphan-no-id": ours,
+        "not-lessonq": {"team": "platform"},
+        "other-instance": {MANAGED: "true", INSTANCE: "staging", LESSON_ID: "fedcba9876543210"},
+    }
+    for name, labels in wanted.items():
+        admin_view.core.create_namespace({"metadata": {"name": name, "labels": labels}})
+    beat = real_stack.start_beat()
+    try:
+        deadline = time.monotonic() + 60
+        while any(_alive(admin_view, name) for name in ("orphan-ours", "orphan-no-id")):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    finally:
+        beat.stop()
+        real_stack.processes.remove(beat)
+    for name in ("not-lessonq", "other-instance"):
+        assert _alive(admin_view, name), name
+        admin_view.core.delete_namespace(name)
+
+
+def _alive(view: ClusterView, name: str) -> bool:
+    """There and not being deleted (the real namespace controller then takes its time)."""
+    found = view.namespace(name)
+    return found is not None and not found["metadata"].get("deletionTimestamp")
+
+
+def test_an_object_the_real_apiserver_refuses_fails_the_lesson_with_its_message(
+    real_stack: Processes, admin_view: ClusterView, cluster: RealCluster, session_id: str
+) -> None:
+    # Multus's CRD made to accept only short configs: the real apiserver answers 422.
+    extensions = k8s.ApiextensionsV1Api(admin_view.api)
+    original = extensions.read_custom_resource_definition(NAD_CRD)
+    narrowed = extensions.read_custom_resource_definition(NAD_CRD)
+    schema = narrowed.spec.versions[0].schema.open_apiv3_schema
+    schema.properties["spec"].properties["config"].max_length = 10
+    extensions.replace_custom_resource_definition(NAD_CRD, narrowed)
+    client = real_stack.client()
+    try:
+        record = client.create("snapshot-testing", session_id)
+        failed = client.wait(record.id, timeout=60)
+    finally:
+        current = extensions.read_custom_resource_definition(NAD_CRD)
+        original.metadata.resource_version = current.metadata.resource_version
+        extensions.replace_custom_resource_definition(NAD_CRD, original)
+    assert failed.state is LessonState.FAILED
+    assert failed.error is not None and failed.error.startswith("networks: "), failed.error
+    assert "spec.config" in failed.error and "10" in failed.error, failed.error
+    client.teardown(record.id)
+    wait_gone(client, admin_view, [record.id])
