@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # Branch coverage of the product's packages (not kubesim, devstack, bench or the tests).
 COVERAGE := --cov --cov-report=term
 
-.PHONY: test test-fast lint format demo bench bench-full clean
+.PHONY: test test-fast lint format demo bench bench-full kube-assets clean
 
 # lessonq, and beside it its development tools (kubesim, the development stack), each a
 # project of its own so that neither ships with lessonq.
@@ -45,6 +45,11 @@ bench: $(STAMP)
 # Longer runs; also rewrites BENCHMARKS.md.
 bench-full: $(STAMP)
 	$(PY) -m bench --full
+
+# The real control plane's binaries for tests/realcluster and the benchmark (README).
+KUBE_SHARED ?= ../shared/kube
+kube-assets: $(STAMP)
+	$(PY) -m devstack.kube_assets $(KUBE_SHARED) .cache/kube
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

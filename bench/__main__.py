@@ -1,4 +1,4 @@
-"""Run lessonq's benchmarks: `python -m bench [--full] [--only enqueue,ttr,throughput,gc,fork]`.
+"""Run lessonq's benchmarks: `python -m bench [--full] [--only SECTION,...]`.
 
 Prints a Markdown table of every figure next to its target, writes bench/results/latest.json,
 and with --full rewrites BENCHMARKS.md (the table, the machine and the exact command).
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import enqueue, fork, gc, throughput, ttr
+from bench import enqueue, fork, gc, realcluster, throughput, ttr
 from bench.harness import REPO, bench_stack, machine
 
 RESULTS = REPO / "bench" / "results" / "latest.json"
@@ -88,6 +88,14 @@ FIGURES = [
     Figure("warm_task_cpu_ms", "the same tasks in a warm child, CPU ms"),
     Figure("fresh_step_ms", "step run time in the record, fresh children, ms"),
     Figure("warm_step_ms", "step run time in the record, warm children, ms"),
+    Figure("real_ttr_ms_4", "time to ready, 4 endpoints, real control plane v1.20.2, ms"),
+    Figure("sim_ttr_ms_4", "time to ready, 4 endpoints, kubesim, same boot and probe, ms"),
+    Figure("real_vs_sim_ttr_4", "real control plane vs kubesim, time to ready"),
+    Figure("real_calls_to_ready_4", "API calls to READY, real control plane (audit log)"),
+    Figure("sim_calls_to_ready_4", "API calls to READY, kubesim"),
+    Figure("real_calls_teardown_4", "API calls of a teardown until GONE, real control plane"),
+    Figure("sim_calls_teardown_4", "API calls of a teardown until GONE, kubesim"),
+    Figure("real_skipped", "real control plane section skipped"),
 ]
 
 SECTIONS: dict[str, Callable[[Path, bool], dict[str, Any]]] = {
@@ -96,6 +104,7 @@ SECTIONS: dict[str, Callable[[Path, bool], dict[str, Any]]] = {
     "throughput": throughput.run,
     "gc": gc.run,
     "fork": fork.run,
+    "real": realcluster.run,
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import csv
+import json
 import secrets
 import subprocess
 import tempfile
@@ -32,6 +33,7 @@ ADMIN_TOKEN_USER = "admin"
 SERVICE_RANGE = "10.0.0.0/24"
 START_TIMEOUT = 90.0  # a loaded 2-core machine: the apiserver alone takes 5-7 s when idle
 TMPFS = Path("/dev/shm")
+STOP_GRACE = 3.0
 
 
 @dataclass
@@ -106,6 +108,8 @@ class ControlPlane:
 
     assets: Path
     workdir: Path
+    # users whose every request the apiserver's audit log records (`audit_events`)
+    audited_users: tuple[str, ...] = ()
     tokens: dict[str, str] = field(default_factory=dict)  # user -> static token
     url: str = ""
     _processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
@@ -161,6 +165,7 @@ class ControlPlane:
             "--allow-privileged=true",
             "--endpoint-reconciler-type=none",
             "--profiling=false",
+            *self._audit_flags(),
         )
         http = urllib3.PoolManager(ca_certs=str(self.pki / "serving.crt"))
         wait_for(lambda: self._ready(http, "/readyz"), START_TIMEOUT, "kube-apiserver /readyz", 0.2)
@@ -185,6 +190,34 @@ class ControlPlane:
         )
         self._spawn("kube-scheduler", *common)
         self._install_crd()
+
+    def _audit_flags(self) -> list[str]:
+        if not self.audited_users:
+            return []
+        policy = {
+            "apiVersion": "audit.k8s.io/v1",
+            "kind": "Policy",
+            "omitStages": ["RequestReceived"],
+            "rules": [
+                {"level": "Metadata", "users": list(self.audited_users)},
+                {"level": "None"},
+            ],
+        }
+        path = self.workdir / "audit-policy.yaml"
+        path.write_text(yaml.safe_dump(policy))
+        return [f"--audit-policy-file={path}", f"--audit-log-path={self.workdir / 'audit.log'}"]
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        """The audited users' requests so far, one entry per request (its final stage)."""
+        path = self.workdir / "audit.log"
+        if not path.exists():
+            return []
+        final: dict[str, dict[str, Any]] = {}
+        for line in path.read_text().splitlines():
+            if line.strip():
+                event = json.loads(line)
+                final[event["auditID"]] = event  # a watch logs ResponseStarted, then Complete
+        return list(final.values())
 
     def _start_etcd(self) -> str:
         # etcd fsyncs every write: on tmpfs that costs nothing, as envtest advises
@@ -275,15 +308,17 @@ class ControlPlane:
         return wait_for(token, START_TIMEOUT, f"the token of {namespace}/{name}", 0.1)
 
     def stop(self) -> None:
+        # Last started first, each gone before the next: an apiserver whose etcd went first
+        # waits a minute for it. One still serving watches after a few seconds is killed:
+        # nothing it holds (etcd on tmpfs) outlives the test.
         for _, process in reversed(self._processes):
             if process.poll() is None:
                 process.terminate()
-        for _, process in reversed(self._processes):
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+                try:
+                    process.wait(timeout=STOP_GRACE)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
         self._processes.clear()
         if self._etcd_data is not None:
             self._etcd_data.cleanup()

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -23,12 +24,17 @@ RBAC = REPO / "deploy" / "rbac.yaml"
 class RealCluster:
     plane: ControlPlane
     nodes: SimulatedNodes
-    worker: Credentials  # lessonq's worker ServiceAccount
+    worker: Credentials  # lessonq's worker ServiceAccount, whose requests are audited
     worker_kubeconfig: Path
 
     @property
     def admin(self) -> Credentials:
         return self.plane.admin
+
+    def worker_requests(self) -> list[dict[str, Any]]:
+        """Every request the worker ServiceAccount has made (audit events: verb, objectRef,
+        responseStatus)."""
+        return self.plane.audit_events()
 
 
 def _worker_account() -> tuple[str, str]:
@@ -41,10 +47,11 @@ def _worker_account() -> tuple[str, str]:
 @contextmanager
 def real_cluster(assets: Path, workdir: Path, sim: SimConfig) -> Iterator[RealCluster]:
     """Everything started in `workdir`, and stopped after."""
-    with ControlPlane(assets, workdir / "control-plane") as plane:
+    namespace, account = _worker_account()
+    audited = (f"system:serviceaccount:{namespace}:{account}",)
+    with ControlPlane(assets, workdir / "control-plane", audited_users=audited) as plane:
         admin = plane.admin
         with SimulatedNodes(Endpoint(admin.url, admin.token, admin.ca_file), sim) as nodes:
-            namespace, account = _worker_account()
             plane.apply(
                 [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}]
             )

@@ -10,6 +10,7 @@ node does."""
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ JSON = dict[str, Any]
 HEARTBEAT_SECONDS = 10.0  # the kubelet's default nodeStatusUpdateFrequency
 CONFLICT_RETRIES = 5
 WATCH_SECONDS = 60
+STRATEGIC_MERGE = "application/strategic-merge-patch+json"
 
 
 @dataclass(frozen=True)
@@ -67,17 +69,21 @@ class Remote:
         self._http = urllib3.PoolManager(
             maxsize=8,
             ca_certs=str(endpoint.ca_file) if endpoint.ca_file else None,
-            headers={
-                "Authorization": f"Bearer {endpoint.token}",
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-            },
         )
+        self._headers = {"Authorization": f"Bearer {endpoint.token}", "Accept": "application/json"}
 
-    def request(self, method: str, path: str, body: JSON | None = None, **query: Any) -> JSON:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: JSON | None = None,
+        content_type: str = "application/json",
+        **query: Any,
+    ) -> JSON:
         url = self._endpoint.url + path + (f"?{urlencode(query)}" if query else "")
         data = json.dumps(body).encode() if body is not None else None
-        answer = self._http.request(method, url, body=data, timeout=30.0)
+        headers = {**self._headers, "Content-Type": content_type}
+        answer = self._http.request(method, url, body=data, headers=headers, timeout=30.0)
         if answer.status >= 300:
             raise ApiError(answer.status, answer.data.decode(errors="replace"))
         result: JSON = json.loads(answer.data)
@@ -86,7 +92,11 @@ class Remote:
     def stream(self, path: str, **query: Any) -> Iterator[JSON]:
         url = self._endpoint.url + path + f"?{urlencode(query)}"
         answer = self._http.request(
-            "GET", url, preload_content=False, timeout=urllib3.Timeout(connect=10, read=None)
+            "GET",
+            url,
+            headers=self._headers,
+            preload_content=False,
+            timeout=urllib3.Timeout(connect=10, read=None),
         )
         try:
             if answer.status >= 300:
@@ -224,8 +234,11 @@ class SimulatedNodes:
     """Nodes named in `config.nodes`, registered on the apiserver at `endpoint` (with a token
     that may create nodes and write pods' status: an admin's), until `stop()`."""
 
-    def __init__(self, endpoint: Endpoint, config: SimConfig) -> None:
+    def __init__(
+        self, endpoint: Endpoint, config: SimConfig, heartbeat_seconds: float = HEARTBEAT_SECONDS
+    ) -> None:
         self.config = config
+        self._heartbeat_seconds = heartbeat_seconds
         self._remote = Remote(endpoint)
         self._ids = Ids(config.seed)
         self._mirror = Mirror(self._remote, self._ids)
@@ -253,10 +266,9 @@ class SimulatedNodes:
         return self
 
     def stop(self) -> None:
+        """The watches end at their next event or error (daemon threads: nobody waits)."""
         self._stopped.set()
         self._loop.stop()
-        for thread in self._threads:
-            thread.join(timeout=1)
 
     def __enter__(self) -> SimulatedNodes:
         return self.start()
@@ -278,13 +290,17 @@ class SimulatedNodes:
         self._threads.append(thread)
 
     def _heartbeat(self) -> None:
-        while not self._stopped.wait(HEARTBEAT_SECONDS):
+        """The Ready condition's heartbeat: the node controller marks a node silent for 40 s
+        unreachable, and the scheduler then places nothing on it."""
+        while not self._stopped.wait(self._heartbeat_seconds):
             for name in self.config.nodes:
                 patch = {"status": {"conditions": [ready_condition(timestamp())]}}
                 try:
-                    self._remote.request("PATCH", f"/api/v1/nodes/{name}/status", patch)
-                except (ApiError, urllib3.exceptions.HTTPError):
-                    continue  # the next beat tries again
+                    self._remote.request(
+                        "PATCH", f"/api/v1/nodes/{name}/status", patch, STRATEGIC_MERGE
+                    )
+                except (ApiError, urllib3.exceptions.HTTPError) as error:
+                    print(f"kubesim nodes: heartbeat of {name} failed: {error}", file=sys.stderr)
 
     def _watch(self, rt: ResourceType) -> None:
         """List, then watch from the list's version; list again when the watch is too old."""

@@ -19,6 +19,16 @@ NAD_CRD = "network-attachment-definitions.k8s.cni.cncf.io"
 GONE_SECONDS = 120  # the real namespace controller takes its time (about 10-15 s idle)
 
 
+def assert_nothing_refused(cluster: RealCluster) -> None:
+    """No request of the workers was refused by RBAC (the apiserver's audit log says)."""
+    refused = [
+        (e["verb"], e.get("objectRef"), e.get("responseStatus", {}).get("message"))
+        for e in cluster.worker_requests()
+        if e.get("responseStatus", {}).get("code") == 403
+    ]
+    assert refused == []
+
+
 def wait_gone(client: LessonClient, view: ClusterView, lesson_ids: list[str]) -> None:
     for lesson_id in lesson_ids:
         record = client.wait(lesson_id, timeout=GONE_SECONDS)
@@ -28,7 +38,7 @@ def wait_gone(client: LessonClient, view: ClusterView, lesson_ids: list[str]) ->
 
 
 def test_every_example_lesson_reaches_ready_and_teardown_ends_gone(
-    real_stack: Processes, admin_view: ClusterView, session_id: str
+    real_stack: Processes, admin_view: ClusterView, cluster: RealCluster, session_id: str
 ) -> None:
     client = real_stack.client()
     started = time.monotonic()
@@ -45,6 +55,8 @@ def test_every_example_lesson_reaches_ready_and_teardown_ends_gone(
     for record in created.values():
         client.teardown(record.id)
     wait_gone(client, admin_view, [record.id for record in created.values()])
+    assert_nothing_refused(cluster)
+    assert len(cluster.worker_requests()) > 0
     print(
         f"real control plane: {len(created)} lessons READY in {all_ready:.1f} s, "
         f"GONE {time.monotonic() - started - all_ready:.1f} s after their teardowns"
@@ -52,7 +64,7 @@ def test_every_example_lesson_reaches_ready_and_teardown_ends_gone(
 
 
 def test_a_worker_killed_mid_pipeline_is_replaced_and_the_redelivered_step_adopts(
-    real_stack: Processes, admin_view: ClusterView, session_id: str
+    real_stack: Processes, admin_view: ClusterView, cluster: RealCluster, session_id: str
 ) -> None:
     client = real_stack.client()
     record = client.create("snapshot-testing", session_id)
@@ -78,10 +90,11 @@ def test_a_worker_killed_mid_pipeline_is_replaced_and_the_redelivered_step_adopt
     assert replacement.running
     client.teardown(record.id)
     wait_gone(client, admin_view, [record.id])
+    assert_nothing_refused(cluster)
 
 
 def test_the_orphan_sweep_deletes_this_instances_namespaces_and_leaves_the_rest(
-    real_stack: Processes, admin_view: ClusterView
+    real_stack: Processes, admin_view: ClusterView, cluster: RealCluster
 ) -> None:
     ours = {MANAGED: "true", INSTANCE: "test"}
     wanted = {
@@ -104,6 +117,7 @@ def test_the_orphan_sweep_deletes_this_instances_namespaces_and_leaves_the_rest(
     for name in ("not-lessonq", "other-instance"):
         assert _alive(admin_view, name), name
         admin_view.core.delete_namespace(name)
+    assert_nothing_refused(cluster)
 
 
 def _alive(view: ClusterView, name: str) -> bool:
@@ -135,3 +149,4 @@ def test_an_object_the_real_apiserver_refuses_fails_the_lesson_with_its_message(
     assert "spec.config" in failed.error and "10" in failed.error, failed.error
     client.teardown(record.id)
     wait_gone(client, admin_view, [record.id])
+    assert_nothing_refused(cluster)

@@ -1,0 +1,137 @@
+"""kubesim's nodes on the real control plane: registered Ready with a heartbeat, pods the real
+scheduler binds run through kubesim's own kubelet and Multus rules, deletions finish."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+from kubernetes import client as k8s
+
+from devstack.realcluster import RealCluster
+from kubesim.config import SimConfig
+from kubesim.nodes import Endpoint, SimulatedNodes
+from tests.realcluster.conftest import NODES
+from tests.support.kube import ClusterView
+
+T = TypeVar("T")
+NETWORKS = "k8s.v1.cni.cncf.io/networks"
+NAD = ("k8s.cni.cncf.io", "v1", "network-attachment-definitions")
+
+
+def eventually(check: Callable[[], T], what: str, timeout: float = 30) -> T:
+    """The first truthy result of `check`; the bound only stops a broken test hanging."""
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+    return found
+
+
+@pytest.fixture
+def namespace(admin_view: ClusterView, request: pytest.FixtureRequest) -> Iterator[str]:
+    name = f"nodes-{request.node.name.split('_')[2]}-{int(time.time() * 1000) % 100000}"
+    admin_view.core.create_namespace({"metadata": {"name": name}})
+    yield name
+    admin_view.core.delete_namespace(name)  # the namespace controller finishes it later
+
+
+def pod(name: str, networks: str | None = None, probe: bool = False) -> dict[str, Any]:
+    container: dict[str, Any] = {"name": "main", "image": "alpine:3.20"}
+    if probe:
+        container["readinessProbe"] = {"exec": {"command": ["true"]}, "initialDelaySeconds": 1}
+    return {
+        "metadata": {"name": name, "annotations": {NETWORKS: networks} if networks else {}},
+        "spec": {"automountServiceAccountToken": False, "containers": [container]},
+    }
+
+
+def sandbox_failures(core: k8s.CoreV1Api, namespace: str, name: str) -> list[str]:
+    selector = f"involvedObject.name={name},reason=FailedCreatePodSandBox"
+    return [e.message for e in core.list_namespaced_event(namespace, field_selector=selector).items]
+
+
+def ready(core: k8s.CoreV1Api, namespace: str, name: str) -> bool:
+    conditions = core.read_namespaced_pod(name, namespace).status.conditions or []
+    return any(c.type == "Ready" and c.status == "True" for c in conditions)
+
+
+def test_nodes_are_registered_ready_and_their_heartbeat_goes_on(
+    cluster: RealCluster, admin_view: ClusterView
+) -> None:
+    nodes = {n.metadata.name: n for n in admin_view.core.list_node().items}
+    assert set(NODES) <= set(nodes)
+    for name in NODES:
+        [condition] = [c for c in nodes[name].status.conditions if c.type == "Ready"]
+        assert condition.status == "True"
+        assert not nodes[name].spec.taints, nodes[name].spec.taints
+        assert any(a.type == "InternalIP" for a in nodes[name].status.addresses)
+
+    admin = cluster.admin
+    endpoint = Endpoint(admin.url, admin.token, admin.ca_file)
+    with SimulatedNodes(endpoint, SimConfig(nodes=["node-beat"]), heartbeat_seconds=0.2):
+        try:
+
+            def beat() -> Any:
+                node = admin_view.core.read_node("node-beat")
+                return next(c for c in node.status.conditions if c.type == "Ready")
+
+            first = beat().last_heartbeat_time
+            eventually(lambda: beat().last_heartbeat_time > first, "a later heartbeat")
+        finally:
+            admin_view.core.delete_node("node-beat")  # no kubelet runs it any more
+
+
+def test_a_pod_naming_a_missing_network_waits_until_the_definition_appears(
+    admin_view: ClusterView, namespace: str
+) -> None:
+    core = admin_view.core
+    core.create_namespaced_pod(namespace, pod("p", networks="link1", probe=True))
+    [message, *_] = eventually(
+        lambda: sandbox_failures(core, namespace, "p"), "FailedCreatePodSandBox"
+    )
+    expected = f"cannot find a network-attachment-definition (link1) in namespace ({namespace})"
+    assert expected in message
+    status = core.read_namespaced_pod("p", namespace).status
+    assert status.phase == "Pending"
+    assert status.container_statuses[0].state.waiting.reason == "ContainerCreating"
+
+    config = {"cniVersion": "0.3.1", "name": "link1", "type": "bridge", "bridge": "br-l1"}
+    body = {
+        "apiVersion": "k8s.cni.cncf.io/v1",
+        "kind": "NetworkAttachmentDefinition",
+        "metadata": {"name": "link1"},
+        "spec": {"config": json.dumps(config)},
+    }
+    admin_view.custom.create_namespaced_custom_object(*NAD[:2], namespace, NAD[2], body)
+    eventually(lambda: ready(core, namespace, "p"), "the pod Ready after its probe")
+    annotations = core.read_namespaced_pod("p", namespace).metadata.annotations
+    interfaces = [n.get("interface") for n in json.loads(annotations[f"{NETWORKS[:-1]}-status"])]
+    assert "net1" in interfaces
+
+
+def test_an_invalid_interface_name_fails_the_sandbox_with_multus_message(
+    admin_view: ClusterView, namespace: str
+) -> None:
+    core = admin_view.core
+    core.create_namespaced_pod(namespace, pod("p", networks="link1@an-interface-name"))
+    [message, *_] = eventually(
+        lambda: sandbox_failures(core, namespace, "p"), "FailedCreatePodSandBox"
+    )
+    assert "Failed to parse interface name: must be less than 15 chars" in message
+    assert core.read_namespaced_pod("p", namespace).status.phase == "Pending"
+
+
+def test_a_deleted_pod_stops_and_goes(admin_view: ClusterView, namespace: str) -> None:
+    core = admin_view.core
+    core.create_namespaced_pod(namespace, pod("p"))
+    eventually(lambda: ready(core, namespace, "p"), "the pod Ready")
+    core.delete_namespaced_pod("p", namespace)  # graceful: the kubelet ends it
+
+    def gone() -> bool:
+        return "p" not in {p.metadata.name for p in core.list_namespaced_pod(namespace).items}
+
+    eventually(gone, "the pod gone")
