@@ -95,7 +95,13 @@ def test_a_pod_naming_a_missing_network_waits_until_the_definition_appears(
     )
     expected = f"cannot find a network-attachment-definition (link1) in namespace ({namespace})"
     assert expected in message
-    status = core.read_namespaced_pod("p", namespace).status
+
+    def waiting() -> Any:
+        # the kubelet writes the event, then the status: one request each
+        status = core.read_namespaced_pod("p", namespace).status
+        return status if status.container_statuses else None
+
+    status = eventually(waiting, "the container status")
     assert status.phase == "Pending"
     assert status.container_statuses[0].state.waiting.reason == "ContainerCreating"
 
