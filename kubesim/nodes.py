@@ -117,6 +117,10 @@ def object_path(rt: ResourceType, namespace: str, name: str = "") -> str:
     return f"{rt.base_path()}{scope}/{rt.plural}" + (f"/{quote(name)}" if name else "")
 
 
+def _where(obj: JSON) -> tuple[str, str]:
+    return obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
+
+
 def _rv(obj: JSON) -> int:
     return int(obj["metadata"].get("resourceVersion") or 0)
 
@@ -143,8 +147,7 @@ class Mirror:
     def seen(self, key: TypeKey, obj: JSON, deleted: bool = False) -> JSON | None:
         """Record what the apiserver said; returns the object this replaces. An older version
         than one already held (a watch event behind the kubelet's own write) is ignored."""
-        meta = obj["metadata"]
-        at = (key, meta.get("namespace", ""), meta["name"])
+        at = (key, *_where(obj))
         with self.lock:
             old = self._objects.get(at)
             if old is not None and _rv(old) > _rv(obj):
@@ -154,6 +157,23 @@ class Mirror:
             else:
                 self._objects[at] = obj
             return old
+
+    def replace(self, key: TypeKey, items: list[JSON]) -> list[Change]:
+        """A fresh list of one kind: what it adds, changes, and (gone since) deletes."""
+        listed = {
+            (item["metadata"].get("namespace", ""), item["metadata"]["name"]) for item in items
+        }
+        with self.lock:
+            gone = [
+                obj
+                for (kind, namespace, name), obj in self._objects.items()
+                if kind == key and (namespace, name) not in listed
+            ]
+        changes = [Change(_rv(obj), "DELETED", key, obj, self.seen(key, obj, True)) for obj in gone]
+        for item in items:
+            old = self.seen(key, item)
+            changes.append(Change(_rv(item), "MODIFIED" if old else "ADDED", key, item, old))
+        return changes
 
     def put(self, key: TypeKey, obj: JSON) -> None:
         """A new object of the kubelet's: events are all it creates."""
@@ -248,8 +268,8 @@ class SimulatedNodes:
         )
         self._loop.subscribe(self._kubelet.on_change)
         self._stopped = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._synced = threading.Barrier(len(WATCHED) + 1)
+        self._listed: set[ResourceType] = set()
+        self._synced = threading.Barrier(len(WATCHED) + 1)  # start() returns once all listed
 
     def start(self) -> SimulatedNodes:
         version = self._remote.request("GET", "/version")["gitVersion"]
@@ -285,9 +305,7 @@ class SimulatedNodes:
                 raise
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
-        thread = threading.Thread(target=target, name=f"kubesim-nodes-{name}", daemon=True)
-        thread.start()
-        self._threads.append(thread)
+        threading.Thread(target=target, name=f"kubesim-nodes-{name}", daemon=True).start()
 
     def _heartbeat(self) -> None:
         """The Ready condition's heartbeat: the node controller marks a node silent for 40 s
@@ -303,41 +321,48 @@ class SimulatedNodes:
                     print(f"kubesim nodes: heartbeat of {name} failed: {error}", file=sys.stderr)
 
     def _watch(self, rt: ResourceType) -> None:
-        """List, then watch from the list's version; list again when the watch is too old."""
-        key = type_key(rt)
-        first = True
+        """An informer: list, then watch from the list's version, and on from the last version
+        seen when a watch ends; list again only when that version has expired (410)."""
+        version = ""
         while not self._stopped.is_set():
             try:
-                listed = self._remote.request("GET", object_path(rt, ""))
-                version = listed["metadata"]["resourceVersion"]
-                for item in listed["items"]:
-                    item.setdefault("apiVersion", rt.api_version)
-                    item.setdefault("kind", rt.kind)
-                    old = self._mirror.seen(key, item)
-                    self._loop.notify(
-                        Change(_rv(item), "MODIFIED" if old else "ADDED", key, item, old)
-                    )
-                if first:
-                    first = False
-                    self._synced.wait(timeout=60)
-                for event in self._remote.stream(
-                    object_path(rt, ""),
-                    watch="1",
-                    resourceVersion=version,
-                    timeoutSeconds=WATCH_SECONDS,
-                    allowWatchBookmarks="true",
-                ):
-                    if self._stopped.is_set():
-                        return
-                    kind, obj = event["type"], event["object"]
-                    if kind == "ERROR":
-                        break  # 410 Gone: list again
-                    if kind == "BOOKMARK":
-                        continue
-                    deleted = kind == "DELETED"
-                    old = self._mirror.seen(key, obj, deleted=deleted)
-                    self._loop.notify(Change(_rv(obj), kind, key, obj, old))
+                version = version or self._list(rt)
+                version = self._follow(rt, version)
             except (ApiError, urllib3.exceptions.HTTPError, json.JSONDecodeError, ValueError):
+                version = ""
                 if self._stopped.wait(0.5):
                     return
-        return
+
+    def _list(self, rt: ResourceType) -> str:
+        key = type_key(rt)
+        listed = self._remote.request("GET", object_path(rt, ""))
+        for item in listed["items"]:
+            item.setdefault("apiVersion", rt.api_version)
+            item.setdefault("kind", rt.kind)
+        for change in self._mirror.replace(key, listed["items"]):
+            self._loop.notify(change)
+        if rt not in self._listed:
+            self._listed.add(rt)
+            self._synced.wait(timeout=60)
+        return str(listed["metadata"]["resourceVersion"])
+
+    def _follow(self, rt: ResourceType, version: str) -> str:
+        """Watch from `version`; the last version seen, or "" when it has expired."""
+        key = type_key(rt)
+        for event in self._remote.stream(
+            object_path(rt, ""),
+            watch="1",
+            resourceVersion=version,
+            timeoutSeconds=WATCH_SECONDS,
+            allowWatchBookmarks="true",
+        ):
+            if self._stopped.is_set():
+                break
+            kind, obj = event["type"], event["object"]
+            if kind == "ERROR":
+                return ""  # 410 Expired: list again
+            version = obj["metadata"]["resourceVersion"]
+            if kind != "BOOKMARK":
+                old = self._mirror.seen(key, obj, deleted=kind == "DELETED")
+                self._loop.notify(Change(_rv(obj), kind, key, obj, old))
+        return version
