@@ -26,14 +26,26 @@ from kubesim.decoding import (
     go_value,
     unknown_fields,
 )
-from kubesim.patching import PatchError, json_patch, merge_patch, strategic_merge
+from kubesim.patching import (
+    PatchError,
+    json_patch,
+    json_patch_decode_error,
+    merge_patch,
+    strategic_merge,
+)
 from kubesim.podstatus import finished
 from kubesim.resources import NAMESPACES, PODS, RUNTIME_CLASSES, Registry, ResourceType
 from kubesim.schemas import kind_schema
 from kubesim.selectors import EVERYTHING, FieldSelector, LabelSelector, fields_match, labels_match
 from kubesim.store import Store, TypeKey, clone
 from kubesim.strategies import prepare_status_update, strategy_for
-from kubesim.validation import SchemaValidators, not_supported, object_meta, show
+from kubesim.validation import (
+    SchemaValidators,
+    not_supported,
+    object_meta,
+    object_meta_update,
+    show,
+)
 
 JSON = dict[str, Any]
 
@@ -51,6 +63,11 @@ JOB_ORPHAN_WARNING = (
 
 def type_key(rt: ResourceType) -> TypeKey:
     return rt.group, rt.plural
+
+
+def patch_types(rt: ResourceType) -> list[str]:
+    """The patch media types a resource's PATCH route consumes."""
+    return [JSON_PATCH, MERGE_PATCH] + ([] if rt.custom else [STRATEGIC_PATCH])
 
 
 @dataclass(frozen=True)
@@ -234,8 +251,19 @@ class Api:
             meta.pop("namespace", None)
         return obj, problems if directive == WARN else []
 
-    def _validate(self, rt: ResourceType, obj: JSON, extra: list[errors.Cause]) -> None:
-        causes = self.validators.check(rt, obj) + object_meta(rt, obj["metadata"]) + extra
+    def _validate(
+        self, rt: ResourceType, obj: JSON, extra: list[errors.Cause], update: bool = False
+    ) -> None:
+        """The schema, the metadata and the strategy's `extra` causes. An update checks metadata
+        as often as the apiserver does (so its causes repeat as upstream's): rest.BeforeUpdate's
+        common checks (ObjectMeta and ObjectMetaUpdate), then a built-in strategy's Validate and
+        ValidateUpdate both check it again, a custom resource's only the update's part."""
+        meta = obj["metadata"]
+        causes = self.validators.check(rt, obj) + object_meta(rt, meta)
+        if update:
+            again = object_meta_update(meta)
+            causes += again + (again if rt.custom else object_meta(rt, meta) + again)
+        causes += extra
         if causes:
             raise errors.invalid(rt.kind, rt.group, str(obj["metadata"].get("name") or ""), causes)
 
@@ -282,9 +310,7 @@ class Api:
         obj, warnings = self._decode(rt, namespace, body, options.field_validation)
         meta = obj["metadata"]
         if meta.get("resourceVersion"):
-            raise errors.internal_error(
-                "resourceVersion should not be set on objects to be created"
-            )
+            raise errors.unknown("resourceVersion should not be set on objects to be created")
         strategy = strategy_for(rt)
         with self.store.lock:
             self._admit_create(rt, namespace, obj)
@@ -292,6 +318,7 @@ class Api:
             meta["name"] = meta["generateName"] + self.ids.suffix()
         for key in ("uid", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
             meta.pop(key, None)
+        strategy.default(obj)
         strategy.prepare_for_create(obj)
         self._validate(rt, obj, strategy.validate(obj))
         meta["uid"] = self.ids.uid()
@@ -333,9 +360,11 @@ class Api:
         subresource: str = "",
         options: WriteOptions = WriteOptions(),
     ) -> Result:
-        accepted = [JSON_PATCH, MERGE_PATCH] + ([] if rt.custom else [STRATEGIC_PATCH])
-        if content_type not in accepted:
-            raise errors.unsupported_media_type(content_type, accepted)
+        if content_type not in patch_types(rt):
+            raise errors.unsupported_patch_type()
+        undecodable = json_patch_decode_error(patch) if content_type == JSON_PATCH else None
+        if undecodable:
+            raise errors.bad_request(undecodable)
 
         def apply(old: JSON) -> tuple[JSON, list[str]]:
             try:
@@ -425,6 +454,7 @@ class Api:
             prepare_status_update(new, old)
             self._validate(rt, new, strategy.validate_status_update(new, old))
             return new, warnings
+        strategy.default(new)
         strategy.prepare_for_update(new, old)
         for system in (
             "uid",
@@ -439,7 +469,10 @@ class Api:
                 meta.pop(system, None)
         created, updated = strategy.validate(new), strategy.validate_update(new, old)
         self._validate(
-            rt, new, updated + created if strategy.update_rules_first else created + updated
+            rt,
+            new,
+            updated + created if strategy.update_rules_first else created + updated,
+            update=True,
         )
         return new, warnings + strategy.warnings(new)
 

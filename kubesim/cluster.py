@@ -6,7 +6,7 @@ import copy
 import platform
 from typing import Any
 
-from kubesim import errors, multus
+from kubesim import multus
 from kubesim.api import Api
 from kubesim.clock import Ids
 from kubesim.config import FaultRule, SimConfig
@@ -152,4 +152,4 @@ class Cluster:
             return self.registry.api_group(segments[1])
         if len(segments) == 3 and segments[0] == "apis":
             return self.registry.api_resource_list(segments[1], segments[2])
-        raise errors.path_not_found()
+        return None

@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from kubesim.resources import ResourceType
-from kubesim.schemas import definition_name, definitions, kind_schema
+from kubesim.schemas import definition_name, definitions, json_kind, kind_schema
 from kubesim.validation import OBJECT_META_REF, field_path
 
 JSON = dict[str, Any]
@@ -84,18 +85,6 @@ def go_type(schema: JSON) -> str:
     return next((_GO_SCALARS[k] for k in _GO_SCALARS if k in kinds), "interface {}")
 
 
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    return "number"
-
-
 def _fits_integer(value: Any, fmt: Any) -> bool:
     limit = _INT_RANGES.get(str(fmt), 2**63)
     return isinstance(value, int) and not isinstance(value, bool) and -limit <= value < limit
@@ -115,6 +104,38 @@ def _quantity_error(value: Any) -> str:
     return ""
 
 
+_QUANTITY_SCALE = {
+    "": 1,
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+    **{suffix: 1024 ** (i + 1) for i, suffix in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
+}
+
+
+def quantity_value(value: Any) -> Decimal | None:
+    """A quantity's value (None if it does not parse): what validation compares."""
+    if isinstance(value, bool) or _quantity_error(value):
+        return None
+    if isinstance(value, (int, float)):
+        return Decimal(str(value))
+    found = _QUANTITY.match(value.strip())
+    assert found is not None
+    try:
+        number = Decimal(found[1])
+    except ArithmeticError:
+        return None
+    suffix = found[2]
+    scale = _QUANTITY_SCALE.get(suffix)
+    return number * (Decimal(10) ** int(suffix[1:]) if scale is None else Decimal(scale))
+
+
 class _Walk:
     def __init__(self, typed: bool) -> None:
         self.typed = typed
@@ -123,7 +144,7 @@ class _Walk:
     @staticmethod
     def _mismatch(value: Any, schema: JSON, fields: tuple[str, ...], struct: str) -> DecodeError:
         target = go_type(schema)
-        what = _json_kind(value)
+        what = json_kind(value)
         if what == "number" and target.startswith("int"):
             what = f"number {value}"  # the literal, when an integer cannot hold it
         return DecodeError(

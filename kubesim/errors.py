@@ -25,6 +25,7 @@ class ApiError(Exception):
     message: str
     details: JSON | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    plain: bool = False  # answered as text (Go's http.NotFound), not as a Status
 
     def status(self) -> JSON:
         body: JSON = {
@@ -36,6 +37,8 @@ class ApiError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
+        if not self.reason:  # StatusReasonUnknown is left out (an error that is no Status)
+            del body["reason"]
         if self.details is not None:
             body["details"] = self.details
         return body
@@ -119,20 +122,30 @@ def method_not_allowed() -> ApiError:
     )
 
 
-def unsupported_media_type(content_type: str, accepted: list[str]) -> ApiError:
+def unsupported_media_type(accepted: list[str]) -> ApiError:
+    """A body the handler cannot decode (negotiation.NewUnsupportedMediaTypeError)."""
     return ApiError(
         415,
         "UnsupportedMediaType",
         f"the body of the request was in an unknown format - accepted media types include: "
         f"{', '.join(accepted)}",
-        _details(
-            None, "", "", causes=[{"reason": "UnexpectedServerResponse", "message": content_type}]
-        ),
     )
 
 
+def unsupported_patch_type() -> ApiError:
+    """A patch type the route does not consume: go-restful refuses it before any handler."""
+    return ApiError(415, "UnsupportedMediaType", "415: Unsupported Media Type", {})
+
+
 def path_not_found() -> ApiError:
+    """A path under an API the apiserver serves itself (go-restful's 404, as a Status)."""
     return ApiError(404, "NotFound", "the server could not find the requested resource", {})
+
+
+def page_not_found() -> ApiError:
+    """A path no built-in API owns: unknown groups, and the CRD handler's misses (it hands them
+    to a plain http.NotFound)."""
+    return ApiError(404, "", "404 page not found", plain=True)
 
 
 def too_many_requests(retry_after: int) -> ApiError:
@@ -152,6 +165,11 @@ def internal_error(why: str) -> ApiError:
         f"Internal error occurred: {why}",
         {"causes": [{"message": why}]},
     )
+
+
+def unknown(message: str) -> ApiError:
+    """An error that is no Status (a plain Go error): a 500 with no reason nor details."""
+    return ApiError(500, "", message)
 
 
 def service_unavailable(why: str) -> ApiError:

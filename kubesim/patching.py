@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from kubesim.schemas import deref
+from kubesim.schemas import deref, json_kind
 
 JSON = dict[str, Any]
 
@@ -35,6 +35,21 @@ def merge_patch(original: Any, patch: Any) -> Any:
 
 
 # RFC 6902
+
+
+def json_patch_decode_error(operations: Any) -> str | None:
+    """What jsonpatch.DecodePatch says of a patch that is no list of objects (a 400, before
+    anything is applied); None when it decodes."""
+    if operations is None:
+        return None  # null decodes to an empty patch
+    if not isinstance(operations, list):
+        kind = json_kind(operations)
+        return f"json: cannot unmarshal {kind} into Go value of type jsonpatch.Patch"
+    for op in operations:
+        if op is not None and not isinstance(op, dict):
+            kind = json_kind(op)
+            return f"json: cannot unmarshal {kind} into Go value of type jsonpatch.Operation"
+    return None
 
 
 def _pointer(path: str) -> list[str]:
@@ -90,6 +105,14 @@ def _remove(doc: Any, parts: list[str]) -> Any:
     raise PatchError(f"unable to remove nonexistent key: {token}: missing value")
 
 
+def _replace(doc: Any, parts: list[str], value: Any) -> Any:
+    """The apiserver's json-patch (v4) checks that the target exists only in arrays: in an
+    object that exists, a missing key is set, as by `add`."""
+    if parts and isinstance(_parent(doc, parts), list):
+        _remove(doc, parts)
+    return _add(doc, parts, value)
+
+
 def _add(doc: Any, parts: list[str], value: Any) -> Any:
     if not parts:
         return value
@@ -105,6 +128,8 @@ def _add(doc: Any, parts: list[str], value: Any) -> Any:
 
 
 def json_patch(original: JSON, operations: Any) -> JSON:
+    if operations is None:
+        operations = []
     if not isinstance(operations, list):
         raise PatchError("a JSON patch must be a list of operations")
     doc: Any = copy.deepcopy(original)
@@ -118,9 +143,7 @@ def json_patch(original: JSON, operations: Any) -> JSON:
         elif kind == "remove":
             _remove(doc, parts)
         elif kind == "replace":
-            if parts:
-                _remove(doc, parts)  # replace = remove + add, and the target must exist
-            doc = _add(doc, parts, copy.deepcopy(op.get("value")))
+            doc = _replace(doc, parts, copy.deepcopy(op.get("value")))
         elif kind in ("move", "copy"):
             source = _pointer(op.get("from", ""))
             value = _remove(doc, source) if kind == "move" else copy.deepcopy(_get(doc, source))

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from kubesim import validation as v
+from kubesim.decoding import quantity_value
 from kubesim.errors import Cause
 
 JSON = dict[str, Any]
@@ -17,7 +18,12 @@ TermCheck = Callable[[JSON, str], list[Cause]]
 REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
 PREFERRED = "preferredDuringSchedulingIgnoredDuringExecution"
 MAX_PORT = 65535
+MAX_INT32 = 2**31 - 1
 PORT_RANGE_MSG = "must be between 1 and 65535, inclusive"
+# the supported values as the apiserver lists them (sets.String.List(): sorted)
+PROTOCOLS = ("SCTP", "TCP", "UDP")
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+DNS_POLICIES = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
 
 _PORT_NAME_CHARS = re.compile(r"^[-a-z0-9]+$")
 _SYSCTL_NAME = re.compile(r"^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$")
@@ -65,8 +71,119 @@ def _ports(ports: Any, path: str) -> list[Cause]:
                 causes.append(v.duplicate(f"{where}.name", name))
             names.add(name)
         number = port.get("containerPort")
-        if isinstance(number, int) and not 0 < number <= MAX_PORT:
+        if number == 0:
+            causes.append(v.required(f"{where}.containerPort"))
+        elif isinstance(number, int) and not 0 < number <= MAX_PORT:
             causes.append(v.invalid(f"{where}.containerPort", number, PORT_RANGE_MSG))
+        host = port.get("hostPort")
+        if isinstance(host, int) and host and not 0 < host <= MAX_PORT:
+            causes.append(v.invalid(f"{where}.hostPort", host, PORT_RANGE_MSG))
+        causes += protocol(port.get("protocol"), f"{where}.protocol")
+    return causes
+
+
+def protocol(value: Any, path: str) -> list[Cause]:
+    """A port's protocol (defaulted to TCP before validation, so rarely missing)."""
+    if value == "":
+        return [v.required(path)]
+    if isinstance(value, str) and value not in PROTOCOLS:
+        return [v.not_supported(path, value, PROTOCOLS)]
+    return []
+
+
+# resource requirements (ValidateResourceRequirements)
+
+_STANDARD_CONTAINER_RESOURCES = ("cpu", "memory", "ephemeral-storage")
+# helper.IsStandardResourceName: the compute resources, quota's object counts and prefixed forms
+_STANDARD_RESOURCES = frozenset(
+    (
+        *_STANDARD_CONTAINER_RESOURCES,
+        *(f"{kind}.{name}" for kind in ("requests", "limits") for name in ("cpu", "memory")),
+        "requests.ephemeral-storage",
+        "limits.ephemeral-storage",
+        "requests.storage",
+        "pods",
+        "services",
+        "replicationcontrollers",
+        "resourcequotas",
+        "secrets",
+        "configmaps",
+        "persistentvolumeclaims",
+        "services.nodeports",
+        "services.loadbalancers",
+    )
+)
+NONNEGATIVE_MSG = "must be greater than or equal to 0"
+INTEGER_MSG = "must be an integer"
+
+
+def _native(name: str) -> bool:
+    return "/" not in name or "kubernetes.io/" in name
+
+
+def _resource_name(name: str, path: str) -> list[Cause]:
+    """validateContainerResourceName: a qualified name, standard (for containers) unless it is
+    an extended resource (a domain-prefixed name)."""
+    causes = v.qualified_name(path, name)
+    plain = "/" not in name
+    if (
+        not causes
+        and plain
+        and name not in _STANDARD_RESOURCES
+        and not name.startswith(("hugepages-", "requests.hugepages-"))
+    ):
+        causes.append(v.invalid(path, name, "must be a standard resource type or fully qualified"))
+    if plain and name not in _STANDARD_CONTAINER_RESOURCES and not name.startswith("hugepages-"):
+        causes.append(v.invalid(path, name, "must be a standard resource for containers"))
+    elif (
+        not plain
+        and not _native(name)
+        and (name.startswith("requests.") or v.is_label_key(f"requests.{name}"))
+    ):
+        causes.append(v.invalid(path, name, "doesn't follow extended resource name standard"))
+    return causes
+
+
+def _overcommit(name: str) -> bool:
+    return _native(name) and not name.startswith("hugepages-")
+
+
+def _quantity(name: str, value: Any, path: str) -> list[Cause]:
+    amount = quantity_value(value)
+    if amount is None:
+        return []  # the decoder refused it
+    causes = []
+    if amount < 0:
+        causes.append(v.invalid(path, value, NONNEGATIVE_MSG))
+    if not _native(name) and amount % 1:
+        causes.append(v.invalid(path, value, INTEGER_MSG))
+    return causes
+
+
+def _resources(resources: Any, path: str) -> list[Cause]:
+    limits, requests = v.mapping(resources, "limits"), v.mapping(resources, "requests")
+    causes: list[Cause] = []
+    for name, value in limits.items():
+        causes += _resource_name(name, f"{path}.limits[{name}]")
+        causes += _quantity(name, value, f"{path}.limits[{name}]")
+    for name, value in requests.items():
+        causes += _resource_name(name, f"{path}.requests[{name}]")
+        causes += _quantity(name, value, f"{path}.requests[{name}]")
+        amount = quantity_value(value)
+        if name not in limits:
+            if not _overcommit(name):
+                detail = "Limit must be set for non overcommitable resources"
+                causes.append(v.required(f"{path}.limits", detail))
+            continue
+        limit = quantity_value(limits[name])
+        if amount is None or limit is None:
+            continue
+        if amount != limit and not _overcommit(name):
+            causes.append(v.invalid(f"{path}.requests", value, f"must be equal to {name} limit"))
+        elif amount > limit:
+            causes.append(
+                v.invalid(f"{path}.requests", value, f"must be less than or equal to {name} limit")
+            )
     return causes
 
 
@@ -298,7 +415,11 @@ def _containers(spec: JSON, path: str, volumes: set[str]) -> list[Cause]:
                 seen.add(name)
             if not container.get("image"):
                 causes.append(v.required(f"{where}.image"))
+            pull = container.get("imagePullPolicy")
+            if isinstance(pull, str) and pull not in PULL_POLICIES:
+                causes.append(v.not_supported(f"{where}.imagePullPolicy", pull, PULL_POLICIES))
             causes += _ports(container.get("ports"), f"{where}.ports")
+            causes += _resources(container.get("resources"), f"{where}.resources")
             causes += _env(container.get("env"), f"{where}.env")
             mounts = container.get("volumeMounts")
             causes += _volume_mounts(mounts, volumes, f"{where}.volumeMounts")
@@ -490,6 +611,18 @@ def validate_pod_spec(spec: Any, path: str, restart_policies: tuple[str, ...]) -
     policy = spec.get("restartPolicy")
     if policy not in restart_policies:
         causes.append(v.not_supported(f"{path}.restartPolicy", policy, restart_policies))
+    dns = spec.get("dnsPolicy")
+    if isinstance(dns, str) and dns not in DNS_POLICIES:
+        causes.append(v.not_supported(f"{path}.dnsPolicy", dns, DNS_POLICIES))
+    deadline = spec.get("activeDeadlineSeconds")
+    if isinstance(deadline, int) and not 0 < deadline <= MAX_INT32:
+        causes.append(
+            v.invalid(
+                f"{path}.activeDeadlineSeconds",
+                deadline,
+                f"must be between 1 and {MAX_INT32}, inclusive",
+            )
+        )
     if isinstance(spec.get("nodeSelector"), dict):
         causes += v.labels(f"{path}.nodeSelector", spec["nodeSelector"])
     causes += _sysctls(spec, path)

@@ -38,6 +38,8 @@ class ResourceType:
     has_generation: bool = False
     # pods and services answer a finished delete with the object, the rest with a Status
     returns_deleted_object: bool = False
+    # namespaces have no DELETE on their collection (their REST storage has no DeleteCollection)
+    collection_delete: bool = True
     # openAPIV3Schema of a custom resource; built-ins use the upstream schemas instead
     crd_schema: JSON | None = field(default=None, compare=False, hash=False)
 
@@ -58,7 +60,9 @@ class ResourceType:
             "singularName": self.singular,
             "namespaced": self.namespaced,
             "kind": self.kind,
-            "verbs": list(ALL_VERBS),
+            "verbs": [
+                verb for verb in ALL_VERBS if verb != "deletecollection" or self.collection_delete
+            ],
         }
         if self.short_names:
             entry["shortNames"] = list(self.short_names)
@@ -101,6 +105,7 @@ BUILTINS: tuple[ResourceType, ...] = (
         name_rule=NameRule.LABEL,
         status_subresource=True,
         returns_deleted_object=True,
+        collection_delete=False,
     ),
     _core(
         "pods",
@@ -248,6 +253,11 @@ class Registry:
 
     def lookup(self, group: str, version: str, plural: str) -> ResourceType | None:
         return self._by_path.get((group, version, plural))
+
+    @staticmethod
+    def builtin_group(group: str) -> bool:
+        """Is `group` served by the apiserver's own handlers (not the CRD handler)?"""
+        return any(rt.group == group for rt in BUILTINS)
 
     def by_key(self, group: str, plural: str) -> ResourceType | None:
         return next(

@@ -53,9 +53,21 @@ def _served(verb: str, rt: ResourceType, has_name: bool, namespace: str | None, 
         return verb in ("get", "update", "patch")
     if verb in ("update", "patch"):
         return has_name
+    if verb == "deletecollection":
+        return rt.collection_delete
     if verb == "create":  # a collection, and for a namespaced kind one namespace's collection
         return not has_name and (namespace is not None or not rt.namespaced)
     return True
+
+
+def unknown_path(registry: Registry, segments: list[str]) -> errors.ApiError:
+    """The 404 of a path nothing serves: a Status under /api and the built-in groups (go-restful
+    owns those prefixes), Go's text elsewhere (unknown groups, CRD groups, other paths)."""
+    if segments[:1] == ["api"] or (
+        segments[:1] == ["apis"] and len(segments) > 1 and registry.builtin_group(segments[1])
+    ):
+        return errors.path_not_found()
+    return errors.page_not_found()
 
 
 def resolve(registry: Registry, method: str, segments: list[str], watch: bool) -> Route | None:
@@ -70,8 +82,10 @@ def resolve(registry: Registry, method: str, segments: list[str], watch: bool) -
     plural, name = rest[0], (rest[1] if len(rest) > 1 else "")
     subresource = rest[2] if len(rest) > 2 else ""
     rt = registry.lookup(group, version, plural)
-    if rt is None or len(rest) > 3 or (namespace is not None and not rt.namespaced):
-        raise errors.path_not_found()
+    if rt is None:
+        raise unknown_path(registry, segments)
+    if len(rest) > 3 or (namespace is not None and not rt.namespaced):
+        raise errors.path_not_found() if not rt.custom else errors.page_not_found()
     if (
         subresource
         and (subresource != "status" or not rt.status_subresource)
@@ -82,5 +96,7 @@ def resolve(registry: Registry, method: str, segments: list[str], watch: bool) -
     if rt.namespaced and name and namespace is None:
         raise errors.path_not_found()
     verb = _verb(method, bool(name), watch and not name)
+    if rt.custom and verb in ("update", "patch") and not name:
+        raise errors.bad_request("name must be provided")  # the CRD handler's own check
     served = _served(verb, rt, bool(name), namespace, subresource)
     return Route(verb, rt, namespace, name, subresource, served)

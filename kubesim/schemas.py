@@ -55,3 +55,14 @@ def deref(schema: JSON | None) -> JSON:
         schema = definitions()[definition_name(schema["$ref"])]
         seen += 1
     return schema
+
+
+def json_kind(value: Any) -> str:
+    """How encoding/json names a JSON value's type in an UnmarshalTypeError."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    return "string" if isinstance(value, str) else "number"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from kubesim import errors, logs, params, routing, tables
-from kubesim.api import DeleteOptions, WriteOptions
+from kubesim.api import DeleteOptions, WriteOptions, patch_types
 from kubesim.decoding import IGNORE, STRICT, WARN
 from kubesim.selectors import (
     FieldSelector,
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 JSON = dict[str, Any]
 PROTOBUF = "application/vnd.kubernetes.protobuf"
+# what the apiserver decodes a create or update from (kubesim: JSON only; README)
+BODY_TYPES = ["application/json", "application/yaml", PROTOBUF]
 DEFAULT_WATCH_SECONDS = 1800  # the apiserver picks 30-60 minutes when the client sets none
 MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024  # the apiserver's MaxRequestBodyBytes
 
@@ -70,14 +72,24 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _json_body(self, raw: bytes) -> Any:
-        if not raw:
-            return {}
+    def _json_body(self, raw: bytes, kind: str = "") -> Any:
+        """The JSON of a body. With `kind`, an object to create or update: its media type must be
+        one the apiserver's serializers know, and it may not be empty (a DeleteOptions or a patch
+        is read regardless)."""
         content_type = (
             (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
         )
+        if kind and content_type not in BODY_TYPES:
+            raise errors.unsupported_media_type(BODY_TYPES)
+        if not raw and kind:
+            raise errors.bad_request(
+                f"the object provided is unrecognized (must be of type {kind}): couldn't get "
+                "version/kind; json parse error: unexpected end of JSON input (<empty>)"
+            )
+        if not raw:
+            return {}
         if content_type == PROTOBUF:
-            raise errors.unsupported_media_type(content_type, ["application/json"])
+            raise errors.unsupported_media_type(["application/json"])
         try:
             return json.loads(raw)
         except ValueError as exc:
@@ -171,7 +183,8 @@ class Handler(BaseHTTPRequestHandler):
         self._send(code, body, headers)
 
     def _finish(self, verb: str, resource: str, error: errors.ApiError) -> None:
-        self._answer(verb, resource, error.code, error.status(), error.headers)
+        body = (error.message + "\n").encode() if error.plain else error.status()
+        self._answer(verb, resource, error.code, body, error.headers)
 
     def _nonresource(self, path: str, segments: list[str]) -> None:
         cluster = self.server.cluster
@@ -180,8 +193,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         body = cluster.discovery(path, segments)
         if body is None:
-            self._answer("get", path, 404, b"404 page not found\n")
-            return
+            raise routing.unknown_path(cluster.registry, segments)
         self._answer("get", path, 200, body)
 
     def _resource(
@@ -202,15 +214,19 @@ class Handler(BaseHTTPRequestHandler):
                 rt, route.namespace, labels, fields, limit, query.get("continue", "")
             )
             return 200, body, {}
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+        if route.verb == "patch" and content_type not in patch_types(rt):
+            raise errors.unsupported_patch_type()  # go-restful's route match, before the handler
         if len(raw) > MAX_REQUEST_BODY_BYTES:  # limitedReadBody, before anything is decoded
             raise errors.request_entity_too_large(MAX_REQUEST_BODY_BYTES)
         if route.verb == "create":
-            result = api.create(rt, ns, self._json_body(raw), write_options(route.verb, query))
+            body = self._json_body(raw, rt.kind)
+            result = api.create(rt, ns, body, write_options(route.verb, query))
         elif route.verb == "update":
             options = write_options(route.verb, query)
-            result = api.replace(rt, ns, name, self._json_body(raw), route.subresource, options)
+            body = self._json_body(raw, rt.kind)
+            result = api.replace(rt, ns, name, body, route.subresource, options)
         elif route.verb == "patch":
-            content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
             options = write_options(route.verb, query)
             result = api.patch(
                 rt, ns, name, content_type, self._json_body(raw), route.subresource, options
@@ -237,10 +253,13 @@ class Handler(BaseHTTPRequestHandler):
     def _watch(self, route: routing.Route, query: dict[str, str]) -> None:
         labels, fields = self._selectors(route, query)
         since_text = query.get("resourceVersion") or ""
-        try:
-            since = int(since_text) if since_text not in ("", "0") else None
-        except ValueError as exc:
-            raise errors.bad_request(f'invalid resource version "{since_text}"') from exc
+        if since_text and not (since_text.isascii() and since_text.isdigit()):
+            # the watch cache's ParseResourceVersion: a storage error, so a 500 with no reason
+            raise errors.unknown(
+                f'resourceVersion: Invalid value: "{since_text}": strconv.ParseUint: parsing '
+                f'"{since_text}": invalid syntax'
+            )
+        since = int(since_text) if since_text not in ("", "0") else None
         request = WatchRequest(
             route.rt,
             route.namespace,

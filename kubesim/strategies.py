@@ -11,13 +11,12 @@ import copy
 import ipaddress
 from typing import Any
 
+from kubesim import kindvalidation as kinds
 from kubesim import validation as v
 from kubesim.addresses import ServiceAddresses
 from kubesim.decoding import base64_size
 from kubesim.errors import Cause, internal_error
 from kubesim.podvalidation import (
-    MAX_PORT,
-    PORT_RANGE_MSG,
     VOLUME_SOURCES,
     pod_spec_warnings,
     validate_pod_spec,
@@ -42,8 +41,12 @@ class Strategy:
     # of the apiserver's ValidateXUpdate)
     update_rules_first = False
 
+    def default(self, obj: JSON) -> None:
+        """The scheme's defaults (SetDefaults_*), applied to every object decoded from a request:
+        creates, updates and patches alike."""
+
     def prepare_for_create(self, obj: JSON) -> None:
-        """Defaults set by the apiserver before validation."""
+        """What the strategy and admission set on a new object, after `default`."""
 
     def validate(self, obj: JSON) -> list[Cause]:
         return []
@@ -168,14 +171,30 @@ def _pod_spec_without_mutable(spec: JSON) -> JSON:
     return spec
 
 
+def _requests_from_limits(spec: JSON) -> None:
+    """SetDefaults_Pod (pods only, not templates): a limit without a request is the request."""
+    for container in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+        resources = container.get("resources") if isinstance(container, dict) else None
+        if isinstance(resources, dict) and v.mapping(resources, "limits"):
+            requests = v.mapping(resources, "requests")
+            resources["requests"] = {**v.mapping(resources, "limits"), **requests}
+
+
 class PodStrategy(Strategy):
-    def prepare_for_create(self, obj: JSON) -> None:
+    def default(self, obj: JSON) -> None:
         spec = obj.setdefault("spec", {})
         if isinstance(spec, dict):
             default_pod_spec(spec)
+            _requests_from_limits(spec)
             spec.setdefault("enableServiceLinks", True)
-            spec.setdefault("priority", 0)
             spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+            if not spec.get("serviceAccountName") and spec.get("serviceAccount"):
+                spec["serviceAccountName"] = spec["serviceAccount"]  # the deprecated spelling
+
+    def prepare_for_create(self, obj: JSON) -> None:
+        spec = obj["spec"]
+        if isinstance(spec, dict):
+            spec.setdefault("priority", 0)
             spec.setdefault("serviceAccountName", "default")
             spec.setdefault("serviceAccount", spec["serviceAccountName"])
             tolerations = spec.setdefault("tolerations", [])
@@ -235,7 +254,7 @@ def _qos_class(spec: Any) -> str:
 
 
 class ServiceStrategy(Strategy):
-    def prepare_for_create(self, obj: JSON) -> None:
+    def default(self, obj: JSON) -> None:
         spec = obj.setdefault("spec", {})
         if not isinstance(spec, dict):
             return
@@ -243,40 +262,28 @@ class ServiceStrategy(Strategy):
         spec.setdefault("sessionAffinity", "None")
         if spec["type"] != "ExternalName":
             spec.setdefault("internalTrafficPolicy", "Cluster")
-            spec.setdefault("ipFamilies", ["IPv4"])
-            spec.setdefault("ipFamilyPolicy", "SingleStack")
         for port in spec.get("ports") or []:
             if isinstance(port, dict):
                 port.setdefault("protocol", "TCP")
-                if "port" in port:
-                    port.setdefault("targetPort", port["port"])
+                if "port" in port and port.get("targetPort") in (None, 0, ""):
+                    port["targetPort"] = port["port"]
+
+    def prepare_for_create(self, obj: JSON) -> None:
+        spec = obj["spec"]
+        if isinstance(spec, dict) and spec.get("type") != "ExternalName":
+            spec.setdefault("ipFamilies", ["IPv4"])
+            spec.setdefault("ipFamilyPolicy", "SingleStack")
         obj["status"] = {"loadBalancer": {}}
 
     def validate(self, obj: JSON) -> list[Cause]:
         spec = obj.get("spec")
         if not isinstance(spec, dict):
             return [v.required("spec")]
-        causes: list[Cause] = []
-        ports = spec.get("ports") or []
+        causes = kinds.service_type(spec)
         headless = spec.get("clusterIP") == "None"
-        if not ports and not headless and spec.get("type") != "ExternalName":
+        if not spec.get("ports") and not headless and spec.get("type") != "ExternalName":
             causes.append(v.required("spec.ports"))
-        names: set[str] = set()
-        for index, port in enumerate(ports):
-            if not isinstance(port, dict):
-                continue
-            where = f"spec.ports[{index}]"
-            name = port.get("name")
-            if len(ports) > 1 and not name:
-                causes.append(v.required(f"{where}.name"))
-            if isinstance(name, str) and name:
-                if name in names:
-                    causes.append(v.duplicate(f"{where}.name", name))
-                names.add(name)
-                causes += v.dns1123_label(f"{where}.name", name)
-            number = port.get("port")
-            if isinstance(number, int) and not 0 < number <= MAX_PORT:
-                causes.append(v.invalid(f"{where}.port", number, PORT_RANGE_MSG))
+        causes += kinds.service_ports(spec)
         if isinstance(spec.get("selector"), dict):
             causes += v.labels("spec.selector", spec["selector"])
         cluster_ip = spec.get("clusterIP")
@@ -375,7 +382,7 @@ JOB_NAME = "batch.kubernetes.io/job-name"
 
 
 class JobStrategy(Strategy):
-    def prepare_for_create(self, obj: JSON) -> None:
+    def default(self, obj: JSON) -> None:
         spec = obj.setdefault("spec", {})
         if not isinstance(spec, dict):
             return
@@ -388,6 +395,8 @@ class JobStrategy(Strategy):
         template = spec.get("template")
         if isinstance(template, dict) and isinstance(template.get("spec"), dict):
             default_pod_spec(template["spec"])
+
+    def prepare_for_create(self, obj: JSON) -> None:
         obj["status"] = {}
 
     def validate(self, obj: JSON) -> list[Cause]:
@@ -397,12 +406,12 @@ class JobStrategy(Strategy):
         template = spec.get("template")
         if not isinstance(template, dict):
             return [v.required("spec.template")]
-        causes = validate_pod_spec(
+        causes = kinds.job_counts(spec) + validate_pod_spec(
             template.get("spec"), "spec.template.spec", ("OnFailure", "Never")
         )
         if isinstance((template.get("metadata") or {}).get("labels"), dict):
             causes += v.labels("spec.template.metadata.labels", template["metadata"]["labels"])
-        return causes
+        return causes + kinds.job_selector(spec, str(obj["metadata"].get("uid") or ""))
 
     def warnings(self, obj: JSON) -> list[str]:
         template = (obj.get("spec") or {}).get("template")
@@ -429,7 +438,10 @@ class JobStrategy(Strategy):
 
 
 class NetworkPolicyStrategy(Strategy):
-    def prepare_for_create(self, obj: JSON) -> None:
+    def validate(self, obj: JSON) -> list[Cause]:
+        return kinds.network_policy(obj)
+
+    def default(self, obj: JSON) -> None:
         spec = obj.get("spec")
         if not isinstance(spec, dict):
             return
@@ -442,15 +454,28 @@ class NetworkPolicyStrategy(Strategy):
                         port.setdefault("protocol", "TCP")
 
 
+class IngressStrategy(Strategy):
+    def validate(self, obj: JSON) -> list[Cause]:
+        return kinds.ingress(obj)
+
+
+class EventStrategy(Strategy):
+    def validate(self, obj: JSON) -> list[Cause]:
+        return kinds.event(obj)
+
+
+class RuntimeClassStrategy(Strategy):
+    def validate(self, obj: JSON) -> list[Cause]:
+        return kinds.runtime_class(obj)
+
+    def validate_update(self, new: JSON, old: JSON) -> list[Cause]:
+        return kinds.immutable(new.get("handler"), old.get("handler"), "handler")
+
+
 # ConfigMaps and Secrets
 
 MAX_SECRET_SIZE = 1024 * 1024  # core.MaxSecretSize, for ConfigMaps too
 IMMUTABLE_MSG = "field is immutable when `immutable` is set"
-
-
-def _map(obj: JSON, key: str) -> JSON:
-    value = obj.get(key)
-    return value if isinstance(value, dict) else {}
 
 
 def _keys(field: str, values: JSON) -> list[Cause]:
@@ -468,7 +493,7 @@ def _immutable(new: JSON, old: JSON, fields: tuple[str, ...]) -> list[Cause]:
     if new.get("immutable") is not True:
         causes.append(v.forbidden("immutable", IMMUTABLE_MSG))
     for field in fields:
-        if _map(new, field) != _map(old, field):
+        if v.mapping(new, field) != v.mapping(old, field):
             causes.append(v.forbidden(field, IMMUTABLE_MSG))
     return causes
 
@@ -479,7 +504,7 @@ class ConfigMapStrategy(Strategy):
     def validate(self, obj: JSON) -> list[Cause]:
         """ValidateConfigMap: keys, no key in both maps, and at most 1 MiB of values (text bytes
         plus decoded binary bytes; keys are not counted), refused as a whole object ("[]")."""
-        data, binary = _map(obj, "data"), _map(obj, "binaryData")
+        data, binary = v.mapping(obj, "data"), v.mapping(obj, "binaryData")
         causes = []
         total = 0
         for key, value in data.items():
@@ -522,14 +547,14 @@ class SecretStrategy(Strategy):
 
     def validate(self, obj: JSON) -> list[Cause]:
         """ValidateSecret: keys, at most 1 MiB of decoded data, and each type's keys."""
-        data = _map(obj, "data")
+        data = v.mapping(obj, "data")
         causes = _keys("data", data)
         if sum(base64_size(value) for value in data.values() if isinstance(value, str)) > (
             MAX_SECRET_SIZE
         ):
             causes.append(v.too_long("data", MAX_SECRET_SIZE))
         kind = obj.get("type")
-        annotations = _map(obj["metadata"], "annotations")
+        annotations = v.mapping(obj["metadata"], "annotations")
         if kind == "kubernetes.io/service-account-token" and not annotations.get(
             SERVICE_ACCOUNT_NAME
         ):
@@ -615,6 +640,9 @@ _STRATEGIES: dict[tuple[str, str], Strategy] = {
     ("", "configmaps"): ConfigMapStrategy(),
     ("batch", "jobs"): JobStrategy(),
     ("networking.k8s.io", "networkpolicies"): NetworkPolicyStrategy(),
+    ("networking.k8s.io", "ingresses"): IngressStrategy(),
+    ("", "events"): EventStrategy(),
+    ("node.k8s.io", "runtimeclasses"): RuntimeClassStrategy(),
     ("apiextensions.k8s.io", "customresourcedefinitions"): CrdStrategy(),
 }
 _DEFAULT = Strategy()

@@ -60,6 +60,12 @@ CONFIG_MAP_KEY_MSG = (
 )
 
 
+def mapping(obj: Any, key: str) -> JSON:
+    """obj[key] when both are objects, else {} (a wrong type is the schema's to report)."""
+    value = obj.get(key) if isinstance(obj, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
 def show(value: Any) -> str:
     """A value as the apiserver quotes it in 'Invalid value: ...'."""
     if isinstance(value, dict):
@@ -211,6 +217,12 @@ def object_meta(rt: ResourceType, meta: JSON) -> list[Cause]:
         causes += invalid_each("metadata.name", name, NAME_CHECKS[rt.name_rule](name))
     if rt.namespaced and not meta.get("namespace"):
         causes.append(required("metadata.namespace"))
+    return causes + object_meta_update(meta)
+
+
+def object_meta_update(meta: JSON) -> list[Cause]:
+    """What ValidateObjectMetaUpdate checks again of an updated object: labels, annotations."""
+    causes = []
     if isinstance(meta.get("labels"), dict):
         causes += labels("metadata.labels", meta["labels"])
     annotations = meta.get("annotations")
