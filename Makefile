@@ -29,7 +29,7 @@ format: $(STAMP)
 
 # Everything: the fast tests and the integration tests (real Redis, workers, kubesim).
 test: lint
-	$(PY) -m pytest -n 2 --dist loadgroup $(COVERAGE)
+	$(PY) -m pytest -n 2 $(COVERAGE)
 
 # The logic only, in seconds: no workers, no kubesim, no subprocesses.
 test-fast: $(STAMP)

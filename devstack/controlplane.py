@@ -33,7 +33,7 @@ ADMIN_TOKEN_USER = "admin"
 SERVICE_RANGE = "10.0.0.0/24"
 START_TIMEOUT = 90.0  # a loaded 2-core machine: the apiserver alone takes 5-7 s when idle
 TMPFS = Path("/dev/shm")
-STOP_GRACE = 3.0
+STOP_GRACE = 1.0
 
 
 @dataclass

@@ -85,6 +85,7 @@ def test_a_job_per_configured_endpoint_runs_its_tool_on_its_stage_file(
     assert job["spec"]["backoffLimit"] == 3
     pod = job["spec"]["template"]["spec"]
     assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
+    assert pod["terminationGracePeriodSeconds"] == 5
     assert container(job)["volumeMounts"] == [
         {"name": FILES_NAME, "mountPath": MOUNT_PATH, "readOnly": True}
     ]

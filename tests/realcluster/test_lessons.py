@@ -4,7 +4,9 @@ token (deploy/rbac.yaml): any call the ClusterRole does not grant is a 403 and f
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
+import pytest
 from kubernetes import client as k8s
 
 from devstack.local import Processes
@@ -42,6 +44,15 @@ def wait_gone(client: LessonClient, view: ClusterView, lesson_ids: list[str]) ->
         assert view.namespaces(f"{LESSON_ID}={lesson_id}") == []
 
 
+@pytest.fixture(scope="module")
+def torn_down(real_stack: Processes, admin_view: ClusterView) -> Iterator[list[str]]:
+    """Lessons a test tore down without waiting (the first test waits for GONE itself): each
+    must be GONE when this module ends, their namespaces going while the other tests run."""
+    lesson_ids: list[str] = []
+    yield lesson_ids
+    wait_gone(real_stack.client(), admin_view, lesson_ids)
+
+
 def test_every_example_lesson_reaches_ready_and_teardown_ends_gone(
     real_stack: Processes, admin_view: ClusterView, target: Target, session_id: str
 ) -> None:
@@ -68,7 +79,11 @@ def test_every_example_lesson_reaches_ready_and_teardown_ends_gone(
 
 
 def test_a_worker_killed_mid_pipeline_is_replaced_and_the_redelivered_step_adopts(
-    real_stack: Processes, admin_view: ClusterView, target: Target, session_id: str
+    real_stack: Processes,
+    admin_view: ClusterView,
+    target: Target,
+    torn_down: list[str],
+    session_id: str,
 ) -> None:
     client = real_stack.client()
     record = client.create("snapshot-testing", session_id)
@@ -93,7 +108,7 @@ def test_a_worker_killed_mid_pipeline_is_replaced_and_the_redelivered_step_adopt
         real_stack.processes.remove(beat)
     assert replacement.running
     client.teardown(record.id)
-    wait_gone(client, admin_view, [record.id])
+    torn_down.append(record.id)
     assert_nothing_refused(target)
 
 
@@ -135,6 +150,7 @@ def test_an_object_the_real_apiserver_refuses_fails_the_lesson_with_its_message(
     admin_view: ClusterView,
     target: Target,
     cluster: RealCluster,  # it narrows a cluster-wide CRD: only on the one started here
+    torn_down: list[str],
     session_id: str,
 ) -> None:
     # Multus's CRD made to accept only short configs: the real apiserver answers 422.
@@ -156,5 +172,5 @@ def test_an_object_the_real_apiserver_refuses_fails_the_lesson_with_its_message(
     assert failed.error is not None and failed.error.startswith("networks: "), failed.error
     assert "spec.config" in failed.error and "10" in failed.error, failed.error
     client.teardown(record.id)
-    wait_gone(client, admin_view, [record.id])
+    torn_down.append(record.id)
     assert_nothing_refused(target)

@@ -354,6 +354,7 @@ def test_pods_stay_together_and_expose_nothing_extra(plans: dict[str, LessonPlan
         assert spec["containers"][0]["name"] == (name if name != GUIDE_NAME else "jupyter")
         assert spec["automountServiceAccountToken"] is False
         assert spec["enableServiceLinks"] is False
+        assert spec["terminationGracePeriodSeconds"] == 5  # not 30: teardown waits it out
         [term] = spec["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
         assert term["topologyKey"] == "kubernetes.io/hostname"
         assert term["labelSelector"] == {
