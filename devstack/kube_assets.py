@@ -5,8 +5,8 @@ NetworkAttachmentDefinition CRD beside them).
 `python -m devstack.kube_assets SOURCE DEST` fills DEST from a folder of xz-compressed binaries
 with a SHA256SUMS file (../shared/kube/ on our machines), checking every sum, and links the etcd
 that Debian's etcd-server installs; it does nothing for a file already unpacked from the same
-archive. The tests find the directory through LESSONQ_KUBE_ASSETS, or `.cache/kube` in the
-repository when that is set up."""
+archive. DEST and the directory the tests look in: LESSONQ_KUBE_ASSETS, else
+~/.cache/lessonq/kube (outside the clone: a fresh one finds what an earlier one unpacked)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd")
 NAD_CRD = "nad-crd.yaml"
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DIR = REPO / ".cache" / "kube"
+DEFAULT_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lessonq" / "kube"
 SUMS = "SHA256SUMS"
 
 
@@ -34,7 +33,7 @@ class AssetSettings(BaseSettings):
 
 
 def assets_dir() -> Path:
-    """Where the binaries are looked for: LESSONQ_KUBE_ASSETS, else the repository's cache."""
+    """Where the binaries are looked for: LESSONQ_KUBE_ASSETS, else the user's cache."""
     return AssetSettings().kube_assets or DEFAULT_DIR
 
 
@@ -101,8 +100,14 @@ def unpack(source: Path, dest: Path, etcd: str | None = None) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("source", type=Path, help="folder of *.xz binaries with SHA256SUMS")
-    parser.add_argument("dest", type=Path, nargs="?", default=DEFAULT_DIR)
+    parser.add_argument(
+        "dest",
+        type=Path,
+        nargs="?",
+        help="default: LESSONQ_KUBE_ASSETS, else ~/.cache/lessonq/kube",
+    )
     args = parser.parse_args(argv)
+    args.dest = args.dest or assets_dir()
     try:
         for line in unpack(args.source, args.dest):
             print(line)

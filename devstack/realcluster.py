@@ -13,11 +13,10 @@ from typing import Any
 import yaml
 
 from devstack.controlplane import ControlPlane, Credentials
-from devstack.kube_assets import REPO
 from kubesim.config import SimConfig
 from kubesim.nodes import Endpoint, SimulatedNodes
 
-RBAC = REPO / "deploy" / "rbac.yaml"
+RBAC = Path(__file__).resolve().parent.parent / "deploy" / "rbac.yaml"
 
 
 @dataclass

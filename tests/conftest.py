@@ -28,8 +28,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _area(item) not in FAST:
             item.add_marker(pytest.mark.integration)
-    # the longest unit of work (one control plane for it all) starts first
-    items.sort(key=lambda item: _area(item) != REAL_CLUSTER)
 
 
 def _area(item: pytest.Item) -> str:
@@ -37,8 +35,9 @@ def _area(item: pytest.Item) -> str:
 
 
 class RealClusterTogether(LoadScopeScheduling):
-    """`-n 2` as with `--dist load`, except that tests/realcluster goes to one worker: they
-    share one control plane, a session fixture, which a second worker would start again.
+    """`-n N` as with `--dist load`, except that tests/realcluster goes to one worker: they
+    share one control plane, a session fixture, which a second worker would start again. (The
+    scheduler hands out the largest scope first: this one, the longest.)
     (`--dist loadgroup` does not work with pytest 9: xdist 3.8 renames `item._nodeid`.)"""
 
     def _split_scope(self, nodeid: str) -> str:

@@ -2,7 +2,7 @@
 etcd), kubesim's nodes on it, and a lessonq stack whose workers hold the worker ServiceAccount's
 token: one for all these tests, which the root conftest keeps on one xdist worker.
 
-The binaries come from LESSONQ_KUBE_ASSETS, else `.cache/kube` (`make kube-assets` fills it;
+The binaries come from LESSONQ_KUBE_ASSETS, else ~/.cache/lessonq/kube (`make kube-assets` fills it;
 .ci/run does). Without them these tests skip, saying so; when LESSONQ_KUBE_ASSETS names a
 directory that lacks them, they fail: someone asked for them. With LESSONQ_TEST_KUBECONFIG the
 tests that need no test controls run on that cluster instead (README)."""
