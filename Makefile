@@ -44,7 +44,7 @@ test-fast: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m devstack demo
 
-# Quick mode, under two minutes; bench/results/latest.json and a Markdown table.
+# Quick mode, about three minutes on 2 cores; bench/results/latest.json and a Markdown table.
 bench: $(STAMP)
 	$(PY) -m bench
 
