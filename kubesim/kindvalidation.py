@@ -13,6 +13,7 @@ from kubesim.podvalidation import (
     MAX_PORT,
     NONNEGATIVE_MSG,
     PORT_RANGE_MSG,
+    indexed_objects,
     is_port_name,
     label_selector,
     protocol,
@@ -25,10 +26,6 @@ POLICY_TYPES = ("Ingress", "Egress")
 PATH_TYPES = ("Exact", "ImplementationSpecific", "Prefix")
 _BAD_PATH_PARTS = ("//", "/./", "/../", "%2f", "%2F")
 _BAD_PATH_ENDS = ("/..", "/.")
-
-
-def _objects(value: Any) -> list[tuple[int, JSON]]:
-    return [(i, item) for i, item in enumerate(value or []) if isinstance(item, dict)]
 
 
 def _port_number_or_name(value: Any, path: str) -> list[Cause]:
@@ -47,7 +44,7 @@ def _port_number_or_name(value: Any, path: str) -> list[Cause]:
 
 def service_ports(spec: JSON) -> list[Cause]:
     """validateServicePort for each port, then ports repeated (port and protocol)."""
-    ports = _objects(spec.get("ports"))
+    ports = list(indexed_objects(spec.get("ports")))
     causes: list[Cause] = []
     names: set[str] = set()
     for index, port in ports:
@@ -142,11 +139,11 @@ def network_policy(obj: JSON) -> list[Cause]:
         return []
     causes = label_selector(spec.get("podSelector"), "spec.podSelector")
     for direction, peers in (("ingress", "from"), ("egress", "to")):
-        for index, rule in _objects(spec.get(direction)):
+        for index, rule in indexed_objects(spec.get(direction)):
             where = f"spec.{direction}[{index}]"
-            for pindex, port in _objects(rule.get("ports")):
+            for pindex, port in indexed_objects(rule.get("ports")):
                 causes += _policy_port(port, f"{where}.ports[{pindex}]")
-            for pindex, peer in _objects(rule.get(peers)):
+            for pindex, peer in indexed_objects(rule.get(peers)):
                 causes += _peer(peer, f"{where}.{peers}[{pindex}]")
     types = spec.get("policyTypes") or []
     if len(types) > len(POLICY_TYPES):
@@ -244,18 +241,18 @@ def ingress(obj: JSON) -> list[Cause]:
         )
     if isinstance(default, dict):
         causes += _backend(default, "spec.defaultBackend")
-    for index, rule in _objects(rules):
+    for index, rule in indexed_objects(rules):
         where = f"spec.rules[{index}]"
         if isinstance(rule.get("host"), str) and rule["host"]:
             causes += _host(rule["host"], f"{where}.host")
         http = rule.get("http")
         if isinstance(http, dict):
-            entries = _objects(http.get("paths"))
+            entries = list(indexed_objects(http.get("paths")))
             if not entries:
                 causes.append(v.required(f"{where}.http.paths"))
             for pindex, entry in entries:
                 causes += _http_path(entry, f"{where}.http.paths[{pindex}]")
-    for index, tls in _objects(spec.get("tls")):
+    for index, tls in indexed_objects(spec.get("tls")):
         for hindex, host in enumerate(tls.get("hosts") or []):
             if isinstance(host, str):
                 name = host[2:] if host.startswith("*.") else host

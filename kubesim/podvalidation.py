@@ -50,7 +50,7 @@ def is_port_name(name: str) -> list[str]:
     return messages
 
 
-def _items(value: Any) -> Iterator[tuple[int, JSON]]:
+def indexed_objects(value: Any) -> Iterator[tuple[int, JSON]]:
     """The objects of a list field, with their index; anything else the schema reports."""
     for index, item in enumerate(value if isinstance(value, list) else []):
         if isinstance(item, dict):
@@ -60,7 +60,7 @@ def _items(value: Any) -> Iterator[tuple[int, JSON]]:
 def _ports(ports: Any, path: str) -> list[Cause]:
     causes: list[Cause] = []
     names: set[str] = set()
-    for index, port in _items(ports):
+    for index, port in indexed_objects(ports):
         where = f"{path}[{index}]"
         name = port.get("name")
         if isinstance(name, str) and name:
@@ -267,7 +267,7 @@ def _projection(source: JSON, name_field: str, path: str) -> list[Cause]:
     if not source.get(name_field):
         causes.append(v.required(f"{path}.{name_field}"))
     causes += _file_mode(source.get("defaultMode"), f"{path}.defaultMode")
-    for index, item in _items(source.get("items")):
+    for index, item in indexed_objects(source.get("items")):
         causes += _key_to_path(item, f"{path}.items[{index}]")
     return causes
 
@@ -295,7 +295,7 @@ def _volumes(spec: JSON, path: str) -> tuple[set[str], list[Cause]]:
     """ValidateVolumes: the names of the volumes that passed (mounts may refer only to those)."""
     causes: list[Cause] = []
     names: set[str] = set()
-    for index, volume in _items(spec.get("volumes")):
+    for index, volume in indexed_objects(spec.get("volumes")):
         where = f"{path}.volumes[{index}]"
         found = _volume_source(volume, where)
         name = volume.get("name")
@@ -316,7 +316,7 @@ def _volume_mounts(mounts: Any, volumes: set[str], path: str) -> list[Cause]:
     """ValidateVolumeMounts (subPath problems are reported on the list, as upstream does)."""
     causes: list[Cause] = []
     points: set[str] = set()
-    for index, mount in _items(mounts):
+    for index, mount in indexed_objects(mounts):
         where = f"{path}[{index}]"
         name = mount.get("name")
         if name == "":
@@ -372,7 +372,7 @@ def _env(env: Any, path: str) -> list[Cause]:
     """Names as RelaxedEnvironmentVariableValidation (GA) has them, and one valueFrom source; of
     the sources, the configMap and secret key references are checked."""
     causes: list[Cause] = []
-    for index, var in _items(env):
+    for index, var in indexed_objects(env):
         where = f"{path}[{index}]"
         name = var.get("name")
         if name == "":
@@ -405,7 +405,7 @@ def _containers(spec: JSON, path: str, volumes: set[str]) -> list[Cause]:
         causes.append(v.required(f"{path}.containers"))
     seen: set[str] = set()
     for group in ("initContainers", "containers"):
-        for index, container in _items(spec.get(group)):
+        for index, container in indexed_objects(spec.get(group)):
             where = f"{path}.{group}[{index}]"
             name = container.get("name")
             if isinstance(name, str):
@@ -454,7 +454,7 @@ def label_selector(selector: Any, path: str) -> list[Cause]:
     causes: list[Cause] = []
     if isinstance(selector.get("matchLabels"), dict):
         causes += v.labels(f"{path}.matchLabels", selector["matchLabels"])
-    for index, requirement in _items(selector.get("matchExpressions")):
+    for index, requirement in indexed_objects(selector.get("matchExpressions")):
         where = f"{path}.matchExpressions[{index}]"
         operator, values = requirement.get("operator"), requirement.get("values")
         if operator in LABEL_SELECTOR_OPERATORS:
@@ -472,7 +472,7 @@ def label_selector(selector: Any, path: str) -> list[Cause]:
 
 def _node_selector_term(term: JSON, path: str) -> list[Cause]:
     causes: list[Cause] = []
-    for index, requirement in _items(term.get("matchExpressions")):
+    for index, requirement in indexed_objects(term.get("matchExpressions")):
         where = f"{path}.matchExpressions[{index}]"
         operator, values = requirement.get("operator"), requirement.get("values")
         if operator in ("Gt", "Lt"):
@@ -488,7 +488,7 @@ def _node_selector_term(term: JSON, path: str) -> list[Cause]:
         else:
             causes.append(v.invalid(f"{where}.operator", operator, "not a valid selector operator"))
         causes += _key(requirement, where)
-    for index, requirement in _items(term.get("matchFields")):
+    for index, requirement in indexed_objects(term.get("matchFields")):
         where = f"{path}.matchFields[{index}]"
         operator, values = requirement.get("operator"), requirement.get("values")
         if operator not in ("In", "NotIn"):
@@ -511,7 +511,7 @@ def _node_selector_term(term: JSON, path: str) -> list[Cause]:
 def _preferred(affinity: JSON, path: str, inner: str, check: TermCheck) -> list[Cause]:
     """Weighted terms: a weight of 1-100 and the term itself under `inner`."""
     causes: list[Cause] = []
-    for index, weighted in _items(affinity.get(PREFERRED)):
+    for index, weighted in indexed_objects(affinity.get(PREFERRED)):
         where = f"{path}.{PREFERRED}[{index}]"
         weight = weighted.get("weight")
         if isinstance(weight, int) and not 0 < weight <= 100:
@@ -526,7 +526,7 @@ def _node_affinity(affinity: JSON, path: str) -> list[Cause]:
     required = affinity.get(REQUIRED)
     if isinstance(required, dict):
         where = f"{path}.{REQUIRED}.nodeSelectorTerms"
-        terms = list(_items(required.get("nodeSelectorTerms")))
+        terms = list(indexed_objects(required.get("nodeSelectorTerms")))
         if not terms:
             causes.append(v.required(where, "must have at least one node selector term"))
         for index, term in terms:
@@ -551,7 +551,7 @@ def _pod_affinity_term(term: JSON, path: str) -> list[Cause]:
 
 def _pod_affinity(affinity: JSON, path: str) -> list[Cause]:
     causes: list[Cause] = []
-    for index, term in _items(affinity.get(REQUIRED)):
+    for index, term in indexed_objects(affinity.get(REQUIRED)):
         causes += _pod_affinity_term(term, f"{path}.{REQUIRED}[{index}]")
     return causes + _preferred(affinity, path, "podAffinityTerm", _pod_affinity_term)
 
@@ -584,7 +584,7 @@ def _sysctls(spec: JSON, path: str) -> list[Cause]:
         return []
     causes: list[Cause] = []
     names: set[str] = set()
-    for index, sysctl in _items(context.get("sysctls")):
+    for index, sysctl in indexed_objects(context.get("sysctls")):
         where = f"{path}.securityContext.sysctls[{index}].name"
         name = sysctl.get("name")
         if not isinstance(name, str) or not name:
@@ -644,12 +644,12 @@ def pod_spec_warnings(spec: Any, path: str) -> list[str]:
     first: dict[str, str] = {}
     sidecars = [
         (f"{path}.initContainers[{i}]", c)
-        for i, c in _items(spec.get("initContainers"))
+        for i, c in indexed_objects(spec.get("initContainers"))
         if c.get("restartPolicy") == "Always"
     ]
-    mains = [(f"{path}.containers[{i}]", c) for i, c in _items(spec.get("containers"))]
+    mains = [(f"{path}.containers[{i}]", c) for i, c in indexed_objects(spec.get("containers"))]
     for where, container in sidecars + mains:  # the order VisitContainersWithPath walks them
-        for index, port in _items(container.get("ports")):
+        for index, port in indexed_objects(container.get("ports")):
             name = port.get("name")
             if not isinstance(name, str) or not name:
                 continue
@@ -678,8 +678,8 @@ def _state_transitions(
     if policy == "Always":
         return []
     causes = []
-    states = {s.get("name"): s.get("state") or {} for _, s in _items(new)}
-    for index, status in _items(old):
+    states = {s.get("name"): s.get("state") or {} for _, s in indexed_objects(new)}
+    for index, status in indexed_objects(old):
         terminated = (status.get("state") or {}).get("terminated")
         name = status.get("name")
         if terminated is None or name in restartable or name not in states:
@@ -698,7 +698,7 @@ def _state_transitions(
 def _ip_addresses(entries: Any, path: str) -> list[Cause]:
     causes = []
     families = []
-    for index, entry in _items(entries):
+    for index, entry in indexed_objects(entries):
         ip = entry.get("ip")
         try:
             families.append(ipaddress.ip_address(str(ip)).version)
@@ -715,7 +715,7 @@ def validate_pod_status_update(new: JSON, old: JSON) -> list[Cause]:
     """The rules a pods/status write must follow; the phase is not one of them upstream."""
     status, before = new.get("status") or {}, old.get("status") or {}
     causes: list[Cause] = []
-    for index, condition in _items(status.get("conditions")):
+    for index, condition in indexed_objects(status.get("conditions")):
         kind = condition.get("type")
         if isinstance(kind, str) and kind not in SYSTEM_CONDITIONS:
             # the apiserver puts these under "metadata" (fldPath.Child("conditions") of metadata)
@@ -733,7 +733,7 @@ def validate_pod_status_update(new: JSON, old: JSON) -> list[Cause]:
     )
     sidecars = frozenset(
         str(c.get("name"))
-        for _, c in _items(spec.get("initContainers"))
+        for _, c in indexed_objects(spec.get("initContainers"))
         if c.get("restartPolicy") == "Always"
     )
     causes += _state_transitions(
@@ -744,7 +744,7 @@ def validate_pod_status_update(new: JSON, old: JSON) -> list[Cause]:
         sidecars,
     )
     causes += _ip_addresses(status.get("podIPs"), "status.podIPs")
-    host_ips = list(_items(status.get("hostIPs")))
+    host_ips = list(indexed_objects(status.get("hostIPs")))
     if host_ips and host_ips[0][1].get("ip") != status.get("hostIP"):
         first = host_ips[0][1].get("ip")
         causes.append(v.invalid("status.hostIPs[0].ip", first, "must be equal to `hostIP`"))
