@@ -17,6 +17,7 @@ from scheduler.client import LessonClient
 from tests.realcluster.conftest import Target
 from tests.support.checks import EXAMPLES, assert_matches_manifests
 from tests.support.kube import ClusterView
+from tests.support.waiting import eventually
 
 NAD_CRD = "network-attachment-definitions.k8s.cni.cncf.io"
 GONE_SECONDS = 120  # the real namespace controller takes its time (about 10-15 s idle)
@@ -126,10 +127,11 @@ def test_the_orphan_sweep_deletes_this_instances_namespaces_and_leaves_the_rest(
         admin_view.core.create_namespace({"metadata": {"name": name, "labels": labels}})
     beat = real_stack.start_beat()
     try:
-        deadline = time.monotonic() + 60
-        while any(_alive(admin_view, name) for name in ("orphan-ours", "orphan-no-id")):
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+        eventually(
+            lambda: not any(_alive(admin_view, name) for name in ("orphan-ours", "orphan-no-id")),
+            timeout=60,
+            what="the orphans deleted",
+        )
     finally:
         beat.stop()
         real_stack.processes.remove(beat)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from kubernetes import client as k8s
@@ -16,19 +16,10 @@ from kubesim.config import SimConfig
 from kubesim.nodes import Endpoint, SimulatedNodes
 from tests.realcluster.conftest import NODES
 from tests.support.kube import ClusterView
+from tests.support.waiting import eventually
 
-T = TypeVar("T")
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
 NAD = ("k8s.cni.cncf.io", "v1", "network-attachment-definitions")
-
-
-def eventually(check: Callable[[], T], what: str, timeout: float = 30) -> T:
-    """The first truthy result of `check`; the bound only stops a broken test hanging."""
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-    return found
 
 
 @pytest.fixture
@@ -80,7 +71,7 @@ def test_nodes_are_registered_ready_and_their_heartbeat_goes_on(
                 return next(c for c in node.status.conditions if c.type == "Ready")
 
             first = beat().last_heartbeat_time
-            eventually(lambda: beat().last_heartbeat_time > first, "a later heartbeat")
+            eventually(lambda: beat().last_heartbeat_time > first, what="a later heartbeat")
         finally:
             admin_view.core.delete_node("node-beat")  # no kubelet runs it any more
 
@@ -91,7 +82,7 @@ def test_a_pod_naming_a_missing_network_waits_until_the_definition_appears(
     core = admin_view.core
     core.create_namespaced_pod(namespace, pod("p", networks="link1", probe=True))
     [message, *_] = eventually(
-        lambda: sandbox_failures(core, namespace, "p"), "FailedCreatePodSandBox"
+        lambda: sandbox_failures(core, namespace, "p"), what="FailedCreatePodSandBox"
     )
     expected = f"cannot find a network-attachment-definition (link1) in namespace ({namespace})"
     assert expected in message
@@ -101,7 +92,7 @@ def test_a_pod_naming_a_missing_network_waits_until_the_definition_appears(
         status = core.read_namespaced_pod("p", namespace).status
         return status if status.container_statuses else None
 
-    status = eventually(waiting, "the container status")
+    status = eventually(waiting, what="the container status")
     assert status.phase == "Pending"
     assert status.container_statuses[0].state.waiting.reason == "ContainerCreating"
 
@@ -113,7 +104,7 @@ def test_a_pod_naming_a_missing_network_waits_until_the_definition_appears(
         "spec": {"config": json.dumps(config)},
     }
     admin_view.custom.create_namespaced_custom_object(*NAD[:2], namespace, NAD[2], body)
-    eventually(lambda: ready(core, namespace, "p"), "the pod Ready after its probe")
+    eventually(lambda: ready(core, namespace, "p"), what="the pod Ready after its probe")
     annotations = core.read_namespaced_pod("p", namespace).metadata.annotations
     interfaces = [n.get("interface") for n in json.loads(annotations[f"{NETWORKS[:-1]}-status"])]
     assert "net1" in interfaces
@@ -125,7 +116,7 @@ def test_an_invalid_interface_name_fails_the_sandbox_with_multus_message(
     core = admin_view.core
     core.create_namespaced_pod(namespace, pod("p", networks="link1@an-interface-name"))
     [message, *_] = eventually(
-        lambda: sandbox_failures(core, namespace, "p"), "FailedCreatePodSandBox"
+        lambda: sandbox_failures(core, namespace, "p"), what="FailedCreatePodSandBox"
     )
     assert "Failed to parse interface name: must be less than 15 chars" in message
     assert core.read_namespaced_pod("p", namespace).status.phase == "Pending"
@@ -134,10 +125,10 @@ def test_an_invalid_interface_name_fails_the_sandbox_with_multus_message(
 def test_a_deleted_pod_stops_and_goes(admin_view: ClusterView, namespace: str) -> None:
     core = admin_view.core
     core.create_namespaced_pod(namespace, pod("p"))
-    eventually(lambda: ready(core, namespace, "p"), "the pod Ready")
+    eventually(lambda: ready(core, namespace, "p"), what="the pod Ready")
     core.delete_namespaced_pod("p", namespace)  # graceful: the kubelet ends it
 
     def gone() -> bool:
         return "p" not in {p.metadata.name for p in core.list_namespaced_pod(namespace).items}
 
-    eventually(gone, "the pod gone")
+    eventually(gone, what="the pod gone")
