@@ -27,6 +27,13 @@ from lessons.state import SETTLED, LessonRecord
 from scheduler.client import LessonClient
 
 REPO = Path(__file__).resolve().parents[1]
+# Every benchmark's lessonq: its own instance, the example curriculum, no admission limits.
+BENCH_SETTINGS: dict[str, Any] = {
+    "instance_id": "bench",
+    "curriculum": REPO / "examples" / "curriculum",
+    "max_live_lessons": 1_000_000,
+    "max_lessons_per_session": 1_000_000,
+}
 
 
 @dataclass(kw_only=True)
@@ -45,15 +52,7 @@ def bench_stack(workdir: Path, sim_args: Sequence[str], **settings: Any) -> Iter
     """Redis (no persistence: we measure lessonq, not the disk) and kubesim; workers on demand."""
     with ExitStack() as stack:
         server, sim = start_redis_and_kubesim(stack, workdir, sim_args, appendonly=False)
-        values = {
-            "redis_url": server.url,
-            "kube_url": sim.url,
-            "instance_id": "bench",
-            "curriculum": REPO / "examples" / "curriculum",
-            "max_live_lessons": 1_000_000,
-            "max_lessons_per_session": 1_000_000,
-            **settings,
-        }
+        values = {"redis_url": server.url, "kube_url": sim.url, **BENCH_SETTINGS, **settings}
         bench = BenchStack(workdir, values, redis_server=server, sim=sim)
         stack.callback(bench.stop)
         yield bench

@@ -9,12 +9,14 @@ reports why it was skipped."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.harness import REPO, bench_stack, median, wait_settled
+from bench.harness import BENCH_SETTINGS, bench_stack, median, wait_settled
 from bench.lessons import ring_lesson
+from bench.ttr import BOOT, PROBE  # the same boot and probe as the kubesim time-to-ready runs
 from devstack.kube_assets import assets_dir, missing
 from devstack.local import Processes, RedisServer
 from devstack.realcluster import real_cluster
@@ -23,22 +25,14 @@ from lessons.state import LessonState
 from scheduler.client import LessonClient
 
 ENDPOINTS = 4
-BOOT = 1.0
-PROBE = 0.5
 NODES = ["node-1", "node-2", "node-3"]
-SETTINGS = {
-    "instance_id": "bench",
-    "curriculum": REPO / "examples" / "curriculum",
-    "max_live_lessons": 1_000_000,
-    "max_lessons_per_session": 1_000_000,
-}
 SIM_ARGS = [
     "--time-scale",
     "1",
     "--probe-seconds",
     str(PROBE),
     "--image-profiles",
-    f'[{{"pattern": "*", "boot_seconds": {BOOT}, "jitter_seconds": 0}}]',
+    json.dumps([{"pattern": "*", "boot_seconds": BOOT, "jitter_seconds": 0}]),
 ]
 
 
@@ -78,7 +72,7 @@ def _on_real_cluster(workdir: Path, repeats: int, directory: Path) -> dict[str, 
     )
     with real_cluster(directory, workdir / "real", sim) as cluster:
         redis = RedisServer(workdir / "real-redis", appendonly=False).start()
-        values = {**SETTINGS, "redis_url": redis.url, "kubeconfig": cluster.worker_kubeconfig}
+        values = {**BENCH_SETTINGS, "redis_url": redis.url, "kubeconfig": cluster.worker_kubeconfig}
         stack = Processes(workdir, values)
         try:
             stack.start_worker("real", concurrency=2)
@@ -89,7 +83,7 @@ def _on_real_cluster(workdir: Path, repeats: int, directory: Path) -> dict[str, 
 
 
 def _on_kubesim(workdir: Path, repeats: int) -> dict[str, Any]:
-    with bench_stack(workdir / "sim", SIM_ARGS, **SETTINGS) as stack:
+    with bench_stack(workdir / "sim", SIM_ARGS) as stack:
         stack.start_worker("sim", concurrency=2)
         return _measure(stack.client(), repeats, lambda: int(stack.sim_stats()["total"]), "sim")
 
