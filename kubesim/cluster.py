@@ -64,7 +64,12 @@ class Cluster:
         self.events = EventRecorder(self.api)
         self.crds = CrdController(self.api, self.registry)
         self.controllers: list[Controller] = [
-            Scheduler(self.api, self.events, config.nodes),
+            Scheduler(
+                self.api,
+                self.events,
+                config.nodes,
+                {node: config.allocatable_amounts(node) for node in config.nodes},
+            ),
             Kubelet(config, self.api, self.events, self.loop, self.ids),
             JobController(config, self.api, self.events, self.loop),
             NamespaceController(config, self.api, self.loop, self.registry),
@@ -112,9 +117,9 @@ class Cluster:
             self.api.create(NAMESPACES, "", {"metadata": {"name": name}})
         for node in self.config.nodes:
             index = self.config.nodes.index(node)
-            self.api.create(
-                NODES, "", node_object(node, index, version_info()["gitVersion"], self.ids)
-            )
+            version = version_info()["gitVersion"]
+            resources = self.config.allocatable_of(node)
+            self.api.create(NODES, "", node_object(node, index, version, self.ids, None, resources))
         for handler in self.config.runtime_classes:
             self.api.create(
                 RUNTIME_CLASSES, "", {"metadata": {"name": handler}, "handler": handler}

@@ -7,7 +7,10 @@ import fnmatch
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from kubesim.capacity import DEFAULT_ALLOCATABLE, amount
+from kubesim.decoding import quantity_value
 
 Outcome = Literal["ok", "fail", "crash", "hang", "pull-error", "never-ready"]
 
@@ -87,6 +90,62 @@ def _parse_json(value: Any) -> Any:
     return value
 
 
+def _resource_items(items: list[str], what: str) -> dict[str, str]:
+    found = {}
+    for item in items:
+        name, colon, quantity = item.partition(":")
+        if not colon or not name.strip() or not quantity.strip():
+            raise ValueError(f"{what}: {item!r} is not resource:quantity (e.g. cpu:4)")
+        found[name.strip()] = quantity.strip()
+    return found
+
+
+def _parse_resources(value: Any) -> Any:
+    """`cpu:4,memory:8Gi` (or a JSON object) into a resource list; numbers become quantities."""
+    if isinstance(value, str):
+        value = (
+            json.loads(value)
+            if value.lstrip().startswith("{")
+            else _resource_items(_split_commas(value), "allocatable")
+        )
+    if isinstance(value, dict):
+        return {name: str(quantity) for name, quantity in value.items()}
+    return value
+
+
+def _parse_node_resources(value: Any) -> Any:
+    """`node-1=cpu:4,memory:8Gi,node-2=pods:10` (an item with `=` starts a node's resources, the
+    items after it without one add to them), or a JSON object of resource lists, per node."""
+    if isinstance(value, str):
+        if value.lstrip().startswith("{"):
+            value = json.loads(value)
+        else:
+            items: dict[str, list[str]] = {}
+            node = None
+            for item in _split_commas(value):
+                name, equals, rest = item.partition("=")
+                if equals:
+                    node, item = name.strip(), rest
+                if node is None:
+                    raise ValueError(
+                        f"node_allocatable: {item!r} names no node (e.g. node-1=cpu:4,memory:8Gi)"
+                    )
+                items.setdefault(node, []).append(item)
+            value = {n: _resource_items(i, f"node_allocatable of {n}") for n, i in items.items()}
+    if isinstance(value, dict):
+        return {node: _parse_resources(resources) for node, resources in value.items()}
+    return value
+
+
+def _check_resources(resources: dict[str, str], what: str) -> None:
+    for name, quantity in resources.items():
+        value = quantity_value(quantity)
+        if value is None or value < 0:
+            raise ValueError(f"{what}: {name} {quantity!r} is not a non-negative quantity")
+        if name != "cpu" and value % 1:
+            raise ValueError(f"{what}: {name} {quantity!r} is not a whole number")
+
+
 class SimConfig(BaseModel):
     """Every knob of the simulated cluster. Delays are in simulated seconds (times time_scale)."""
 
@@ -96,6 +155,19 @@ class SimConfig(BaseModel):
     port: int = Field(0, ge=0, le=65535, description="port to listen on; 0 picks a free one")
     nodes: list[str] = Field(
         default_factory=lambda: ["node-1", "node-2", "node-3"], description="node names"
+    )
+    allocatable: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_ALLOCATABLE),
+        description="every node's allocatable (and capacity), what the scheduler fits pods' "
+        "requests in: resource:quantity items, e.g. cpu:4,memory:8Gi,pods:20 (or a JSON object); "
+        "resources not named keep their defaults (cpu 32, memory 128Gi, pods 110, "
+        "ephemeral-storage 100Gi)",
+    )
+    node_allocatable: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="per-node changes to allocatable: node=resource:quantity, further "
+        "resource:quantity items for the same node, e.g. node-1=cpu:2,memory:4Gi,node-3=pods:5 "
+        "(or a JSON object of resource lists by node name)",
     )
     time_scale: float = Field(1.0, ge=0, description="factor applied to every simulated delay")
     seed: int = Field(0, description="seed for jitter, fault rolls, names and MAC addresses")
@@ -136,6 +208,28 @@ class SimConfig(BaseModel):
         _split_commas
     )
     _json = field_validator("image_profiles", "faults", mode="before")(_parse_json)
+    _resources = field_validator("allocatable", mode="before")(_parse_resources)
+    _node_resources = field_validator("node_allocatable", mode="before")(_parse_node_resources)
+
+    @model_validator(mode="after")
+    def _check_allocatable(self) -> SimConfig:
+        _check_resources(self.allocatable, "allocatable")
+        for node, resources in self.node_allocatable.items():
+            if node not in self.nodes:
+                raise ValueError(f"node_allocatable: {node} is not one of the nodes")
+            _check_resources(resources, f"node_allocatable of {node}")
+        return self
+
+    def allocatable_of(self, node: str) -> dict[str, str]:
+        """A node's allocatable resource list: the defaults, `allocatable`, its own changes."""
+        return {**DEFAULT_ALLOCATABLE, **self.allocatable, **self.node_allocatable.get(node, {})}
+
+    def allocatable_amounts(self, node: str) -> dict[str, int]:
+        """The same in the scheduler's units (cpu in millicores)."""
+        return {
+            name: amount(name, quantity) or 0
+            for name, quantity in self.allocatable_of(node).items()
+        }
 
     def scaled(self, seconds: float) -> float:
         return seconds * self.time_scale

@@ -1,5 +1,6 @@
-"""The nodes' kubelets: sysctl admission, pod sandbox through Multus, image pulls, container
-runs, restarts with back-off, readiness, and graceful termination, on the image profiles' clock."""
+"""The nodes' kubelets: resource and sysctl admission, pod sandbox through Multus, image pulls,
+container runs, restarts with back-off, readiness, and graceful termination, on the image
+profiles' clock."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from kubesim import multus
 from kubesim.addresses import PodAddresses, node_address
 from kubesim.api import type_key
+from kubesim.capacity import insufficient, pod_requests
 from kubesim.clock import Ids, timestamp
 from kubesim.config import ImageProfile, SimConfig, profile_for
 from kubesim.events import EventRecorder
@@ -18,7 +20,6 @@ from kubesim.loop import Loop
 from kubesim.nodeapi import NodeApi
 from kubesim.podstatus import FINISHED, set_condition
 from kubesim.resources import PODS
-from kubesim.scheduler import MAX_PODS
 from kubesim.store import Change
 
 JSON = dict[str, Any]
@@ -154,6 +155,7 @@ class PodRun:
     terminating: bool = False
     bridges: list[tuple[str, str]] = field(default_factory=list)  # (bridge, network)
     mount_failures: int = 0
+    requests: dict[str, int] = field(default_factory=dict)  # capacity.pod_requests
 
     @property
     def inits(self) -> list[ContainerRun]:
@@ -302,11 +304,12 @@ class Kubelet:
             spec.get("restartPolicy", "Always"),
             containers,
         )
+        run.requests = pod_requests(spec)
         on_node = self._node_runs.setdefault(run.node, {})
         # the kubelet's admission counts active pods only: finished ones hold no slot
-        used = sum(1 for other in on_node.values() if other.phase() not in FINISHED)
+        active = [other for other in on_node.values() if other.phase() not in FINISHED]
         self._runs[run.uid] = on_node[run.uid] = run
-        rejection = self._rejection(spec, used)
+        rejection = self._rejection(run, spec, active)
         if rejection:
             reason, message = rejection
             run.failure = (reason, f"Pod was rejected: {message}")
@@ -407,12 +410,20 @@ class Kubelet:
         self._event(run, "Warning", "Failed", f"Error: {problem}", c)
         self._later(CONFIG_RETRY_SECONDS, run, c, lambda: self._create(run, c))
 
-    def _rejection(self, spec: JSON, used: int) -> tuple[str, str] | None:
-        """The kubelet's admission: (reason, message) when it refuses the pod."""
-        if used >= MAX_PODS:  # only pods bound past the scheduler get here
-            return "OutOfpods", (
-                f"Node didn't have enough resource: pods, requested: 1, used: {used}, "
-                f"capacity: {MAX_PODS}"
+    def _rejection(self, run: PodRun, spec: JSON, active: list[PodRun]) -> tuple[str, str] | None:
+        """The kubelet's admission: (reason, message) when it refuses the pod; of the resources
+        the node lacks (only pods bound past the scheduler get here), the first."""
+        used: dict[str, int] = {}
+        for other in active:
+            for name, value in other.requests.items():
+                used[name] = used.get(name, 0) + value
+        allocatable = self._config.allocatable_amounts(run.node)
+        missing = insufficient(allocatable, used, len(active), run.requests)
+        if missing:
+            name, requested, in_use, capacity = missing[0]
+            return f"OutOf{name}", (
+                f"Node didn't have enough resource: {name}, requested: {requested}, "
+                f"used: {in_use}, capacity: {capacity}"
             )
         forbidden = self._forbidden_sysctl(spec)
         if forbidden:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from kubesim.addresses import node_address, pod_cidr
+from kubesim.capacity import DEFAULT_ALLOCATABLE
 from kubesim.clock import Ids
-from kubesim.scheduler import MAX_PODS, node_labels
+from kubesim.scheduler import node_labels
 
 JSON = dict[str, Any]
-RESOURCES = {"cpu": "8", "memory": "32Gi", "pods": str(MAX_PODS), "ephemeral-storage": "100Gi"}
 
 
 def ready_condition(heartbeat: str | None = None) -> JSON:
@@ -25,17 +25,24 @@ def ready_condition(heartbeat: str | None = None) -> JSON:
 
 
 def node_object(
-    name: str, index: int, version: str, ids: Ids, heartbeat: str | None = None
+    name: str,
+    index: int,
+    version: str,
+    ids: Ids,
+    heartbeat: str | None = None,
+    resources: dict[str, str] | None = None,
 ) -> JSON:
-    """The node at `index` of the configured list; `heartbeat` stamps its Ready condition."""
+    """The node at `index` of the configured list; `heartbeat` stamps its Ready condition;
+    `resources` (SimConfig.allocatable_of) is both its capacity and its allocatable."""
+    resources = resources or DEFAULT_ALLOCATABLE
     return {
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {"name": name, "labels": node_labels(name)},
         "spec": {"podCIDR": pod_cidr(index), "podCIDRs": [pod_cidr(index)]},
         "status": {
-            "capacity": dict(RESOURCES),
-            "allocatable": dict(RESOURCES),
+            "capacity": dict(resources),
+            "allocatable": dict(resources),
             "addresses": [
                 {"type": "InternalIP", "address": node_address(index)},
                 {"type": "Hostname", "address": name},

@@ -274,7 +274,9 @@ class SimulatedNodes:
     def start(self) -> SimulatedNodes:
         version = self._remote.request("GET", "/version")["gitVersion"]
         for index, name in enumerate(self.config.nodes):
-            self._create("/api/v1/nodes", node_object(name, index, version, self._ids, timestamp()))
+            resources = self.config.allocatable_of(name)
+            node = node_object(name, index, version, self._ids, timestamp(), resources)
+            self._create("/api/v1/nodes", node)
         for handler in self.config.runtime_classes:  # the runtimes these nodes have
             runtime_class = {"metadata": {"name": handler}, "handler": handler}
             self._create("/apis/node.k8s.io/v1/runtimeclasses", runtime_class)

@@ -1,13 +1,15 @@
-"""Binds pods to nodes: nodeSelector, required node affinity, required pod (anti-)affinity."""
+"""Binds pods to nodes: nodeSelector, required node affinity, resource requests against the nodes'
+allocatable, required pod (anti-)affinity."""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterator
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from kubesim.api import Api, type_key
+from kubesim.capacity import DEFAULT_ALLOCATABLE, amounts, insufficient, pod_requests
 from kubesim.events import EventRecorder
 from kubesim.podstatus import condition_of, finished, set_condition
 from kubesim.resources import NAMESPACES, PODS
@@ -27,7 +29,11 @@ AFFINITY_MISMATCH = "node(s) didn't match pod affinity rules"
 ANTI_AFFINITY_MISMATCH = "node(s) didn't match pod anti-affinity rules"
 EXISTING_ANTI_AFFINITY = "node(s) didn't satisfy existing pods anti-affinity rules"
 TOO_MANY_PODS = "Too many pods"
-MAX_PODS = 110  # the kubelet's default --max-pods, also the nodes' pods capacity
+
+
+def insufficient_reason(resource: str) -> str:
+    """NodeResourcesFit's reason for a resource a node lacks."""
+    return TOO_MANY_PODS if resource == "pods" else f"Insufficient {resource}"
 
 
 def node_labels(name: str) -> dict[str, str]:
@@ -113,17 +119,29 @@ Pair = tuple[str, str | None]  # (topology key, a node's value for it)
 
 
 class Scheduler:
-    def __init__(self, api: Api, events: EventRecorder, nodes: list[str]) -> None:
+    def __init__(
+        self,
+        api: Api,
+        events: EventRecorder,
+        nodes: list[str],
+        allocatable: Mapping[str, Mapping[str, int]] | None = None,
+    ) -> None:
+        """`allocatable`: each node's, in `capacity.amounts` units (the defaults if absent)."""
         self._api = api
         self._events = events
         self._nodes = nodes
         self._node_labels = {node: node_labels(node) for node in nodes}
+        default = amounts(DEFAULT_ALLOCATABLE)
+        self._allocatable = {node: (allocatable or {}).get(node, default) for node in nodes}
         self._unschedulable: set[tuple[str, str]] = set()
         # Kept from the change stream, so a decision reads neither the store nor every pod:
-        # bound unfinished pods per namespace, the load of each node, the bound pods with
-        # required anti-affinity, and the namespaces' labels (for namespaceSelector).
+        # bound unfinished pods per namespace, the load of each node and the sum of its pods'
+        # requests (with each bound pod's requests), the bound pods with required
+        # anti-affinity, and the namespaces' labels (for namespaceSelector).
         self._placed: dict[str, dict[str, JSON]] = {}
         self._load: Counter[str] = Counter()
+        self._requested: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self._requests: dict[tuple[str, str], dict[str, int]] = {}
         self._holders: dict[tuple[str, str], JSON] = {}
         self._namespaces: dict[str, dict[str, str]] = {}
 
@@ -131,6 +149,8 @@ class Scheduler:
         self._unschedulable.clear()
         self._placed.clear()
         self._load.clear()
+        self._requested.clear()
+        self._requests.clear()
         self._holders.clear()
         self._namespaces.clear()
 
@@ -140,14 +160,24 @@ class Scheduler:
         in_namespace = self._placed.setdefault(namespace, {})
         previous = in_namespace.pop(name, None)
         self._holders.pop(key, None)
+        requests = self._requests.pop(key, None)
         if previous is not None:
             self._load[previous["spec"]["nodeName"]] -= 1
+            self._requested[previous["spec"]["nodeName"]].subtract(requests or {})
         if pod is None:
             if not in_namespace:
                 del self._placed[namespace]
             return
         in_namespace[name] = pod
+        if (
+            requests is None
+            or previous is None
+            or previous["metadata"]["uid"] != pod["metadata"]["uid"]
+        ):
+            requests = pod_requests(pod["spec"])  # once per pod: its requests do not change
+        self._requests[key] = requests
         self._load[pod["spec"]["nodeName"]] += 1
+        self._requested[pod["spec"]["nodeName"]].update(requests)
         if _required(pod["spec"].get("affinity"), "podAntiAffinity"):
             self._holders[key] = pod
 
@@ -208,11 +238,13 @@ class Scheduler:
         return topology_key, self._node_labels[node].get(topology_key)
 
     def _choose(self, pod: JSON) -> tuple[str | None, Counter[str]]:
-        """The scheduler's filters per node, in its plugin order; the least loaded node wins."""
+        """The scheduler's filters per node, in its plugin order (NodeAffinity, NodeResourcesFit,
+        InterPodAffinity); the least loaded node wins."""
         why: Counter[str] = Counter()
         affinity = [Term.of(t, pod) for t in _required(pod["spec"].get("affinity"), "podAffinity")]
         anti = [Term.of(t, pod) for t in _required(pod["spec"].get("affinity"), "podAntiAffinity")]
         namespaces = self._namespaces
+        requests = pod_requests(pod["spec"])
         # InterPodAffinity's PreFilter: topology pairs holding pods that match all affinity terms,
         # pairs holding a pod that some anti-affinity term matches, and pairs a bound pod's
         # anti-affinity keeps this pod out of; worked out once per pod, not once per node.
@@ -244,8 +276,11 @@ class Scheduler:
             pairs = [self._pair(node, t.topology_key) for t in affinity]
             if not _node_affinity_ok(pod, self._node_labels[node]):
                 why[NODE_SELECTOR_MISMATCH] += 1
-            elif self._load[node] >= MAX_PODS:
-                why[TOO_MANY_PODS] += 1
+            elif missing := insufficient(
+                self._allocatable[node], self._requested[node], self._load[node], requests
+            ):
+                # NodeResourcesFit reports every resource the node lacks
+                why.update(insufficient_reason(resource) for resource, *_ in missing)
             elif any(domain is None for _, domain in pairs) or not (
                 all(pair in attracting for pair in pairs) or first_of_group
             ):
@@ -261,7 +296,8 @@ class Scheduler:
         return min(feasible, key=lambda n: (self._load[n], self._nodes.index(n))), why
 
     def _mark_unschedulable(self, pod: JSON, why: Counter[str]) -> None:
-        reasons = ", ".join(f"{count} {text}" for text, count in sorted(why.items()))
+        # FitError's histogram: "<count> <reason>" texts, sorted as texts (sort.Strings)
+        reasons = ", ".join(sorted(f"{count} {text}" for text, count in why.items()))
         total = len(self._nodes)
         message = (
             f"0/{total} nodes are available: {reasons}. preemption: 0/{total} nodes are available: "

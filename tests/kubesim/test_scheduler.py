@@ -9,7 +9,7 @@ import pytest
 from kubernetes import client
 
 from kubesim import KubeSim
-from kubesim.scheduler import MAX_PODS
+from kubesim.capacity import MAX_PODS
 from tests.kubesim.conftest import FAST, api_client, namespace, pod_body, wait_for
 
 

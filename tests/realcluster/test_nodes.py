@@ -12,6 +12,7 @@ import pytest
 from kubernetes import client as k8s
 
 from devstack.realcluster import RealCluster
+from kubesim import KubeSim
 from kubesim.config import SimConfig
 from kubesim.nodes import Endpoint, SimulatedNodes
 from tests.realcluster.conftest import NODES
@@ -132,3 +133,38 @@ def test_a_deleted_pod_stops_and_goes(admin_view: ClusterView, namespace: str) -
         return "p" not in {p.metadata.name for p in core.list_namespaced_pod(namespace).items}
 
     eventually(gone, what="the pod gone")
+
+
+def test_the_real_scheduler_fits_requests_in_the_nodes_allocatable_as_kubesim_does(
+    cluster: RealCluster, admin_view: ClusterView, namespace: str
+) -> None:
+    """The nodes register kubesim's allocatable, and a pod too big for every node is refused by
+    the real kube-scheduler in the words kubesim's scheduler uses."""
+    core = admin_view.core
+    config = cluster.nodes.config
+    for node in core.list_node().items:
+        if node.metadata.name in config.nodes:
+            expected = config.allocatable_of(node.metadata.name)
+            assert node.status.allocatable == node.status.capacity == expected
+    body = pod("big")
+    body["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "1000", "memory": "1Ti"}}
+
+    def refusal(core: k8s.CoreV1Api, namespace: str) -> str | None:
+        selector = "involvedObject.name=big,reason=FailedScheduling"
+        events = core.list_namespaced_event(namespace, field_selector=selector).items
+        return str(events[0].message) if events else None
+
+    core.create_namespaced_pod(namespace, body)
+    real = eventually(lambda: refusal(core, namespace), what="FailedScheduling")
+    with KubeSim(config, port=0) as sim:
+        simulated = k8s.CoreV1Api(k8s.ApiClient(k8s.Configuration(host=sim.url)))
+        simulated.create_namespace({"metadata": {"name": namespace}})
+        simulated.create_namespaced_pod(namespace, body)
+        words = eventually(lambda: refusal(simulated, namespace), what="kubesim's FailedScheduling")
+    nodes = len(config.nodes)
+    assert (
+        real
+        == f"0/{nodes} nodes are available: {nodes} Insufficient cpu, {nodes} Insufficient memory."
+    )
+    # kubesim words it as a newer scheduler does, with the preemption's verdict after it
+    assert words.startswith(real + " preemption: ")
