@@ -19,7 +19,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "LESSONQ_"
 
@@ -100,6 +100,15 @@ class Settings(BaseSettings):
     readiness_watch: Seconds = 5
     retry_backoff_max: Seconds = 30
 
+    # Warm pools: how many READY lessons of each curriculum slug to keep for sessions to claim,
+    # as "slug=size,slug=size" (operators change them at run time: PUT /v1/pools, `lessonq
+    # pool set`; those sizes win over these). Pool lessons count toward the admission limits.
+    warm_pool: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+
+    # Placement: how many times a lesson whose pods cannot all join its first pod's node is
+    # placed again (its pods deleted, that node avoided) before it fails.
+    placement_attempts: int = Field(3, ge=0, le=20)
+
     # Admission: at most this many live lessons, and per session (429 with Retry-After).
     max_live_lessons: int = Field(1000, ge=1)
     max_lessons_per_session: int = Field(4, ge=1)
@@ -127,7 +136,31 @@ class Settings(BaseSettings):
     task_time_limit: Seconds = 120
     visibility_timeout: Seconds = 60 * 60
     gc_interval: Seconds = 60
+    # How often beat has the warm pools checked and refilled (a claim refills its pool at once;
+    # this replaces the pool lessons that failed or whose pods restarted).
+    pool_refill_interval: Seconds = 15
     stall_timeout: Seconds = 60
+
+    @field_validator("warm_pool", mode="before")
+    @classmethod
+    def _pool_sizes(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        sizes: dict[str, int] = {}
+        for entry in filter(None, (part.strip() for part in value.split(","))):
+            slug, equals, size = entry.partition("=")
+            if not equals or not slug.strip() or not size.strip().isdigit():
+                raise ValueError(f"{entry!r} is not slug=size (for example linux-basics=3)")
+            sizes[slug.strip()] = int(size)
+        return sizes
+
+    @field_validator("warm_pool")
+    @classmethod
+    def _pool_slugs(cls, value: dict[str, int]) -> dict[str, int]:
+        for slug, size in value.items():
+            if not _DNS_LABEL.match(slug) or size < 0:
+                raise ValueError(f"{slug}={size}: a lesson slug and a size of 0 or more")
+        return value
 
     @field_validator("instance_id")
     @classmethod

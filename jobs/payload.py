@@ -21,7 +21,8 @@ class StepPayload(BaseModel):
 
     lesson_id: str
     lesson: str
-    session_id: str
+    # None: a warm-pool lesson no session has claimed yet.
+    session_id: str | None = None
     namespace: str
     # Consecutive transient failures, for the backoff; a step that makes progress resets it.
     attempt: int = 0

@@ -14,7 +14,7 @@ from celery import Celery
 
 from config.settings import Settings
 from jobs.payload import StepPayload
-from lessons.steps import TEARDOWN_PRIORITY, Job, Step
+from lessons.steps import POOL_PRIORITY, TEARDOWN_PRIORITY, Job, Step
 
 
 class Producer(Protocol):
@@ -26,6 +26,14 @@ class Producer(Protocol):
 
     def teardowns(self, lesson_ids: list[str]) -> None:
         """Start the teardowns of many lessons (already TEARING_DOWN)."""
+        ...
+
+    def claimed(self, payload: StepPayload) -> None:
+        """A session claimed this pool lesson: relabel it, refill its pool."""
+        ...
+
+    def refill(self) -> None:
+        """Bring every warm pool to its size."""
         ...
 
     def waiting(self) -> int:
@@ -89,6 +97,12 @@ class CeleryProducer:
         """
         if lesson_ids:
             self._send(Job.TEARDOWN_MANY, {"lesson_ids": lesson_ids}, TEARDOWN_PRIORITY)
+
+    def claimed(self, payload: StepPayload) -> None:
+        self._send(Job.POOL_CLAIMED, payload.kwargs(), POOL_PRIORITY)
+
+    def refill(self) -> None:
+        self._send(Job.POOL_REFILL, {}, POOL_PRIORITY)
 
     def waiting(self) -> int:
         with self._app.pool.acquire(block=True) as connection:

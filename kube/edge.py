@@ -25,6 +25,8 @@ from kube.errors import PermanentError, TransientError, classify, from_response,
 from kube.kinds import POD, Kind, kind_of
 from kube.objects import Obj, describe
 
+MERGE_PATCH = "application/merge-patch+json"
+
 
 class Listing(NamedTuple):
     items: list[Obj]
@@ -58,9 +60,23 @@ class KubeApi(Protocol):
         """Changes after resourceVersion `since`, for at most `seconds` (no bookmarks)."""
         ...
 
-    def delete(self, kind: Kind, name: str, uid: str, namespace: str | None = None) -> Obj | None:
+    def delete(
+        self,
+        kind: Kind,
+        name: str,
+        uid: str,
+        namespace: str | None = None,
+        grace_seconds: int | None = None,
+    ) -> Obj | None:
         """Delete that object (by uid: never a newer one of the same name), its dependents in
-        the background. Returns it while it terminates, None when it is gone or replaced."""
+        the background; with `grace_seconds` (0: at once). Returns it while it terminates, None
+        when it is gone or replaced."""
+        ...
+
+    def merge_patch(
+        self, kind: Kind, name: str, patch: Obj, namespace: str | None = None
+    ) -> Obj | None:
+        """Apply a JSON merge patch (RFC 7386); None when the object does not exist."""
         ...
 
     def log(self, namespace: str, pod: str, tail_lines: int, limit_bytes: int) -> str:
@@ -105,13 +121,34 @@ class Kube:
         version = str(found.get("metadata", {}).get("resourceVersion"))
         return Listing(found.get("items", []), version)
 
-    def delete(self, kind: Kind, name: str, uid: str, namespace: str | None = None) -> Obj | None:
-        options = {"preconditions": {"uid": uid}, "propagationPolicy": "Background"}
+    def delete(
+        self,
+        kind: Kind,
+        name: str,
+        uid: str,
+        namespace: str | None = None,
+        grace_seconds: int | None = None,
+    ) -> Obj | None:
+        options: Obj = {"preconditions": {"uid": uid}, "propagationPolicy": "Background"}
+        if grace_seconds is not None:
+            options["gracePeriodSeconds"] = grace_seconds
         try:
             return self._call("DELETE", kind.path(namespace, name), body=options)
         except PermanentError as error:
             # 404: gone; 409: the precondition failed, so the object there is another one.
             if error.status in (404, 409):
+                return None
+            raise
+
+    def merge_patch(
+        self, kind: Kind, name: str, patch: Obj, namespace: str | None = None
+    ) -> Obj | None:
+        try:
+            return self._call(
+                "PATCH", kind.path(namespace, name), body=patch, content_type=MERGE_PATCH
+            )
+        except PermanentError as error:
+            if error.status == 404:
                 return None
             raise
 
@@ -162,8 +199,10 @@ class Kube:
         *,
         query: list[tuple[str, str]] | None = None,
         body: Obj | None = None,
+        content_type: str = "application/json",
     ) -> Obj:
-        data = _body(self._send(method, path, query, body, self._timeout))
+        response = self._send(method, path, query, body, self._timeout, content_type=content_type)
+        data = _body(response)
         return json.loads(data) if data else {}
 
     def _send(
@@ -174,13 +213,14 @@ class Kube:
         body: Obj | None,
         timeout: float,
         accept: str = "application/json",
+        content_type: str = "application/json",
     ) -> RESTResponse:
         """Send a request; its answer when it is 2xx, else the error it stands for."""
         request = self._api.param_serialize(
             method,
             path,
             query_params=query,
-            header_params={"Accept": accept, "Content-Type": "application/json"},
+            header_params={"Accept": accept, "Content-Type": content_type},
             body=body,
             auth_settings=["BearerToken"],
         )

@@ -41,6 +41,8 @@ SECRET = Kind("Secret", "", "v1", "secrets")
 JOB = Kind("Job", "batch", "v1", "jobs")
 # Only read (what happened to a failed lesson's pods), never created.
 EVENT = Kind("Event", "", "v1", "events")
+# Only read (what they allocate, when a lesson's pods find no room).
+NODE = Kind("Node", "", "v1", "nodes", namespaced=False)
 NETWORK_POLICY = Kind("NetworkPolicy", "networking.k8s.io", "v1", "networkpolicies")
 INGRESS = Kind("Ingress", "networking.k8s.io", "v1", "ingresses")
 # Multus's custom resource.

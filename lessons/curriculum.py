@@ -623,3 +623,13 @@ def load_curriculum(root: Path, limits: Limits = DEFAULT_LIMITS) -> Curriculum:
             lessons[folder.name] = check.lesson
             files[folder.name] = check.files
     return Curriculum(root, lessons, images, files, broken, problems, warnings)
+
+
+def served_curriculum(settings: Settings) -> Curriculum:
+    """The curriculum as this instance serves it (LESSONQ_CURRICULUM at LESSONQ_TIER): every
+    valid lesson, the broken ones left out. With LESSONQ_CURRICULUM_STRICT, a LessonError
+    listing every problem instead, when there is one."""
+    curriculum = load_curriculum(settings.curriculum, Limits.from_settings(settings))
+    if settings.curriculum_strict and curriculum.problems:
+        raise LessonError(curriculum.problems)
+    return curriculum.served(Tier(settings.tier))

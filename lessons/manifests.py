@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from lessons.configuration import ConfigurationKind
@@ -52,6 +53,8 @@ _KEY_CHARACTERS = re.compile(r"[^-._a-zA-Z0-9]+")
 # A lab device holds nothing worth a graceful stop, and the namespace controller waits out its
 # pods' grace before a namespace goes: 5 s instead of the default 30 halves a real teardown.
 STOP_GRACE_SECONDS = 5
+# The node label a lesson's pods share (and avoid, when a node proved too small).
+HOSTNAME = "kubernetes.io/hostname"
 
 
 def _metadata(plan: LessonPlan, name: str, labels: dict[str, str] | None = None) -> Manifest:
@@ -67,11 +70,16 @@ def namespace_manifests(plan: LessonPlan) -> list[Manifest]:
             "metadata": {
                 "name": plan.namespace,
                 "labels": plan.labels(),
-                # The session label may be shortened and hashed; this keeps the exact id.
-                "annotations": {SESSION_ANNOTATION: plan.session_id},
+                "annotations": session_annotations(plan),
             },
         }
     ]
+
+
+def session_annotations(plan: LessonPlan) -> dict[str, str]:
+    """The namespace's annotations: the session label may be shortened and hashed, this keeps
+    the exact id (none for a pool lesson until a session claims it)."""
+    return {} if plan.session_id is None else {SESSION_ANNOTATION: plan.session_id}
 
 
 def _cni_config(link: LinkPlan) -> str:
@@ -182,6 +190,8 @@ def _container(endpoint: EndpointPlan) -> Manifest:
             "tcpSocket": {"port": endpoint.probe_port},
             "periodSeconds": PROBE_PERIOD,
         }
+    if endpoint.requests:
+        container["resources"] = {"requests": dict(endpoint.requests)}
     return container
 
 
@@ -243,25 +253,32 @@ def files_manifests(plan: LessonPlan, files: LessonFiles | None) -> list[Manifes
     return manifests
 
 
-def _pod_spec(plan: LessonPlan, container: Manifest) -> Manifest:
-    """What every pod of the lesson has: its node, no API credentials, and its files."""
+def _pod_spec(plan: LessonPlan, container: Manifest, avoid: Sequence[str]) -> Manifest:
+    """What every pod of the lesson has: its node (not one of `avoid`), no API credentials,
+    and its files."""
     # Bridges are node-local: every pod of the lesson must land on the same node.
     together = {INSTANCE: plan.instance_id, LESSON_ID: plan.lesson_id}
+    affinity: Manifest = {
+        "podAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": {"matchLabels": together}, "topologyKey": HOSTNAME}
+            ]
+        }
+    }
+    if avoid:
+        # Nodes an earlier placement of the lesson found too small for all of its pods.
+        term = {"key": HOSTNAME, "operator": "NotIn", "values": sorted(avoid)}
+        affinity["nodeAffinity"] = {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": [term]}]
+            }
+        }
     spec: Manifest = {
         # Learners get a shell in these pods: no API credentials, no env of other services.
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "terminationGracePeriodSeconds": STOP_GRACE_SECONDS,
-        "affinity": {
-            "podAffinity": {
-                "requiredDuringSchedulingIgnoredDuringExecution": [
-                    {
-                        "labelSelector": {"matchLabels": together},
-                        "topologyKey": "kubernetes.io/hostname",
-                    }
-                ]
-            }
-        },
+        "affinity": affinity,
         "containers": [container],
     }
     _mount_files(plan, container, spec)
@@ -275,11 +292,11 @@ def _mount_files(plan: LessonPlan, container: Manifest, spec: Manifest) -> None:
         spec["volumes"] = [_files_volume(plan)]
 
 
-def _pod(plan: LessonPlan, endpoint: EndpointPlan) -> Manifest:
+def _pod(plan: LessonPlan, endpoint: EndpointPlan, avoid: Sequence[str]) -> Manifest:
     metadata = _metadata(plan, endpoint.name, plan.endpoint_labels(endpoint.name))
     if endpoint.attachments:
         metadata["annotations"] = {NETWORKS_ANNOTATION: _networks_annotation(plan, endpoint)}
-    spec = {"hostname": endpoint.name, **_pod_spec(plan, _container(endpoint))}
+    spec = {"hostname": endpoint.name, **_pod_spec(plan, _container(endpoint), avoid)}
     if endpoint.flavor is Flavor.UNTRUSTED and plan.runtime_class:
         spec["runtimeClassName"] = plan.runtime_class
     if endpoint.enable_forwarding:
@@ -289,7 +306,7 @@ def _pod(plan: LessonPlan, endpoint: EndpointPlan) -> Manifest:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
 
 
-def _guide_pod(plan: LessonPlan, guide: GuidePlan) -> Manifest:
+def _guide_pod(plan: LessonPlan, guide: GuidePlan, avoid: Sequence[str]) -> Manifest:
     """The notebook server over /antidote: an ordinary pod, no privileges, no token (open to
     whoever reaches it, as Antidote's guides were; the lesson's NetworkPolicy applies)."""
     container: Manifest = {
@@ -316,15 +333,15 @@ def _guide_pod(plan: LessonPlan, guide: GuidePlan) -> Manifest:
     metadata = _metadata(plan, guide.name, plan.guide_labels())
     # (With the lesson's labels, the guide shares the endpoints' node: their affinity would
     # follow it to another.)
-    spec = {"hostname": guide.name, **_pod_spec(plan, container)}
+    spec = {"hostname": guide.name, **_pod_spec(plan, container, avoid)}
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
 
 
-def pod_manifests(plan: LessonPlan) -> list[Manifest]:
+def pod_manifests(plan: LessonPlan, avoid: Sequence[str] = ()) -> list[Manifest]:
     """One pod per endpoint, named after it, and the Jupyter guide's; the lesson's folder at
-    /antidote when it has one."""
-    guide = [_guide_pod(plan, plan.guide)] if plan.guide is not None else []
-    return [_pod(plan, endpoint) for endpoint in plan.endpoints] + guide
+    /antidote when it has one. None goes to a node of `avoid` (``lessons.placement``)."""
+    guide = [_guide_pod(plan, plan.guide, avoid)] if plan.guide is not None else []
+    return [_pod(plan, endpoint, avoid) for endpoint in plan.endpoints] + guide
 
 
 def _service(plan: LessonPlan, endpoint: EndpointPlan) -> Manifest:

@@ -17,7 +17,15 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -29,6 +37,7 @@ from lessons.naming import (
     is_dns1123_label,
     safe_repr,
 )
+from lessons.quantity import parse_quantity
 
 # The error type of the cross-field rules; its context holds `issues`: [(path, message), ...],
 # each path relative to the model that raised it.
@@ -208,6 +217,31 @@ def _image(value: str) -> str:
     return value
 
 
+def _number_as_text(value: object) -> object:
+    """YAML reads `cpu: 1` or `cpu: 0.5` as a number: a quantity all the same."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _cpu(value: str) -> str:
+    if parse_quantity(value) < 0:
+        raise _refuse(value, "is negative; a request is 0 or more")
+    return value
+
+
+def _memory(value: str) -> str:
+    amount = parse_quantity(value)
+    if amount < 0:
+        raise _refuse(value, "is negative; a request is 0 or more")
+    if amount % 1:
+        hint = f" (m is a thousandth: did you mean {value[:-1]}Mi?)" if value.endswith("m") else ""
+        raise _refuse(value, f"is not a whole number of bytes{hint}")
+    return value
+
+
+CpuQuantity = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_cpu)]
+MemoryQuantity = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_memory)]
 Slug = Annotated[str, AfterValidator(_slug)]
 Port = Annotated[int, Strict(), AfterValidator(_port)]
 Text = Annotated[str, Field(min_length=1)]
@@ -378,6 +412,22 @@ class Lesson(_Model):
         return Counter(end for link in self.connections for end in (link.a, link.b))
 
 
+class Requests(_Model):
+    """What the pod of an endpoint using an image asks the scheduler for, as Kubernetes
+    quantities: its container's resources.requests (a lessonq extension of image.meta.yaml)."""
+
+    cpu: CpuQuantity | None = None
+    memory: MemoryQuantity | None = None
+
+    def resource_list(self) -> dict[str, str]:
+        """The requests as a container's resources.requests: only those given."""
+        return {
+            name: quantity
+            for name, quantity in (("cpu", self.cpu), ("memory", self.memory))
+            if quantity is not None
+        }
+
+
 class Image(_Model):
     slug: Slug
     description: str = ""
@@ -389,6 +439,8 @@ class Image(_Model):
     ssh_password: str | None = None
     config_user: str | None = None
     config_password: str | None = None
+    # lessonq's: the resource requests of each endpoint's pod (None: it asks for none).
+    requests: Requests | None = None
 
     @model_validator(mode="after")
     def _unique_interfaces(self) -> Image:

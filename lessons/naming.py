@@ -133,6 +133,14 @@ def namespace_name(instance_id: str, slug: str, session_id: str) -> str:
     return _readable_with_suffix(readable, suffix, DNS1123_LABEL_MAX)
 
 
+def pool_namespace_name(instance_id: str, slug: str, lesson_id: str) -> str:
+    """The namespace of a warm-pool lesson, made before any session claims it: `<slug>-pool-
+    <hash>`, the hash of the lesson's id (unique) apart from any session's namespace."""
+    readable = _sanitise(f"{slug}-pool".lower(), "a-z0-9")
+    suffix = _digest("pool-namespace", instance_id, slug, lesson_id)[:_SUFFIX_LEN]
+    return _readable_with_suffix(readable, suffix, DNS1123_LABEL_MAX)
+
+
 def bridge_name(namespace: str, link_index: int) -> str:
     """The Linux bridge of one link: `lq` + 13 hash characters, 15 in all (IFNAMSIZ).
 

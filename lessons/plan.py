@@ -7,6 +7,7 @@ curriculum again and a redelivered task builds exactly what the first attempt di
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
@@ -38,9 +39,11 @@ from lessons.naming import (
     is_port_name,
     label_value,
     namespace_name,
+    pool_namespace_name,
     safe_repr,
     validate_session_id,
 )
+from lessons.quantity import millicores, whole_units
 
 if TYPE_CHECKING:
     from config import Settings
@@ -120,6 +123,28 @@ class EndpointPlan(_Plan):
     attachments: list[AttachmentPlan]
     configuration: ConfigurationPlan | None = None
     presentations: list[PresentationPlan] = []
+    # The image's requests: the container's resources.requests (resource -> quantity).
+    requests: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class TotalRequests:
+    """What a live lesson asks of the nodes: its pods' cpu and memory requests, and its pods."""
+
+    cpu_millicores: int
+    memory_bytes: int
+    pods: int
+
+
+def total_requests(plan: LessonPlan) -> TotalRequests:
+    """The sum of the requests of the lesson's pods (its endpoints' and its guide's, as
+    `LessonPlan.pods` lists them; the configuration Jobs' short-lived pods are not counted),
+    cpu and memory rounded up as Kubernetes rounds them."""
+    return TotalRequests(
+        cpu_millicores=sum(millicores(e.requests.get("cpu", "0")) for e in plan.endpoints),
+        memory_bytes=sum(whole_units(e.requests.get("memory", "0")) for e in plan.endpoints),
+        pods=len(plan.pods()),
+    )
 
 
 class GuidePlan(_Plan):
@@ -151,7 +176,8 @@ class LessonPlan(_Plan):
     lesson_id: Annotated[str, AfterValidator(_lesson_id)]
     instance_id: str
     slug: str
-    session_id: Annotated[str, AfterValidator(validate_session_id)]
+    # None: a warm-pool lesson no session has claimed yet (``lessons.pool``).
+    session_id: Annotated[str, AfterValidator(validate_session_id)] | None
     namespace: str
     ready_delay: int
     runtime_class: str | None
@@ -176,14 +202,18 @@ class LessonPlan(_Plan):
     tls_secret: SecretRef | None = None
 
     def labels(self) -> dict[str, str]:
-        """The labels of every object of this live lesson."""
-        return {
-            MANAGED: "true",
-            INSTANCE: self.instance_id,
-            LESSON: self.slug,
-            SESSION: label_value(self.session_id),
-            LESSON_ID: self.lesson_id,
-        }
+        """The labels of every object of this live lesson (a pool lesson's have no session
+        until one claims it)."""
+        labels = {MANAGED: "true", INSTANCE: self.instance_id, LESSON: self.slug}
+        if self.session_id is not None:
+            labels[SESSION] = label_value(self.session_id)
+        labels[LESSON_ID] = self.lesson_id
+        return labels
+
+    def claimed_by(self, session_id: str) -> LessonPlan:
+        """This pool lesson's plan once `session_id` has claimed it: only its session changes
+        (its namespace, and every name hashed from it, stay)."""
+        return self.model_validate({**self.model_dump(), "session_id": session_id})
 
     def endpoint_labels(self, name: str) -> dict[str, str]:
         """The labels of endpoint `name`'s pod: the lesson's plus the endpoint's name."""
@@ -388,12 +418,13 @@ def build_plan(
     images: Mapping[str, Image],
     *,
     lesson_id: str,
-    session_id: str,
+    session_id: str | None,
     settings: Settings,
     files: LessonFiles | None = None,
 ) -> LessonPlan:
-    """Resolve a checked lesson into the plan of one live lesson for one session; `files` are
-    its folder's (none for a lesson without one, such as an inline definition).
+    """Resolve a checked lesson into the plan of one live lesson for one session (None: a
+    warm-pool lesson, in a namespace named after its id); `files` are its folder's (none for a
+    lesson without one, such as an inline definition).
 
     Raises ValueError for a session id or lesson id that cannot be used, for an image the
     lesson was not checked against, and for a configured endpoint without its files (the
@@ -401,8 +432,10 @@ def build_plan(
     file.
     """
     stage_count = lesson.stage_count
-    validate_session_id(session_id)
-    namespace = namespace_name(settings.instance_id, lesson.slug, session_id)
+    if session_id is None:
+        namespace = pool_namespace_name(settings.instance_id, lesson.slug, lesson_id)
+    else:
+        namespace = namespace_name(settings.instance_id, lesson.slug, session_id)
     links = _links(lesson, namespace, settings.link_mtu)
     if lesson.allow_egress and not settings.allow_lesson_egress:
         raise ValueError(
@@ -428,6 +461,7 @@ def build_plan(
                 attachments=_attachments(endpoint, image, links),
                 configuration=_configuration(endpoint, image, files, stage_count),
                 presentations=_presentations(endpoint, image, namespace, settings),
+                requests=image.requests.resource_list() if image and image.requests else {},
             )
         )
     return LessonPlan(

@@ -92,7 +92,8 @@ class LessonRecord(BaseModel):
 
     id: str
     lesson: str
-    session_id: str
+    # None: a warm-pool lesson no session has claimed yet.
+    session_id: str | None = None
     namespace: str
     state: LessonState
     steps: dict[Step, StepRecord] = {}
@@ -102,7 +103,8 @@ class LessonRecord(BaseModel):
     created_at: float
     updated_at: float
     ready_at: float | None = None
-    expires_at: float
+    # None: never (a pool lesson waiting to be claimed is never idle).
+    expires_at: float | None = None
     deadline: float
     namespace_uid: str | None = None
     # The stage the devices are configured for (or being configured for, while CONFIGURING),
@@ -118,6 +120,17 @@ class LessonRecord(BaseModel):
     teardown_deadline: float | None = None
     # Why the teardown is overdue, while it is (GC tries again).
     teardown_error: str | None = None
+    # Nodes the lesson was placed on before and found too small for all of its pods, in
+    # order: its pods avoid them (``lessons.placement``).
+    avoided_nodes: list[str] = []
+    # Provisioned for a warm pool (before any session asked), and when a session claimed it.
+    pooled: bool = False
+    claimed_at: float | None = None
+
+    @property
+    def waiting_in_pool(self) -> bool:
+        """A pool lesson no session has claimed yet."""
+        return self.pooled and self.session_id is None
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -38,13 +38,16 @@ def _no_files() -> LessonFiles | None:
 @dataclass(frozen=True)
 class Desired:
     """What a lesson should have in its namespace now: its plan, the stage its devices are
-    configured for (`generation` counts the stage changes), and how to get its folder's files
-    (only the step that makes their ConfigMap asks: they may be a megabyte)."""
+    configured for (`generation` counts the stage changes), how to get its folder's files
+    (only the step that makes their ConfigMap asks: they may be a megabyte), and the nodes its
+    pods avoid."""
 
     plan: LessonPlan
     stage: int = 0
     generation: int = 0
     files: Callable[[], LessonFiles | None] = _no_files
+    # Nodes the lesson's pods must avoid: too small for all of them (``lessons.placement``).
+    avoid: tuple[str, ...] = ()
 
 
 ManifestBuilder = Callable[[Desired], list[Manifest]]
@@ -130,7 +133,7 @@ PIPELINE: dict[Step, StepSpec] = {
     Step.PODS: StepSpec(
         needs=(Step.NETWORKS, Step.POLICIES, Step.FILES),
         priority=0,
-        creates=_of_plan(pod_manifests),
+        creates=lambda desired: pod_manifests(desired.plan, desired.avoid),
     ),
     # Nothing: watches the pods until every endpoint, and the guide, is ready.
     Step.READINESS: StepSpec(needs=(Step.PODS,), priority=0, creates=None, waits=True),
@@ -157,10 +160,16 @@ class Job(StrEnum):
     TEARDOWN_MANY = "lessonq.teardown.many"
     GC = "lessonq.gc"
     GC_ORPHANS = "lessonq.gc.orphans"
+    # A session claimed a pool lesson: label its objects with the session, refill its pool.
+    POOL_CLAIMED = "lessonq.pool.claimed"
+    # Keep every warm pool at its size (beat, and after the sizes change).
+    POOL_REFILL = "lessonq.pool.refill"
 
 
 # Teardowns go first of all: they free what new lessons need.
 TEARDOWN_PRIORITY = 0
+# A claim's follow-up, and refills, go with the provisioning of lessons already under way.
+POOL_PRIORITY = 3
 
 
 def all_manifests(desired: Desired) -> list[Manifest]:

@@ -11,6 +11,7 @@ from registry.records import (
     LessonNotFound,
     LessonRegistry,
     NotStarted,
+    Registered,
     StageConflict,
     new_lesson_id,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "LessonNotFound",
     "LessonRegistry",
     "NotStarted",
+    "Registered",
     "StageConflict",
     "connect",
     "connect_failing_fast",

@@ -9,7 +9,15 @@
 - ``heartbeat``  zset id -> when progress is next due, only while a task should be making
   progress (GC resumes lessons whose heartbeat went quiet);
 - ``files:<version>``  a lesson folder's files (JSON), by their content's version, for the
-  workers to build the lesson's ConfigMap from; it expires unless lessons keep asking for it.
+  workers to build the lesson's ConfigMap from; it expires unless lessons keep asking for it;
+- ``pool-sizes``  hash slug -> size: warm-pool sizes set by operators (they win over
+  LESSONQ_WARM_POOL);
+- ``pool:<slug>``  set: that pool's lessons no session has claimed (provisioning or READY; a
+  pool lesson leaves it when claimed or when its teardown begins);
+- ``pool:<slug>:ready``  set: those of them READY, which a create claims;
+- ``pool:<slug>:stats``  hash: ``claims``, ``misses`` (creates that found none READY),
+  ``refills`` (pool lessons READY), ``refill_seconds`` (their provisioning times, summed) and
+  ``last_refill_seconds``.
 
 Only the registry reads and writes them; everyone else asks the registry.
 """
@@ -17,6 +25,11 @@ Only the registry reads and writes them; everyone else asks the registry.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+# What follows a pool's key in the keys of its READY lessons and of its figures (the scripts
+# build those from the pool's key).
+POOL_READY = ":ready"
+POOL_STATS = ":stats"
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,19 @@ class Keys:
 
     def files(self, version: str) -> str:
         return f"{self.prefix}files:{version}"
+
+    @property
+    def pool_sizes(self) -> str:
+        return self.prefix + "pool-sizes"
+
+    def pool(self, slug: str) -> str:
+        return f"{self.prefix}pool:{slug}"
+
+    def pool_ready(self, slug: str) -> str:
+        return self.pool(slug) + POOL_READY
+
+    def pool_stats(self, slug: str) -> str:
+        return self.pool(slug) + POOL_STATS
 
     @property
     def expiry(self) -> str:

@@ -15,7 +15,7 @@ import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 import redis
 from redis.client import Pipeline
@@ -37,7 +37,8 @@ from lessons.state import (
 )
 from lessons.steps import FIRST_STEPS, PIPELINE, Step
 from registry.connection import connect
-from registry.keys import Keys
+from registry.keys import POOL_READY, POOL_STATS, Keys
+from registry.pools import Pools
 from registry.scripts import Script
 
 T = TypeVar("T")
@@ -66,6 +67,9 @@ _SCALARS = (
     "configurable",
     "config_generation",
     "diagnostics",
+    "pooled",
+    "claimed_at",
+    "avoided_nodes",
 )
 # The pipeline as the step scripts read it: each step and what it needs, in order.
 _PIPELINE_JSON = json.dumps(
@@ -118,6 +122,15 @@ class AdmissionRefused(Exception):
         self.retry_after = retry_after
 
 
+class Registered(NamedTuple):
+    """What `LessonRegistry.create` did: the live record (new, the session's existing one, or
+    a pool lesson claimed now), and the FAILED lesson it replaced, if any."""
+
+    record: LessonRecord
+    replaced: LessonRecord | None
+    claimed: bool = False
+
+
 class LessonRegistry:
     def __init__(self, client: redis.Redis, settings: Settings, clock: Clock = SYSTEM_CLOCK):
         self._redis = client
@@ -125,12 +138,14 @@ class LessonRegistry:
         self._clock = clock
         self.keys = Keys.of(settings.instance_id)
         self._create = Script(client, "create")
+        self._create_pooled = Script(client, "create_pooled")
         self._start_step = Script(client, "start_step")
         self._complete_step = Script(client, "complete_step")
         self._begin_teardown = Script(client, "begin_teardown")
         self._claim_stalled = Script(client, "claim_stalled")
         self._begin_stage = Script(client, "begin_stage")
         self._files: dict[str, LessonFiles] = {}
+        self.pools = Pools(client, settings, self.keys)
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock = SYSTEM_CLOCK) -> LessonRegistry:
@@ -236,37 +251,71 @@ class LessonRegistry:
             self._files[version] = found
         return found
 
-    def create(
-        self, plan: LessonPlan, stage: int = 0, files: LessonFiles | None = None
-    ) -> tuple[LessonRecord, LessonRecord | None]:
-        """Register a lesson, or return the live one for the same lesson and session.
-
-        The lesson's folder's `files` (those of the plan's version) are kept in Redis for the
-        workers, under their version: sent once, and kept longer each time a lesson asks.
-
-        Returns the live record and, when a FAILED lesson for the same lesson and session was
-        replaced, that lesson's record (now TEARING_DOWN; the caller starts its teardown).
-        Raises AdmissionRefused past the global or per-session limit of live lessons.
-        """
-        now = self._clock.now()
-        files_ttl = int(self._settings.lesson_ttl + self._settings.provision_timeout)
+    def _new_record(self, plan: LessonPlan, stage: int, now: float) -> dict[str, str]:
+        """A new lesson's record, as the create scripts write it."""
         fields: dict[str, str] = {
             "id": plan.lesson_id,
             "lesson": plan.slug,
-            "session_id": plan.session_id,
             "namespace": plan.namespace,
             "state": LessonState.QUEUED.value,
             "healthy": "0",
             "total": str(len(plan.endpoints)),
             "created_at": repr(now),
             "updated_at": repr(now),
-            "expires_at": repr(now + self._settings.lesson_ttl),
             "deadline": repr(now + self._settings.provision_timeout),
             "stage": str(stage),
             "configurable": str(len(plan.configured())),
             "plan": plan.model_dump_json(),
         }
         fields.update({f"step:{step.value}": StepStatus.QUEUED.value for step in FIRST_STEPS})
+        return fields
+
+    def _files_args(self, plan: LessonPlan, files: LessonFiles | None) -> dict[str, EncodableT]:
+        """The create scripts' arguments about the lesson's folder; ValueError for files that
+        are not the plan's."""
+        if (files is None) != (plan.files_version is None) or (
+            files is not None and files.version != plan.files_version
+        ):
+            raise ValueError(f"the plan's files are version {plan.files_version}, not these")
+        return {
+            "files_key": self.keys.files(plan.files_version) if plan.files_version else "",
+            "files_ttl": self._files_ttl,
+        }
+
+    @property
+    def _files_ttl(self) -> int:
+        return int(self._settings.lesson_ttl + self._settings.provision_timeout)
+
+    def _store_files(self, files: LessonFiles | None) -> None:
+        """What a create script's 'files-missing' asks for before it is called again."""
+        assert files is not None
+        self._redis.set(self.keys.files(files.version), files.model_dump_json(), ex=self._files_ttl)
+
+    def create(
+        self,
+        plan: LessonPlan,
+        stage: int = 0,
+        files: LessonFiles | None = None,
+        pool_version: str | None = None,
+    ) -> Registered:
+        """Register a lesson, or return the live one for the same lesson and session, or (with
+        the `pool_version` the lesson's pool lessons must have) claim a READY one of the slug's
+        warm pool for the plan's session.
+
+        The lesson's folder's `files` (those of the plan's version) are kept in Redis for the
+        workers, under their version: sent once, and kept longer each time a lesson asks.
+
+        Returns the live record, whether it was claimed from a pool now, and, when a FAILED
+        lesson for the same lesson and session was replaced, that lesson's record (now
+        TEARING_DOWN; the caller starts its teardown). Raises AdmissionRefused past the global
+        or per-session limit of live lessons.
+        """
+        if plan.session_id is None:
+            raise ValueError("a session's lesson needs a session: pool lessons are create_pooled")
+        now = self._clock.now()
+        fields = self._new_record(plan, stage, now)
+        fields["session_id"] = plan.session_id
+        fields["expires_at"] = repr(now + self._settings.lesson_ttl)
         keys = {
             "idempotency": self.keys.idempotency(plan.slug, plan.session_id),
             "session": self.keys.session(plan.session_id),
@@ -274,6 +323,10 @@ class LessonRegistry:
             "deadline": self.keys.deadline,
             "heartbeat": self.keys.heartbeat,
             "record": self.keys.record(plan.lesson_id),
+            "pool_sizes": self.keys.pool_sizes,
+            "pool": self.keys.pool(plan.slug),
+            "pool_ready": self.keys.pool_ready(plan.slug),
+            "pool_stats": self.keys.pool_stats(plan.slug),
         }
         args: dict[str, EncodableT] = {
             "id": plan.lesson_id,
@@ -286,39 +339,89 @@ class LessonRegistry:
             "deadline_at": fields["deadline"],
             "now": now,
             "fields": json.dumps(fields),
-            "files_key": self.keys.files(plan.files_version) if plan.files_version else "",
-            "files_ttl": files_ttl,
+            **self._files_args(plan, files),
+            "slug": plan.slug,
+            "session_id": plan.session_id,
+            "pool_default": self._settings.warm_pool.get(plan.slug, 0),
+            "pool_version": pool_version or "",
+            "ready": LessonState.READY.value,
         }
-        if (files is None) != (plan.files_version is None) or (
-            files is not None and files.version != plan.files_version
-        ):
-            raise ValueError(f"the plan's files are version {plan.files_version}, not these")
         replaced: LessonRecord | None = None
         while True:
             outcome, value = (_text(v) or "" for v in self._create(keys=keys, args=args))
             if outcome == "files-missing":
-                assert files is not None
-                self._redis.set(
-                    self.keys.files(files.version), files.model_dump_json(), ex=files_ttl
-                )
+                self._store_files(files)
                 continue
             if outcome == "created":
-                return _decode(fields), replaced
-            if outcome == "existing":
-                return self.require(value), replaced
+                return Registered(_decode(fields), replaced)
+            if outcome in ("existing", "claimed"):
+                return Registered(self.require(value), replaced, claimed=outcome == "claimed")
             if outcome == "failed":
                 # Tear the failed one down, then ask again: the name is free.
                 if self.begin_teardown([value]):
                     replaced = self.require(value)
                 continue
-            limit = self._settings.max_live_lessons
-            message = f"{value} lessons are live, the limit is {limit}"
-            if outcome == "session-full":
-                limit = self._settings.max_lessons_per_session
-                message = (
-                    f"session {plan.session_id} has {value} live lessons, the limit is {limit}"
-                )
-            raise AdmissionRefused(message, self._settings.admission_retry_after)
+            raise self._refusal(outcome, value, plan.session_id)
+
+    def create_pooled(
+        self, plan: LessonPlan, size: int, version: str, files: LessonFiles | None = None
+    ) -> LessonRecord | None:
+        """Register a warm-pool lesson (a plan without a session) unless its pool already holds
+        `size` lessons (None then). `version` is what a create must ask for to claim it
+        (``lessons.pool.pool_version``). Raises AdmissionRefused past the global limit."""
+        if plan.session_id is not None:
+            raise ValueError(f"a pool lesson has no session, not {plan.session_id!r}")
+        now = self._clock.now()
+        fields = self._new_record(plan, 0, now)
+        fields.update(pooled="1", pool_version=version)
+        args: dict[str, EncodableT] = {
+            "id": plan.lesson_id,
+            "size": size,
+            "max_live": self._settings.max_live_lessons,
+            "deadline_at": fields["deadline"],
+            "now": now,
+            "fields": json.dumps(fields),
+            **self._files_args(plan, files),
+        }
+        keys = {
+            "pool": self.keys.pool(plan.slug),
+            "expiry": self.keys.expiry,
+            "deadline": self.keys.deadline,
+            "heartbeat": self.keys.heartbeat,
+            "record": self.keys.record(plan.lesson_id),
+        }
+        while True:
+            outcome, value = (_text(v) or "" for v in self._create_pooled(keys=keys, args=args))
+            if outcome == "files-missing":
+                self._store_files(files)
+                continue
+            if outcome == "created":
+                return _decode(fields)
+            if outcome == "pool-full":
+                return None
+            raise self._refusal(outcome, value, None)
+
+    def _refusal(self, outcome: str, count: str, session_id: str | None) -> AdmissionRefused:
+        """A create script's 'full' or 'session-full', with the count it gave."""
+        message = f"{count} lessons are live, the limit is {self._settings.max_live_lessons}"
+        if outcome == "session-full":
+            limit = self._settings.max_lessons_per_session
+            message = f"session {session_id} has {count} live lessons, the limit is {limit}"
+        return AdmissionRefused(message, self._settings.admission_retry_after)
+
+    def adopt_plan(self, plan: LessonPlan) -> bool:
+        """Store a claimed pool lesson's plan with its session (``LessonPlan.claimed_by``);
+        False unless the record is that session's."""
+        record_key = self.keys.record(plan.lesson_id)
+
+        def apply(pipe: Pipeline) -> bool:
+            if plan.session_id is None or pipe.hget(record_key, "session_id") != plan.session_id:
+                return False
+            pipe.multi()
+            pipe.hset(record_key, "plan", plan.model_dump_json())
+            return True
+
+        return self._transact(apply, record_key)
 
     def start_step(
         self, lesson_id: str, step: Step
@@ -368,6 +471,9 @@ class LessonRegistry:
                 "ready": LessonState.READY.value,
                 "pipeline": _PIPELINE_JSON,
                 "configuring": LessonState.CONFIGURING.value,
+                "pool_prefix": self.keys.pool(""),
+                "ready_suffix": POOL_READY,
+                "stats_suffix": POOL_STATS,
             },
         )
         return [Step(str(name)) for name in following]
@@ -431,6 +537,22 @@ class LessonRegistry:
             raise StageConflict(lesson_id, str(detail[0]))
         return bool(outcome == "changed")
 
+    def avoid_node(self, lesson_id: str, node: str) -> list[str] | None:
+        """Add `node` to the nodes a provisioning lesson's pods avoid; the nodes avoided now,
+        None when the lesson is no longer provisioning."""
+        record_key = self.keys.record(lesson_id)
+
+        def apply(pipe: Pipeline) -> list[str] | None:
+            state, avoided = pipe.hmget(record_key, ["state", "avoided_nodes"])
+            if state not in PROVISIONING_STATES:
+                return None
+            nodes = [*json.loads(avoided or "[]"), node]
+            pipe.multi()
+            pipe.hset(record_key, "avoided_nodes", json.dumps(nodes))
+            return nodes
+
+        return self._transact(apply, record_key)
+
     def fail(self, lesson_id: str, error: str, diagnostics: Diagnostics | None = None) -> bool:
         """QUEUED/PROVISIONING -> FAILED with the reason (and what its pods said); False if it
         was not provisioning."""
@@ -479,6 +601,8 @@ class LessonRegistry:
                 "live": ",".join(LIVE),
                 "tearing_down": LessonState.TEARING_DOWN.value,
                 "ids": json.dumps(ids),
+                "pool_prefix": self.keys.pool(""),
+                "ready_suffix": POOL_READY,
             },
         )
         return [str(lesson_id) for lesson_id in changed]
@@ -508,15 +632,16 @@ class LessonRegistry:
             state, slug, session_id = fields
             if state != LessonState.TEARING_DOWN:
                 return False
-            key = self.keys.idempotency(str(slug), str(session_id))
-            owner = pipe.get(key)
+            # A pool lesson never claimed holds no session's key.
+            key = self.keys.idempotency(str(slug), str(session_id)) if session_id else None
+            owner = pipe.get(key) if key else None
             pipe.multi()
             pipe.hset(
                 record_key,
                 mapping={"state": LessonState.GONE.value, "updated_at": self._clock.now()},
             )
             pipe.expire(record_key, int(self._settings.record_retention))
-            if owner == lesson_id:
+            if key and owner == lesson_id:
                 pipe.delete(key)
             pipe.zrem(self.keys.heartbeat, lesson_id)
             return True
@@ -528,10 +653,11 @@ class LessonRegistry:
         record_key = self.keys.record(lesson_id)
 
         def apply(pipe: Pipeline) -> None:
-            state = pipe.hget(record_key, "state")
+            state, session_id = pipe.hmget(record_key, ["state", "session_id"])
             if state is None:
                 raise LessonNotFound(lesson_id)
-            if state not in LIVE:
+            # A pool lesson never claimed is never idle: it keeps no clock to reset.
+            if state not in LIVE or session_id is None:
                 return
             expires_at = self._clock.now() + self._settings.lesson_ttl
             pipe.multi()
@@ -578,6 +704,7 @@ def _decode(fields: Mapping[str, str]) -> LessonRecord:
         for step, status in _step_statuses(fields).items()
     }
     scalars: dict[str, Any] = {name: fields[name] for name in _SCALARS if name in fields}
-    if "diagnostics" in scalars:
-        scalars["diagnostics"] = json.loads(scalars["diagnostics"])
+    for name in ("diagnostics", "avoided_nodes"):
+        if name in scalars:
+            scalars[name] = json.loads(scalars[name])
     return LessonRecord.model_validate({**scalars, "steps": steps})

@@ -21,6 +21,7 @@ from lessons.curriculum import Curriculum
 from lessons.model import Category, GuideType, Lesson, PresentationType, Tier
 from lessons.naming import SESSION_ID_MAX, validate_session_id
 from lessons.plan import EndpointPlan, LessonPlan, PresentationPlan
+from lessons.pool import PoolStatus
 from lessons.state import Diagnostics, LessonRecord, LessonState, StepStatus
 from lessons.steps import Step
 
@@ -193,7 +194,14 @@ class LessonSummary(_Body):
 
     id: str = Field(examples=["3f9c2a7d51e04b86"])
     lesson: str
-    session_id: str
+    session_id: str | None = Field(
+        description="null only for a warm-pool lesson that no session has claimed yet"
+    )
+    from_pool: bool = Field(
+        description="the lesson was provisioned for a warm pool and claimed READY (at "
+        "`claimed_at`), instead of provisioned for this request"
+    )
+    claimed_at: datetime | None = None
     namespace: str
     state: LessonState
     current_step: str | None = Field(
@@ -212,7 +220,10 @@ class LessonSummary(_Body):
     created_at: datetime
     updated_at: datetime
     ready_at: datetime | None
-    expires_at: datetime = Field(description="torn down after this unless kept alive")
+    expires_at: datetime | None = Field(
+        description="torn down after this unless kept alive (null: an unclaimed pool lesson, "
+        "which never expires)"
+    )
     deadline: datetime = Field(description="fails if not READY by then")
     teardown_error: str | None = Field(
         None,
@@ -231,7 +242,8 @@ class LessonSummary(_Body):
     def fields_of(cls, record: LessonRecord) -> dict[str, Any]:
         # Pydantic reads the record's Unix timestamps as UTC datetimes.
         return {
-            **record.model_dump(exclude={"namespace_uid", "teardown_deadline"}),
+            **record.model_dump(exclude={"namespace_uid", "teardown_deadline", "pooled"}),
+            "from_pool": record.pooled,
             "steps": {
                 step: StepProgress(
                     status=rec.status, started_at=rec.started_at, finished_at=rec.finished_at
@@ -323,6 +335,21 @@ class CatalogProblem(_Body):
         examples=["endpoints[0].configurationType"],
     )
     message: str
+
+
+class PoolSizes(_Body):
+    """Set warm pools' sizes: READY lessons of each slug kept for sessions to claim."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sizes: dict[str, Annotated[int, Strict(), Field(ge=0)]] = Field(
+        description="slug -> size (0 empties a pool); pools not named keep their size",
+        examples=[{"linux-basics": 3, "snapshot-testing": 2}],
+    )
+
+
+class PoolList(_Body):
+    pools: list[PoolStatus] = Field(description="every warm pool with a size, by slug")
 
 
 class Catalog(_Body):

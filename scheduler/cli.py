@@ -83,6 +83,7 @@ def create(args: argparse.Namespace) -> int:
     print(
         f"lesson {record.id}: {record.lesson} for session {record.session_id}, "
         f"namespace {record.namespace}, stage {record.stage}, {record.state.value}"
+        + (" (from the warm pool)" if record.pooled else "")
     )
     return _until_ready(client, record.id, args) if args.wait else 0
 
@@ -105,7 +106,31 @@ def list_lessons(args: argparse.Namespace) -> int:
 
 def keepalive(args: argparse.Namespace) -> int:
     record = connect(load_settings()).keepalive(args.id)
-    print(f"lesson {record.id}: {record.state.value}, expires {cli_show.when(record.expires_at)}")
+    expires = "never" if record.expires_at is None else cli_show.when(record.expires_at)
+    print(f"lesson {record.id}: {record.state.value}, expires {expires}")
+    return 0
+
+
+def _pool_sizes(assignments: list[str]) -> dict[str, int]:
+    sizes = {}
+    for assignment in assignments:
+        slug, equals, size = assignment.partition("=")
+        if not equals or not slug or not size.isdigit():
+            raise CliError(f"{assignment!r} is not SLUG=SIZE (for example linux-basics=3)")
+        sizes[slug] = int(size)
+    return sizes
+
+
+def pool(args: argparse.Namespace) -> int:
+    client = connect(load_settings())
+    sizes = _pool_sizes(args.sizes)
+    pools = client.set_pools(sizes) if sizes else client.pools()
+    if args.json:
+        print("[" + ",".join(status.model_dump_json() for status in pools) + "]")
+    elif pools:
+        print("\n".join(cli_show.pool_table(pools)))
+    else:
+        print("no warm pools (LESSONQ_WARM_POOL, or: lessonq pool SLUG=SIZE)")
     return 0
 
 
@@ -271,6 +296,11 @@ def _lesson_commands(commands: Commands) -> None:
     parser.add_argument("id")
     parser.add_argument("--wait", action="store_true", help="wait until it is GONE")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait at most")
+    parser = add("pool", pool, "show the warm pools, or set their sizes")
+    parser.add_argument(
+        "sizes", nargs="*", metavar="SLUG=SIZE", help="set these pools' sizes (0 empties one)"
+    )
+    parser.add_argument("--json", action="store_true", help="as GET /v1/pools answers")
     parser = add("validate", validate, "check a curriculum folder or a lesson file")
     parser.add_argument("path", type=Path)
     parser = add(

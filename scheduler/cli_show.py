@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from lessons.plan import LessonPlan
+from lessons.pool import PoolStatus
 from lessons.state import LessonRecord, StepStatus
 from lessons.steps import Step
 from scheduler.api_models import Catalog, EndpointAccess, GuideAccess
@@ -24,6 +25,20 @@ def when(timestamp: float | None) -> str:
     return (
         datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     )
+
+
+def session_of(record: LessonRecord) -> str:
+    """The session, or that the lesson waits in its warm pool for one."""
+    return "(pool)" if record.session_id is None else record.session_id
+
+
+def origin(record: LessonRecord) -> str:
+    """How the lesson came to its session: provisioned for it, or claimed from a warm pool."""
+    if not record.pooled:
+        return "provisioned for the session"
+    if record.claimed_at is None:
+        return "warm pool, not claimed yet"
+    return f"warm pool, claimed {when(record.claimed_at)}"
 
 
 def steps_done(record: LessonRecord) -> int:
@@ -43,7 +58,8 @@ def status_lines(record: LessonRecord, plan: LessonPlan | None) -> list[str]:
     rows = [
         ("id", record.id),
         ("lesson", record.lesson),
-        ("session", record.session_id),
+        ("session", session_of(record)),
+        ("origin", origin(record)),
         ("state", record.state.value),
         ("namespace", record.namespace),
         ("step", record.current_step or "-"),
@@ -53,7 +69,7 @@ def status_lines(record: LessonRecord, plan: LessonPlan | None) -> list[str]:
         ("error", record.error or "-"),
         ("created", when(record.created_at)),
         ("ready", when(record.ready_at)),
-        ("expires", when(record.expires_at)),
+        ("expires", "never" if record.expires_at is None else when(record.expires_at)),
     ]
     if record.teardown_error is not None:
         rows.append(("teardown", record.teardown_error))
@@ -98,10 +114,21 @@ def table(records: Sequence[LessonRecord]) -> list[str]:
     return _columns(
         [header]
         + [
-            (r.id, r.lesson, r.session_id, r.state.value, f"{r.healthy}/{r.total}", r.namespace)
+            (r.id, r.lesson, session_of(r), r.state.value, f"{r.healthy}/{r.total}", r.namespace)
             for r in records
         ]
     )
+
+
+def pool_table(pools: Sequence[PoolStatus]) -> list[str]:
+    """`lessonq pool`: one line per warm pool."""
+    header = ("LESSON", "SIZE", "READY", "PROVISIONING", "CLAIMS", "MISSES", "REFILL (AVG)")
+    rows: list[tuple[str, ...]] = [header]
+    for pool in pools:
+        average = f"{pool.refill_seconds / pool.refills:.1f}s" if pool.refills else "-"
+        numbers = (pool.size, pool.ready, pool.provisioning, pool.claims, pool.misses)
+        rows.append((pool.slug, *map(str, numbers), average))
+    return _columns(rows)
 
 
 def plural(count: int, what: str) -> str:

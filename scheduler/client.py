@@ -24,16 +24,16 @@ from config.settings import Settings, current_settings
 from jobs import CeleryProducer, Producer, StepPayload
 from lessons.curriculum import (
     Curriculum,
-    LessonError,
     Limits,
     check_lesson_file,
-    load_curriculum,
     parse_lesson,
+    served_curriculum,
 )
 from lessons.files import LessonFiles
-from lessons.model import Image, Lesson, Tier
+from lessons.model import Image, Lesson
 from lessons.naming import validate_session_id
 from lessons.plan import LessonPlan, build_plan
+from lessons.pool import PoolStatus, pool_version
 from lessons.state import SETTLED, LessonRecord
 from lessons.steps import FIRST_STEPS, Step
 from registry import LessonRegistry, new_lesson_id
@@ -62,6 +62,7 @@ class LessonClient:
         self.settings = settings or current_settings()
         self.registry = registry or LessonRegistry.from_settings(self.settings)
         self._producer = producer or CeleryProducer.from_settings(self.settings)
+        self._pool_versions: dict[str, str] = {}
 
     @cached_property
     def limits(self) -> Limits:
@@ -72,10 +73,7 @@ class LessonClient:
         """The configured curriculum as this instance serves it (LESSONQ_TIER), loaded on first
         use: every valid lesson, the broken ones left out. With LESSONQ_CURRICULUM_STRICT, a
         LessonError listing every problem instead, when there is one."""
-        curriculum = load_curriculum(self.settings.curriculum, self.limits)
-        if self.settings.curriculum_strict and curriculum.problems:
-            raise LessonError(curriculum.problems)
-        return curriculum.served(Tier(self.settings.tier))
+        return served_curriculum(self.settings)
 
     def _images(self) -> Mapping[str, Image]:
         return self.curriculum.images if self.settings.curriculum.is_dir() else {}
@@ -111,17 +109,39 @@ class LessonClient:
     ) -> tuple[LessonPlan, LessonFiles | None]:
         """The plan for a lesson and session, and the files of the lesson's folder (None for a
         lesson without one): what `create` stores and provisions."""
+        plan, resolved = self._prepare(source, session_id, lesson_id)
+        return plan, resolved.files
+
+    def _prepare(
+        self, source: LessonSource, session_id: str, lesson_id: str | None = None
+    ) -> tuple[LessonPlan, Resolved]:
         session_id = validate_session_id(session_id)
-        lesson, images, files = self.resolve(source)
+        resolved = self.resolve(source)
         plan = build_plan(
-            lesson,
-            images,
+            resolved.lesson,
+            resolved.images,
             lesson_id=lesson_id or new_lesson_id(),
             session_id=session_id,
             settings=self.settings,
-            files=files,
+            files=resolved.files,
         )
-        return plan, files
+        return plan, resolved
+
+    def _pool_version(self, resolved: Resolved) -> str | None:
+        """The version a pool lesson must have to be handed out for this lesson; None for a
+        lesson that is not the curriculum's own (an inline one is never pooled). Worked out
+        once per curriculum lesson."""
+        lesson = resolved.lesson
+        if (
+            not self.settings.curriculum.is_dir()
+            or self.curriculum.lessons.get(lesson.slug) is not lesson
+        ):
+            return None
+        version = self._pool_versions.get(lesson.slug)
+        if version is None:
+            version = pool_version(lesson, resolved.images, self.settings, resolved.files)
+            self._pool_versions[lesson.slug] = version
+        return version
 
     def plan(
         self, source: LessonSource, session_id: str, lesson_id: str | None = None
@@ -131,13 +151,21 @@ class LessonClient:
 
     def create(self, source: LessonSource, session_id: str, stage: int = 0) -> LessonRecord:
         """Ask for a lesson, its devices configured for `stage`; the same lesson and session
-        again return the same live lesson (at the stage it is at)."""
-        plan, files = self.prepare(source, session_id)
+        again return the same live lesson (at the stage it is at).
+
+        A curriculum lesson at stage 0 whose warm pool has a READY lesson gets that one, READY
+        at once (`pooled` in its record); a worker then labels its objects with the session
+        and refills the pool."""
+        plan, resolved = self._prepare(source, session_id)
         check_stage(plan, stage)
-        record, replaced = self.registry.create(plan, stage, files)
-        if replaced is not None:
-            self._producer.teardown(StepPayload.of(replaced))
-        if record.id == plan.lesson_id:
+        version = self._pool_version(resolved) if stage == 0 else None
+        registered = self.registry.create(plan, stage, resolved.files, version)
+        record = registered.record
+        if registered.replaced is not None:
+            self._producer.teardown(StepPayload.of(registered.replaced))
+        if registered.claimed:
+            self._producer.claimed(StepPayload.of(record))
+        elif record.id == plan.lesson_id:
             self._producer.steps(FIRST_STEPS, StepPayload.of(record))
         return record
 
@@ -153,6 +181,31 @@ class LessonClient:
             record = self.registry.require(lesson_id)
             self._producer.steps([Step.CONFIGURE], StepPayload.of(record))
         return self.registry.require(lesson_id)
+
+    def pools(self) -> list[PoolStatus]:
+        """Every warm pool: its size, what it holds, its claims, misses and refills."""
+        return self.registry.pools.statuses()
+
+    def set_pools(self, sizes: Mapping[str, int]) -> list[PoolStatus]:
+        """Set the sizes of these warm pools (0 empties one; the others keep theirs) and have
+        the workers refill them now. PoolSizeError naming each slug that is not a lesson this
+        instance serves, or a size out of range; nothing changes then."""
+        problems = []
+        for slug, size in sizes.items():
+            if slug not in self.curriculum.lessons:
+                problems.append((slug, f"{slug!r} is not a lesson of the curriculum served here"))
+            elif (
+                isinstance(size, bool)
+                or not isinstance(size, int)
+                or not 0 <= size <= (self.settings.max_live_lessons)
+            ):
+                limit = self.settings.max_live_lessons
+                problems.append((slug, f"the size must be 0 to {limit} (LESSONQ_MAX_LIVE_LESSONS)"))
+        if problems:
+            raise PoolSizeError(problems)
+        self.registry.pools.set_sizes(sizes)
+        self._producer.refill()
+        return self.pools()
 
     def status(self, lesson_id: str) -> LessonRecord:
         return self.registry.require(lesson_id)
@@ -205,6 +258,14 @@ class LessonClient:
                     f" (step {record.current_step})"
                 )
             time.sleep(poll)
+
+
+class PoolSizeError(ValueError):
+    """Pool sizes that cannot be set: (slug, why) for each."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{slug}: {why}" for slug, why in problems))
+        self.problems = problems
 
 
 class StageError(ValueError):

@@ -40,6 +40,8 @@ class Reason(StrEnum):
     DEADLINE = "deadline"
     # A configuration Job failed for good.
     CONFIGURATION = "configuration"
+    # No node could hold the lesson's pods.
+    PLACEMENT = "placement"
     INTERNAL = "internal"
     # A transient error without an HTTP status: a connection error, a timeout, a wait for
     # another lesson's namespace.

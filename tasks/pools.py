@@ -14,16 +14,14 @@
 from __future__ import annotations
 
 import logging
-from functools import cache
 from typing import Any
 
 from celery import shared_task
 
-from config.settings import Settings
 from jobs import StepPayload
 from kube import KubeApi, KubeError, TransientError
 from kube.kinds import NAMESPACE, POD
-from lessons.curriculum import Curriculum, LessonError, served_curriculum
+from lessons.curriculum import Curriculum, LessonError
 from lessons.manifests import session_annotations
 from lessons.naming import LESSON_ID, SESSION, label_value
 from lessons.plan import LessonPlan, build_plan
@@ -42,16 +40,9 @@ log = logging.getLogger("lessonq.pool")
 CLAIM_STEP = "claim"
 
 
-@cache
-def _curriculum(settings: Settings) -> Curriculum:
-    """The curriculum the pools provision from, read once per worker process (as the intake
-    reads it once at start)."""
-    return served_curriculum(settings)
-
-
 def _curriculum_of(rt: Runtime) -> Curriculum | None:
     try:
-        return _curriculum(rt.settings)
+        return rt.curriculum
     except LessonError as error:
         log.warning("pools: the curriculum cannot be read, no pool refilled: %s", error)
         return None

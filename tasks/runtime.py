@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 
 from celery import Celery, current_app
 
@@ -17,6 +18,7 @@ from config.clock import SYSTEM_CLOCK, Clock
 from config.settings import Settings, current_settings
 from jobs import CeleryProducer, Producer
 from kube import Kube, KubeApi
+from lessons.curriculum import Curriculum, served_curriculum
 from registry import LessonRegistry
 from tasks.observers import LogLine, StepMetrics
 from tasks.outcomes import Observer, StepEvent
@@ -45,6 +47,12 @@ class Runtime:
             producer=CeleryProducer(app, settings.queue),
             observers=(LogLine(), StepMetrics()),
         )
+
+    @cached_property
+    def curriculum(self) -> Curriculum:
+        """The curriculum the warm pools provision from, read on first use (as the intake
+        reads it once at start); LessonError when it cannot be read."""
+        return served_curriculum(self.settings)
 
     def report(self, event: StepEvent) -> None:
         for observer in self.observers:

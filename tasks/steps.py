@@ -19,11 +19,19 @@ from config.clock import Clock
 from config.settings import Settings
 from jobs import Producer, StepPayload
 from kube import KubeApi, Obj, PermanentError, TransientError, is_terminating, owner_of
-from kube.kinds import JOB, NAMESPACE, POD, SECRET
+from kube.kinds import JOB, NAMESPACE, NODE, POD, SECRET
 from lessons.files import LessonFiles
-from lessons.manifests import Manifest, tls_manifest
+from lessons.manifests import Manifest, pod_manifests, tls_manifest
 from lessons.naming import CONFIGURES, INSTANCE, JOB_NAME, LESSON_ID, MANAGED
-from lessons.plan import LessonPlan
+from lessons.placement import (
+    describe_requests,
+    fits_a_node,
+    rooms_of,
+    stranded,
+    too_big,
+    unschedulable,
+)
+from lessons.plan import LessonPlan, total_requests
 from lessons.readiness import Readiness, assess
 from lessons.state import LIVE, PROVISIONING_STATES, LessonRecord, LessonState
 from lessons.steps import Desired, Step
@@ -65,7 +73,9 @@ class StepContext:
         return cls(
             step=step,
             plan=plan,
-            desired=Desired(plan, record.stage, record.config_generation, files),
+            desired=Desired(
+                plan, record.stage, record.config_generation, files, tuple(record.avoided_nodes)
+            ),
             payload=payload,
             deadline=record.deadline,
             kube=rt.kube,
@@ -196,19 +206,57 @@ def readiness(ctx: StepContext) -> Result:
     """
     plan, clock = ctx.plan, ctx.clock
     selector = f"{LESSON_ID}={plan.lesson_id}"
-    pods, since = ctx.kube.listing(POD, plan.namespace, selector)
-    seen = assess(pods, plan.pods())
+    listed, since = ctx.kube.listing(POD, plan.namespace, selector)
+    pods = {pod["metadata"]["name"]: pod for pod in listed}
+    if ctx.desired.avoid and not pods.keys() >= set(plan.pods()):
+        # Placed again (below): the pods deleted there are made anew, away from those nodes.
+        ctx.objects.ensure_all(pod_manifests(plan, ctx.desired.avoid), plan.lesson_id)
+        return Again(countdown=0, polls=0)
+    seen = assess(pods.values(), plan.pods())
     ctx.registry.report_progress(plan.lesson_id, healthy=_healthy(plan, seen))
     budget = min(ctx.settings.readiness_watch, ctx.deadline - clock.now())
     if not seen.complete and seen.problem is None and budget > 0 and not ctx.producer.waiting():
         # Nothing else is waiting for this worker slot: watch, and notice readiness at once.
-        seen = _watch_until_ready(ctx, {p["metadata"]["name"]: p for p in pods}, since, budget)
+        seen = _watch_until_ready(ctx, pods, since, budget)
     if seen.problem is not None:
         raise PermanentError(seen.problem)
     if not seen.complete:
+        if unschedulable(pods.values()) is not None:
+            placed = _place_again(ctx, list(pods.values()))
+            if placed is not None:
+                return placed
         counted = f"{_healthy(plan, seen)}/{len(plan.endpoints)} endpoints ready"
         return _again_until_the_deadline(ctx, counted, ", ".join(seen.waiting))
     return Done()
+
+
+def _place_again(ctx: StepContext, pods: list[Obj]) -> Again | None:
+    """Some pods cannot be scheduled. A lesson no node could hold fails now; one stranded on a
+    node too small for it is placed again (its pods deleted at once, and made anew on the next
+    look, away from that node), at most LESSONQ_PLACEMENT_ATTEMPTS times. Otherwise the nodes
+    are busy: the scheduler places the pods once room frees up."""
+    plan = ctx.plan
+    total = total_requests(plan)
+    rooms = rooms_of(ctx.kube.listing(NODE, None, "").items)
+    # (No node seen, or none that takes lesson pods: nothing to judge by; wait for some.)
+    if rooms and not fits_a_node(total, rooms):
+        raise PermanentError(too_big(total, rooms), reason=Reason.PLACEMENT)
+    strand = stranded(pods)
+    if strand is None:
+        return None
+    tried = [*ctx.desired.avoid, strand.node]
+    if len(ctx.desired.avoid) >= ctx.settings.placement_attempts:
+        raise PermanentError(
+            f"no node could hold the lesson's {total.pods} pods ({describe_requests(total)}): "
+            f"placed on {', '.join(tried)} in turn; {strand.message}",
+            reason=Reason.PLACEMENT,
+        )
+    if ctx.registry.avoid_node(plan.lesson_id, strand.node) is None:
+        return None  # torn down meanwhile
+    for pod in pods:
+        meta = pod["metadata"]
+        ctx.kube.delete(POD, meta["name"], meta["uid"], plan.namespace, grace_seconds=0)
+    return Again(countdown=0, polls=0)
 
 
 def _again_until_the_deadline(ctx: StepContext, counted: str, waiting: str) -> Again:

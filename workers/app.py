@@ -17,14 +17,21 @@ from jobs import messaging
 from lessons.steps import Job
 from workers import logs, metrics, prefork
 
-TASK_MODULES = ["tasks.provision", "tasks.teardown", "tasks.gc"]
+TASK_MODULES = ["tasks.provision", "tasks.teardown", "tasks.gc", "tasks.pools"]
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    """GC every LESSONQ_GC_INTERVAL seconds. A tick not started within one interval is
-    dropped (`expires`): the next one does the same work, and late ticks would pile up."""
+    """GC every LESSONQ_GC_INTERVAL seconds, the warm pools' refill every
+    LESSONQ_POOL_REFILL_INTERVAL. A tick not started within one interval is dropped
+    (`expires`): the next one does the same work, and late ticks would pile up."""
     every = settings.gc_interval
+    refill = settings.pool_refill_interval
     return {
+        "lessonq-pool-refill": {
+            "task": Job.POOL_REFILL,
+            "schedule": refill,
+            "options": {"expires": refill},
+        },
         "lessonq-gc": {"task": Job.GC, "schedule": every, "options": {"expires": every}},
         "lessonq-gc-orphans": {
             "task": Job.GC_ORPHANS,

@@ -1,7 +1,9 @@
 -- Register a lesson in one round trip (enqueueing is on every user's critical path): keep its
 -- folder's files longer (or say they are missing: the caller stores them and asks again), give
 -- back the live lesson for the same lesson and session, report a FAILED one (the caller tears it
--- down and asks again), apply the admission limits, then write the record and its indexes.
+-- down and asks again), apply the session's limit, claim a READY lesson of the same version from
+-- the slug's warm pool when it has one (it already counts as live, so the global limit does not
+-- apply to a claim), apply the global limit, then write the record and its indexes.
 --
 -- KEYS[1] idempotency: string, the id of the live lesson for this lesson and session
 -- KEYS[2] session: set, the session's live lesson ids
@@ -9,6 +11,10 @@
 -- KEYS[4] deadline: zset, id -> its provisioning deadline
 -- KEYS[5] heartbeat: zset, id -> its last progress
 -- KEYS[6] record: hash, the new lesson's record
+-- KEYS[7] pool_sizes: hash, slug -> warm-pool size set by operators
+-- KEYS[8] pool: set, the slug's unclaimed pool lessons
+-- KEYS[9] pool_ready: set, those of them READY
+-- KEYS[10] pool_stats: hash, the pool's figures (claims, misses)
 -- ARGV[1] id: the new lesson's id
 -- ARGV[2] record_prefix: a record's key without the id
 -- ARGV[3] reusable: the states in which the live lesson is given back, comma-separated
@@ -21,14 +27,24 @@
 -- ARGV[10] fields: the record's fields, a JSON object of strings
 -- ARGV[11] files_key: the key of the lesson's files ('' for a lesson without a folder)
 -- ARGV[12] files_ttl: seconds the files are kept from now
+-- ARGV[13] slug: the lesson's slug
+-- ARGV[14] session_id: the session asking
+-- ARGV[15] pool_default: the slug's pool size when operators set none (LESSONQ_WARM_POOL)
+-- ARGV[16] pool_version: the version a pool lesson must have to be claimed ('' claims none)
+-- ARGV[17] ready: the READY state
 -- Returns {outcome, value}: {'files-missing', ''}, {'existing', id}, {'failed', id},
--- {'full', live count}, {'session-full', the session's count} or {'created', id}.
+-- {'full', live count}, {'session-full', the session's count}, {'claimed', the pool lesson's
+-- id} or {'created', id}.
 local idempotency = KEYS[1]
 local session = KEYS[2]
 local expiry = KEYS[3]
 local deadline = KEYS[4]
 local heartbeat = KEYS[5]
 local record = KEYS[6]
+local pool_sizes = KEYS[7]
+local pool = KEYS[8]
+local pool_ready = KEYS[9]
+local pool_stats = KEYS[10]
 local id = ARGV[1]
 local record_prefix = ARGV[2]
 local reusable = ARGV[3]
@@ -41,6 +57,11 @@ local now = ARGV[9]
 local fields = ARGV[10]
 local files_key = ARGV[11]
 local files_ttl = ARGV[12]
+local slug = ARGV[13]
+local session_id = ARGV[14]
+local pool_default = ARGV[15]
+local pool_version = ARGV[16]
+local ready = ARGV[17]
 
 if files_key ~= '' and redis.call('EXPIRE', files_key, files_ttl) == 0 then
   return {'files-missing', ''}
@@ -55,13 +76,36 @@ if existing then
     return {'failed', existing}
   end
 end
-local live = redis.call('ZCARD', expiry)
-if live >= tonumber(max_live) then
-  return {'full', tostring(live)}
-end
 local mine = redis.call('SCARD', session)
 if mine >= tonumber(max_session) then
   return {'session-full', tostring(mine)}
+end
+local pool_size = tonumber(redis.call('HGET', pool_sizes, slug) or pool_default)
+if pool_version ~= '' and pool_size > 0 then
+  for _, candidate in ipairs(redis.call('SMEMBERS', pool_ready)) do
+    local held = record_prefix .. candidate
+    local found = redis.call('HMGET', held, 'state', 'pool_version', 'session_id')
+    if found[1] == ready and found[2] == pool_version and not found[3] then
+      redis.call('HSET', held, 'session_id', session_id, 'claimed_at', now,
+                 'expires_at', expires_at, 'updated_at', now)
+      redis.call('SREM', pool_ready, candidate)
+      redis.call('SREM', pool, candidate)
+      redis.call('SET', idempotency, candidate)
+      redis.call('SADD', session, candidate)
+      redis.call('ZADD', expiry, expires_at, candidate)
+      redis.call('HINCRBY', pool_stats, 'claims', 1)
+      return {'claimed', candidate}
+    end
+    if found[1] ~= ready or found[3] then
+      -- No longer claimable (its teardown began, or it was claimed): the entry is stale.
+      redis.call('SREM', pool_ready, candidate)
+    end
+  end
+  redis.call('HINCRBY', pool_stats, 'misses', 1)
+end
+local live = redis.call('ZCARD', expiry)
+if live >= tonumber(max_live) then
+  return {'full', tostring(live)}
 end
 local flat = {}
 for name, value in pairs(cjson.decode(fields)) do

@@ -17,7 +17,7 @@ from registry import LessonRegistry, connect
 from scheduler.client import LessonClient
 from scheduler.intake.errors import install_error_handlers
 from scheduler.intake.gate import Gate
-from scheduler.intake.lessons import catalog_router, lessons_router
+from scheduler.intake.lessons import catalog_router, lessons_router, pools_router
 from scheduler.intake.service import service_router
 
 log = logging.getLogger("lessonq.intake")
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, client: LessonClient | None = N
     bearer = HTTPBearer(auto_error=False, description="LESSONQ_API_TOKEN")
     secured = [Depends(bearer)] if settings.api_token is not None else []
     app.include_router(lessons_router(client), dependencies=secured)
+    app.include_router(pools_router(client), dependencies=secured)
     app.include_router(catalog_router(client), dependencies=secured)
     app.include_router(service_router(settings, client.curriculum))
     return app

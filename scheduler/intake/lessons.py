@@ -1,4 +1,4 @@
-"""/v1/lessons and /v1/catalog: the LessonClient over HTTP.
+"""/v1/lessons, /v1/pools and /v1/catalog: the LessonClient over HTTP.
 
 Endpoints are plain functions: FastAPI runs them in its thread pool, so the blocking Redis
 calls and the Celery send never stall the event loop.
@@ -23,10 +23,12 @@ from scheduler.api_models import (
     LessonList,
     LessonStatus,
     LessonSummary,
+    PoolList,
+    PoolSizes,
     SessionId,
     SetStage,
 )
-from scheduler.client import LessonClient, StageError
+from scheduler.client import LessonClient, PoolSizeError, StageError
 from scheduler.intake.errors import definition_problems, invalid, not_found
 from scheduler.intake.gate import holds_token
 from scheduler.intake.jsonbody import JsonRoute
@@ -131,6 +133,29 @@ def lessons_router(client: LessonClient) -> APIRouter:
     def tear_down(lesson_id: str, request: Request) -> LessonStatus:
         """Start tearing the lesson down; it ends GONE."""
         return status(client.teardown(known_id(lesson_id)), request)
+
+    return router
+
+
+def pools_router(client: LessonClient) -> APIRouter:
+    router = APIRouter(prefix="/v1/pools", tags=["pools"], route_class=JsonRoute, responses=_ERRORS)
+
+    @router.get("")
+    def pools() -> PoolList:
+        """Every warm pool: its size, its READY and provisioning lessons, its claims, misses
+        and refills."""
+        return PoolList(pools=client.pools())
+
+    @router.put("")
+    def set_pools(body: PoolSizes) -> PoolList:
+        """Set warm pools' sizes (0 empties one; the others keep theirs); the workers refill
+        them at once. Unknown slugs change nothing."""
+        try:
+            return PoolList(pools=client.set_pools(body.sizes))
+        except PoolSizeError as error:
+            raise invalid(
+                [FieldProblem(field=f"sizes.{slug}", message=why) for slug, why in error.problems]
+            ) from None
 
     return router
 

@@ -19,7 +19,7 @@ from anyio import CapacityLimiter
 from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from config.settings import Settings
 from lessons.curriculum import Curriculum
@@ -60,6 +60,35 @@ class LessonsCollector:
         yield gauge
 
 
+class PoolsCollector:
+    """Each warm pool's size and contents (gauges) and its claims, misses and refills
+    (counters kept in Redis, so every intake replica reports the same), labelled by lesson."""
+
+    def __init__(self, registry: LessonRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        pools = self._registry.pools.statuses()
+        families: list[tuple[type[GaugeMetricFamily | CounterMetricFamily], str, str]] = [
+            (GaugeMetricFamily, "size", "READY lessons the pool keeps"),
+            (GaugeMetricFamily, "ready", "READY pool lessons waiting for a session"),
+            (GaugeMetricFamily, "provisioning", "pool lessons on their way to READY"),
+            (CounterMetricFamily, "claims", "creates that got a READY pool lesson"),
+            (CounterMetricFamily, "misses", "creates of a pooled lesson that found none READY"),
+            (CounterMetricFamily, "refills", "pool lessons that reached READY"),
+            (
+                CounterMetricFamily,
+                "refill_seconds",
+                "provisioning time of the pool lessons that reached READY, summed",
+            ),
+        ]
+        for family, field, help_text in families:
+            metric = family(f"lessonq_pool_{field}", help_text, labels=["lesson"])
+            for pool in pools:
+                metric.add_metric([pool.slug], getattr(pool, field))
+            yield metric
+
+
 class CurriculumCollector:
     """`lessonq_curriculum_problems`: what `lessonq validate` would report of the curriculum
     the intake read at start (every tier's)."""
@@ -80,6 +109,7 @@ def service_router(settings: Settings, curriculum: Curriculum) -> APIRouter:
     registry = probe_registry(settings)
     metrics = CollectorRegistry(auto_describe=False)
     metrics.register(LessonsCollector(registry))
+    metrics.register(PoolsCollector(registry))
     metrics.register(CurriculumCollector(curriculum))
     router = APIRouter(tags=["service"])
     # Created lazily by anyio, in the server's event loop, on first use.

@@ -28,6 +28,8 @@ V1 = [
     ("POST", f"{LESSONS}/{SOME_ID}/keepalive"),
     ("DELETE", f"{LESSONS}/{SOME_ID}"),
     ("GET", "/v1/catalog"),
+    ("GET", "/v1/pools"),
+    ("PUT", "/v1/pools"),
     ("GET", "/v1/no-such-endpoint"),
 ]
 

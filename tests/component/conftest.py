@@ -134,7 +134,7 @@ def new_lesson(
             settings=settings,
             files=files,
         )
-        record, _ = registry.create(plan, files=files)
+        record = registry.create(plan, files=files).record
         return record
 
     return register

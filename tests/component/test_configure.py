@@ -153,7 +153,7 @@ def test_a_plan_sent_without_its_folder_has_no_files_to_put(
         session_id="no-folder",
         settings=settings,
     )
-    record, _ = registry.create(plan)
+    record = registry.create(plan).record
     kube.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": record.namespace}})
 
     assert make_exist(step_context(record, Step.FILES)) == Done()

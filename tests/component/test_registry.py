@@ -40,7 +40,8 @@ def register(
         load_settings(**{**TEST_SETTINGS, "redis_url": "redis://127.0.0.1:1/0"}), registry=registry
     )
     plan, files = client.prepare(slug, session_id)
-    return registry.create(plan, files=files)
+    registered = registry.create(plan, files=files)
+    return registered.record, registered.replaced
 
 
 def complete(registry: LessonRegistry, lesson_id: str, step: Step) -> list[Step]:

@@ -53,6 +53,17 @@ def _matches(labels: dict[str, str], selector: str) -> bool:
     return True
 
 
+def _merge(target: Obj, patch: Obj) -> None:
+    """RFC 7386: objects merge, null removes, anything else replaces."""
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
 class FakeKube:
     def __init__(self) -> None:
         self.objects: dict[Key, Obj] = {}
@@ -69,7 +80,8 @@ class FakeKube:
     # What the test arranges.
 
     def fail(self, verb: str, *errors: KubeError) -> None:
-        """The next calls of `verb` (create, read, list, watch, delete) raise these errors."""
+        """The next calls of `verb` (create, read, list, watch, delete, patch) raise these
+        errors."""
         self._failures[verb].extend(errors)
 
     def put(self, obj: Obj) -> Obj:
@@ -177,7 +189,14 @@ class FakeKube:
         events, self.watch_events = self.watch_events, None
         yield from (events() if events is not None else ())
 
-    def delete(self, kind: Kind, name: str, uid: str, namespace: str | None = None) -> Obj | None:
+    def delete(
+        self,
+        kind: Kind,
+        name: str,
+        uid: str,
+        namespace: str | None = None,
+        grace_seconds: int | None = None,
+    ) -> Obj | None:
         self._called("delete", kind, namespace, name)
         key = (kind.kind, namespace or "", name)
         found = self.objects.get(key)
@@ -188,6 +207,17 @@ class FakeKube:
             return copy.deepcopy(found)
         del self.objects[key]
         return None
+
+    def merge_patch(
+        self, kind: Kind, name: str, patch: Obj, namespace: str | None = None
+    ) -> Obj | None:
+        self._called("patch", kind, namespace, name)
+        found = self.objects.get((kind.kind, namespace or "", name))
+        if found is None:
+            return None
+        _merge(found, patch)
+        found["metadata"]["resourceVersion"] = str(next(self._versions))
+        return copy.deepcopy(found)
 
     def log(self, namespace: str, pod: str, tail_lines: int, limit_bytes: int) -> str:
         self._called("log", POD, namespace, pod)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobs import StepPayload
-from lessons.steps import TEARDOWN_PRIORITY, Job, Step
+from lessons.steps import POOL_PRIORITY, TEARDOWN_PRIORITY, Job, Step
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,14 @@ class RecordingProducer:
             self.sent.append(
                 Message(Job.TEARDOWN_MANY, {"lesson_ids": lesson_ids}, TEARDOWN_PRIORITY)
             )
+
+    def claimed(self, payload: StepPayload) -> None:
+        self._reach()
+        self.sent.append(Message(Job.POOL_CLAIMED, payload.kwargs(), POOL_PRIORITY))
+
+    def refill(self) -> None:
+        self._reach()
+        self.sent.append(Message(Job.POOL_REFILL, {}, POOL_PRIORITY))
 
     def waiting(self) -> int:
         self._reach()

@@ -3,7 +3,7 @@
 Messages are taken from a `RecordingProducer` in the order they were sent; a run that asks to
 run again (`RunAgain`) is due after its countdown, and the clock moves to it when nothing else
 is due sooner. Each message goes to the function its Celery task wraps (`run_step`,
-`run_teardown`, `fan_out`), so a whole lesson can be driven in milliseconds.
+`run_teardown`, `fan_out`, `refill`, `hand_over`), so a whole lesson can be driven in milliseconds.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lessons.steps import Job, Step
+from tasks.pools import hand_over, refill
 from tasks.provision import run_step
 from tasks.running import RunAgain
 from tasks.runtime import Runtime
@@ -31,6 +32,11 @@ def deliver(rt: Runtime, message: Message) -> RunAgain | None:
     if message.task == Job.TEARDOWN_MANY:
         fan_out(rt, list(message.kwargs["lesson_ids"]))
         return None
+    if message.task == Job.POOL_REFILL:
+        refill(rt)
+        return None
+    if message.task == Job.POOL_CLAIMED:
+        return hand_over(rt, message.payload)
     if not message.task.startswith(PROVISION_PREFIX):
         raise ValueError(f"no task named {message.task!r}")
     step = Step(message.task.removeprefix(PROVISION_PREFIX))

@@ -7,8 +7,9 @@ lessonq runs (as an operator would), is left out of the counts. It runs, through
 tasks, a provisioning with its readiness watch (a lesson with a web page and a Jupyter guide,
 published under a presentation domain with TLS), the same steps delivered again while the
 lesson is still provisioning (as after a lost acknowledgement: each finds its objects there and
-reads them back), a stage change, a configuration that fails, a teardown, and GC's orphan
-sweep.
+reads them back), a placement on a node too small for the lesson (placed again), a stage
+change, a configuration that fails, a warm pool's lesson claimed (and labelled with its
+session), a teardown, and GC's orphan sweep.
 Every (verb, resource) kubesim counted must be granted, and every grant must have been used.
 """
 
@@ -51,7 +52,10 @@ BOOTING = {
             "output": ["connecting to vqfx1", "error: the device refused the configuration"],
         },
         {"pattern": "*", "boot_seconds": 60, "jitter_seconds": 0},
-    ]
+    ],
+    # node-1 holds two pods: the first lesson's first pod lands there (the emptiest node, the
+    # first on a tie), the others cannot follow, and the lesson is placed again elsewhere.
+    "node_allocatable": {"node-1": {"pods": "2"}},
 }
 
 
@@ -122,6 +126,8 @@ def test_the_cluster_role_grants_exactly_what_the_pipeline_uses(
     # server1's web page and the Jupyter guide: Ingresses, and the certificate copied in.
     lesson = client.create("bgp-spine-leaf", session_id)
     orphan = client.create("linux-basics", f"{session_id}-orphan")
+    # A warm pool of one: a session claims its lesson below, and a worker labels it.
+    client.set_pools({"snapshot-testing": 1})
 
     # Redelivery: once the pods are made and readiness has watched them, every step of the
     # lesson is delivered again while the devices still boot.
@@ -132,6 +138,10 @@ def test_the_cluster_role_grants_exactly_what_the_pipeline_uses(
 
     record = eventually(watched, timeout=60, what="the readiness step watching the pods")
     assert record.state is LessonState.PROVISIONING
+    placed_again = eventually(
+        lambda: client.status(lesson.id).avoided_nodes, what="the lesson placed again"
+    )
+    assert placed_again == ["node-1"]
     # (configure waits for readiness: delivered now, it is dropped, and comes when its turn does)
     again = [step for step in Step if step not in (Step.READINESS, Step.CONFIGURE)]
     CeleryProducer(app, settings.queue).steps(again, StepPayload.of(record))
@@ -159,6 +169,14 @@ def test_the_cluster_role_grants_exactly_what_the_pipeline_uses(
     failed = settled(rbac_stack, broken.create("device-configuration", f"{session_id}-x").id)
     assert failed.state is LessonState.FAILED
     assert "error: the device refused the configuration" in (failed.error or "")
+
+    eventually(lambda: client.pools()[0].ready == 1, timeout=60, what="a READY pool lesson")
+    claimed = client.create("snapshot-testing", f"{session_id}-pool")
+    assert claimed.pooled
+    eventually(
+        lambda: worker_log_lines(rbac_stack, rf"^.*lesson {claimed.id} .* step claim: done"),
+        what="the claimed lesson labelled with its session",
+    )
 
     for done_with in (lesson, failed):
         client.teardown(done_with.id)

@@ -22,7 +22,9 @@ def assert_matches_manifests(view: ClusterView, record: LessonRecord, stack: Pro
     plan = registry.plan(record.id)
     files = registry.files(plan.files_version) if plan.files_version else None
     nodes = set()
-    desired = Desired(plan, record.stage, record.config_generation, lambda: files)
+    desired = Desired(
+        plan, record.stage, record.config_generation, lambda: files, tuple(record.avoided_nodes)
+    )
     for manifest in all_manifests(desired):
         meta = manifest["metadata"]
         live = view.get(manifest["kind"], meta.get("namespace", ""), meta["name"])

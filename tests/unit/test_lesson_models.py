@@ -6,6 +6,7 @@ import pickle
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from config import load_settings
@@ -99,6 +100,18 @@ CURRICULUM_CASES = [
         "must be true or false",
     ),
     ("image-not-a-mapping", "images/router/image.meta.yaml", "(file)", "must be a mapping"),
+    (
+        "bad-image-requests",
+        "images/router/image.meta.yaml",
+        "requests.cpu",
+        "'two' is not a Kubernetes quantity: write a number with an optional suffix",
+    ),
+    (
+        "bad-memory-request",
+        "images/router/image.meta.yaml",
+        "requests.memory",
+        "'512m' is not a whole number of bytes (m is a thousandth: did you mean 512Mi?)",
+    ),
     (
         "image-slug-mismatch",
         "images/router/image.meta.yaml",
@@ -323,6 +336,38 @@ def test_image_defaults() -> None:
         }
     )
     assert (full.ssh_user, full.config_password) == ("u", "q")
+    assert image.requests is None
+
+
+def test_image_requests_are_quantities_and_numbers_count_as_such() -> None:
+    image = Image.model_validate({"slug": "i", "requests": {"cpu": 0.5, "memory": "1.5Gi"}})
+    assert image.requests is not None
+    assert image.requests.resource_list() == {"cpu": "0.5", "memory": "1.5Gi"}
+    only_cpu = Image.model_validate({"slug": "i", "requests": {"cpu": 2}})
+    assert only_cpu.requests is not None and only_cpu.requests.resource_list() == {"cpu": "2"}
+
+
+@pytest.mark.parametrize(
+    ("requests", "field", "words"),
+    [
+        ({"cpu": "-1"}, "requests.cpu", "'-1' is negative; a request is 0 or more"),
+        ({"memory": "1e30"}, "requests.memory", "'1e30' is too large a quantity"),
+        ({"memory": "1 Gi"}, "requests.memory", "'1 Gi' is not a Kubernetes quantity"),
+        ({"cpu": True}, "requests.cpu", "must be a string, not True"),
+        ({"gpu": 1}, "requests.gpu", "unknown field 'gpu'"),
+        ("2 cpus", "requests", "must be a mapping of fields, not '2 cpus'"),
+    ],
+)
+def test_bad_image_requests_name_their_field(
+    requests: object, field: str, words: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "images" / "router" / "image.meta.yaml"
+    path.parent.mkdir(parents=True)
+    (tmp_path / "lessons").mkdir()
+    path.write_text(yaml.safe_dump({"slug": "router", "requests": requests}))
+    (problem,) = load_curriculum(tmp_path).problems
+    assert (problem.file, problem.field) == (str(path), field)
+    assert words in problem.message
 
 
 def test_parse_lesson_names_the_source_and_refuses_non_mappings() -> None:

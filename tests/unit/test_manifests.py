@@ -20,7 +20,7 @@ from lessons.manifests import (
     policy_manifests,
     service_manifests,
 )
-from lessons.model import Flavor
+from lessons.model import Flavor, Image
 from lessons.naming import (
     CONFIGURES,
     ENDPOINT,
@@ -36,7 +36,7 @@ from lessons.naming import (
     is_dns1123_label,
     is_port_name,
 )
-from lessons.plan import LessonPlan, build_plan
+from lessons.plan import LessonPlan, TotalRequests, build_plan, total_requests
 from lessons.steps import Desired, all_manifests
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "curriculum"
@@ -256,6 +256,44 @@ def test_images_without_interface_lists_get_net_names(config: Settings) -> None:
     assert [a.interface for a in plan.endpoint("h0").attachments] == ["net1", "net2", "net3"]
     assert plan.endpoint("h0").image == "docker.io/library/alpine:3.20"
     assert plan.endpoint("h0").flavor is Flavor.UNTRUSTED
+
+
+def test_an_images_requests_reach_its_endpoints_pods(config: Settings) -> None:
+    images = {
+        "router": Image.model_validate(
+            {"slug": "router", "requests": {"cpu": "500m", "memory": "1Gi"}}
+        ),
+        "host": Image.model_validate({"slug": "host", "requests": {"cpu": 0.25}}),
+        "plain": Image.model_validate({"slug": "plain"}),
+    }
+    endpoints = [
+        {"name": "r1", "image": "router"},
+        {"name": "r2", "image": "router"},
+        {"name": "h1", "image": "host"},
+        {"name": "p1", "image": "plain"},
+        {"name": "x1", "image": "docker.io/library/alpine:3.20"},
+    ]
+    lesson = parse_lesson({"name": "Req", "slug": "req", "endpoints": endpoints}, "<test>", images)
+    plan = build_plan(lesson, images, lesson_id="x", session_id="s", settings=config)
+    assert plan.endpoint("r1").requests == {"cpu": "500m", "memory": "1Gi"}
+    assert plan.endpoint("h1").requests == {"cpu": "0.25"}
+    assert plan.endpoint("p1").requests == plan.endpoint("x1").requests == {}
+    pods = _by_name(pod_manifests(plan))
+    for pod in pods.values():
+        kubernetes_validate.validate(pod, KUBE_VERSION, strict=True)
+    assert pods["r2"]["spec"]["containers"][0]["resources"] == {
+        "requests": {"cpu": "500m", "memory": "1Gi"}
+    }
+    assert "resources" not in pods["p1"]["spec"]["containers"][0]
+    assert total_requests(plan) == TotalRequests(
+        cpu_millicores=500 + 500 + 250, memory_bytes=2 * 2**30, pods=5
+    )
+    assert LessonPlan.model_validate_json(plan.model_dump_json()) == plan
+
+
+def test_a_lesson_without_requests_asks_for_its_pods_only(plans: dict[str, LessonPlan]) -> None:
+    plan = plans["bgp-spine-leaf"]  # a Jupyter guide: one pod more than its endpoints
+    assert total_requests(plan) == TotalRequests(0, 0, len(plan.endpoints) + 1)
 
 
 # --- policy -------------------------------------------------------------------------------

@@ -1,0 +1,73 @@
+"""Placement that cannot stall, on the whole stack: a three-node kubesim cluster where one node
+is nearly full, and a lesson too big for any node."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lessons.state import LessonState
+from tests.support.kube import ClusterView
+from tests.support.stack import running_stack
+
+# Every node holds 12 pods, node-1 only 5; fillers leave node-1 the emptiest (2 of 5), so the
+# first pod of a lesson lands there and a lesson of four cannot follow it.
+SIM = {"allocatable": {"pods": "12"}, "node_allocatable": {"node-1": {"pods": "5"}}}
+FILLERS = {"node-1": 2, "node-2": 3, "node-3": 3}
+
+
+def filler(node: str, index: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": f"{node}-{index}", "namespace": "fillers"},
+        "spec": {"nodeName": node, "containers": [{"name": "app", "image": "filler:1"}]},
+    }
+
+
+def huge_lesson(folder: Path, endpoints: int) -> Path:
+    """A lesson of `endpoints` Linux boxes, in a folder of its own."""
+    lesson = {
+        "name": "Too Many Boxes",
+        "slug": "too-many-boxes",
+        "category": "fundamentals",
+        "tier": "local",
+        "shortDescription": "More devices than any node holds.",
+        "endpoints": [{"name": f"box{i}", "image": "utility"} for i in range(endpoints)],
+        "stages": [{"description": "Look around", "guideType": "markdown"}],
+    }
+    path = folder / "too-many-boxes" / "lesson.meta.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(yaml.safe_dump(lesson))
+    return path
+
+
+def test_lessons_reach_ready_beside_a_nearly_full_node_and_one_too_big_fails_early(
+    tmp_path: Path, session_id: str
+) -> None:
+    with running_stack(tmp_path, sim=SIM) as stack:
+        view = ClusterView(stack.sim.url)
+        view.core.create_namespace({"metadata": {"name": "fillers"}})
+        for node, count in FILLERS.items():
+            for index in range(count):
+                view.core.create_namespaced_pod("fillers", filler(node, index))
+        client = stack.client()
+
+        stranded = client.create("snapshot-testing", f"{session_id}-a")
+        small = client.create("linux-basics", f"{session_id}-b")
+        too_big = client.create(huge_lesson(tmp_path / "lessons", 13), f"{session_id}-c")
+
+        ready = client.wait(stranded.id, timeout=60)
+        assert ready.state is LessonState.READY, ready.error
+        assert ready.avoided_nodes == ["node-1"]
+        assert client.wait(small.id, timeout=60).state is LessonState.READY
+        failed = client.wait(too_big.id, timeout=60)
+        assert failed.state is LessonState.FAILED
+        assert failed.error == (
+            "readiness: no node could hold the lesson's 13 pods (cpu 0, memory 0): the largest "
+            "of 3 nodes allocates cpu 32, memory 128Gi, 12 pods"
+        )
+        # Early: long before the provisioning deadline.
+        assert failed.updated_at - failed.created_at < stack.settings.provision_timeout / 3
