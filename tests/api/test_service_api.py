@@ -179,6 +179,8 @@ def test_openapi_document_describes_every_endpoint(api: httpx.Client) -> None:
         ("/v1/lessons/{lesson_id}/keepalive", "post"),
         ("/v1/lessons/{lesson_id}/stage", "post"),
         ("/v1/catalog", "get"),
+        ("/v1/pools", "get"),
+        ("/v1/pools", "put"),
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),

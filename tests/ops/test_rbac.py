@@ -125,6 +125,11 @@ def test_the_cluster_role_grants_exactly_what_the_pipeline_uses(
     app = sending_app(settings)
     # server1's web page and the Jupyter guide: Ingresses, and the certificate copied in.
     lesson = client.create("bgp-spine-leaf", session_id)
+    # Alone in the cluster, its first pod lands on node-1, which cannot hold the rest.
+    placed_again = eventually(
+        lambda: client.status(lesson.id).avoided_nodes, what="the lesson placed again"
+    )
+    assert placed_again == ["node-1"]
     orphan = client.create("linux-basics", f"{session_id}-orphan")
     # A warm pool of one: a session claims its lesson below, and a worker labels it.
     client.set_pools({"snapshot-testing": 1})
@@ -138,10 +143,6 @@ def test_the_cluster_role_grants_exactly_what_the_pipeline_uses(
 
     record = eventually(watched, timeout=60, what="the readiness step watching the pods")
     assert record.state is LessonState.PROVISIONING
-    placed_again = eventually(
-        lambda: client.status(lesson.id).avoided_nodes, what="the lesson placed again"
-    )
-    assert placed_again == ["node-1"]
     # (configure waits for readiness: delivered now, it is dropped, and comes when its turn does)
     again = [step for step in Step if step not in (Step.READINESS, Step.CONFIGURE)]
     CeleryProducer(app, settings.queue).steps(again, StepPayload.of(record))
