@@ -54,6 +54,13 @@ FIGURES = [
         "ttr_vs_bound_16", "time to ready vs bound, 16 endpoints", "<= 1.5", lambda v, _: v <= 1.5
     ),
     Figure("lessons_per_s", "throughput, 4-endpoint lessons/s", ">= 10", lambda v, _: v >= 10),
+    Figure("api_create_per_s", "kubesim creates/s, the workers' client and parallelism"),
+    Figure(
+        "throughput_vs_api",
+        "API calls/s in the burst vs kubesim's create rate",
+        ">= 0.5",
+        lambda v, _: v >= 0.5,
+    ),
     Figure("ttr_p50_ms", "time to ready in the burst, p50, ms"),
     Figure("ttr_p95_ms", "time to ready in the burst, p95, ms"),
     Figure(
