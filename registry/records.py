@@ -576,12 +576,13 @@ class LessonRegistry:
 
         return self._transact(apply, record_key)
 
-    def begin_teardown(self, lesson_ids: Iterable[str]) -> list[str]:
+    def begin_teardown(self, lesson_ids: Iterable[str], unclaimed_only: bool = False) -> list[str]:
         """Move lessons to TEARING_DOWN; return those that changed (the caller dispatches).
 
         A provisioning task notices at its next step and stops. The lesson stops counting as
         live at once, so the same lesson and session can be asked for again straight away. Its
-        teardown is due within LESSONQ_TEARDOWN_TIMEOUT from now.
+        teardown is due within LESSONQ_TEARDOWN_TIMEOUT from now. With `unclaimed_only`, only
+        pool lessons no session has claimed move (what a pool's refill retires).
         """
         ids = list(dict.fromkeys(lesson_ids))
         if not ids:
@@ -603,6 +604,7 @@ class LessonRegistry:
                 "ids": json.dumps(ids),
                 "pool_prefix": self.keys.pool(""),
                 "ready_suffix": POOL_READY,
+                "unclaimed_only": "1" if unclaimed_only else "0",
             },
         )
         return [str(lesson_id) for lesson_id in changed]

@@ -106,7 +106,8 @@ def refill_pool(rt: Runtime, curriculum: Curriculum, slug: str, size: int) -> di
     kept.sort(key=lambda lesson_id: _is_ready(records[lesson_id]))
     for lesson_id in kept[: max(0, len(kept) - size)]:
         retire[lesson_id] = f"the pool's size is {size}"
-    retired = rt.registry.begin_teardown(retire)
+    # Only while still unclaimed: a session may have claimed one since it was looked at.
+    retired = rt.registry.begin_teardown(retire, unclaimed_only=True)
     rt.producer.teardowns(retired)
     for lesson_id in retired:
         log.info("pools: retired %s of %s: %s", lesson_id, slug, retire[lesson_id])

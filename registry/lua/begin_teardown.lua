@@ -15,6 +15,8 @@
 -- ARGV[7] ids: the lessons, a JSON list of ids
 -- ARGV[8] pool_prefix: a pool's key without the slug
 -- ARGV[9] ready_suffix: what follows a pool's key in the key of its READY set
+-- ARGV[10] unclaimed_only: '1' to move only pool lessons no session has claimed (a refill
+--   retiring them must never tear down one claimed a moment before)
 -- Returns the ids that changed.
 local expiry = KEYS[1]
 local deadline = KEYS[2]
@@ -28,13 +30,16 @@ local tearing_down = ARGV[6]
 local ids = ARGV[7]
 local pool_prefix = ARGV[8]
 local ready_suffix = ARGV[9]
+local unclaimed_only = ARGV[10]
 
 local changed = {}
 for _, id in ipairs(cjson.decode(ids)) do
   local record = record_prefix .. id
   local state = redis.call('HGET', record, 'state')
-  if state and string.find(',' .. live .. ',', ',' .. state .. ',', 1, true) then
-    local found = redis.call('HMGET', record, 'session_id', 'pooled', 'lesson')
+  local found = redis.call('HMGET', record, 'session_id', 'pooled', 'lesson')
+  local claimed = found[1] or found[2] ~= '1'
+  if state and string.find(',' .. live .. ',', ',' .. state .. ',', 1, true)
+     and not (unclaimed_only == '1' and claimed) then
     redis.call('HSET', record, 'state', tearing_down, 'updated_at', now,
                'teardown_deadline', teardown_deadline)
     redis.call('ZREM', expiry, id)

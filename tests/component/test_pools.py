@@ -285,3 +285,22 @@ def test_sizes_set_by_operators_win_over_the_setting_and_start_a_refill(
 
     assert {pool.slug: pool.size for pool in pools} == {"linux-basics": 0, "snapshot-testing": 1}
     assert [m.task for m in producer.take()] == [Job.POOL_REFILL]
+
+
+def test_a_refill_never_retires_a_lesson_claimed_since_it_looked(
+    filled: Callable[[], list[LessonRecord]],
+    client: LessonClient,
+    runtime: Runtime,
+    kube: FakeKube,
+    registry: LessonRegistry,
+) -> None:
+    first, second = filled()
+    # Its pod restarts, and a session claims it before the refill retires it.
+    pod = kube.listing(POD, first.namespace, "").items[0]
+    status = {**pod["status"], "containerStatuses": [{"name": "x", "restartCount": 1}]}
+    kube.set_pod_status(first.namespace, pod["metadata"]["name"], status)
+    claimed = {client.create("linux-basics", f"s{i}").id for i in range(2)}
+    assert claimed == {first.id, second.id}
+
+    assert registry.begin_teardown([first.id], unclaimed_only=True) == []
+    assert registry.require(first.id).state is LessonState.READY
