@@ -24,7 +24,7 @@ from kube.kinds import (
     SERVICE,
 )
 from lessons.state import LessonRecord, LessonState
-from scheduler.client import ProgressCallback
+from scheduler.client import LessonClient, ProgressCallback
 
 
 def show_progress(started: float) -> ProgressCallback:
@@ -105,5 +105,29 @@ def run(lesson: str, session_id: str, curriculum: Path) -> int:
         print("\ntearing down")
         client.teardown(record.id)
         gone = client.wait(record.id, timeout=60, on_progress=show_progress(started))
-        print(f"\nlesson {gone.state.value}; stopping Redis, kubesim, worker and beat")
-        return 0 if gone.state is LessonState.GONE else 1
+        print(f"\nlesson {gone.state.value}")
+        claimed = from_the_pool(client, lesson, session_id)
+        print("stopping Redis, kubesim, worker and beat")
+        return 0 if gone.state is LessonState.GONE and claimed else 1
+
+
+def from_the_pool(client: LessonClient, lesson: str, session_id: str) -> bool:
+    """A warm pool of one: its lesson provisioned before anyone asks, then claimed READY."""
+    print(f"\nwarm pool: keeping one {lesson} READY for the next session")
+    client.set_pools({lesson: 1})
+    give_up = time.monotonic() + 120
+    while not any(pool.ready for pool in client.pools()):
+        if time.monotonic() > give_up:
+            print("the pool did not fill", file=sys.stderr)
+            return False
+        time.sleep(0.1)
+    asked = time.monotonic()
+    record = client.create(lesson, f"{session_id}-next")
+    took = (time.monotonic() - asked) * 1000
+    print(
+        f"  session {session_id}-next got lesson {record.id}: {record.state.value} in {took:.0f} ms"
+        f"{' (from the warm pool)' if record.pooled else ''}"
+    )
+    client.set_pools({lesson: 0})
+    client.teardown(record.id)
+    return record.pooled and record.state is LessonState.READY
