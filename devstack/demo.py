@@ -1,4 +1,5 @@
-"""`make demo`: one lesson provisioned and torn down on the embedded defaults, step by step.
+"""`make demo`: one lesson provisioned and torn down on the embedded defaults, step by step, then
+one claimed from a warm pool.
 
 Starts a local Redis and kubesim, a worker and beat, asks for an example lesson, shows each
 step as it happens and the Kubernetes objects it made, tears the lesson down, and stops

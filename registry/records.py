@@ -138,7 +138,6 @@ class LessonRegistry:
         self._clock = clock
         self.keys = Keys.of(settings.instance_id)
         self._create = Script(client, "create")
-        self._create_pooled = Script(client, "create_pooled")
         self._start_step = Script(client, "start_step")
         self._complete_step = Script(client, "complete_step")
         self._begin_teardown = Script(client, "begin_teardown")
@@ -252,7 +251,7 @@ class LessonRegistry:
         return found
 
     def _new_record(self, plan: LessonPlan, stage: int, now: float) -> dict[str, str]:
-        """A new lesson's record, as the create scripts write it."""
+        """A new lesson's record, as create.lua writes it."""
         fields: dict[str, str] = {
             "id": plan.lesson_id,
             "lesson": plan.slug,
@@ -270,26 +269,66 @@ class LessonRegistry:
         fields.update({f"step:{step.value}": StepStatus.QUEUED.value for step in FIRST_STEPS})
         return fields
 
-    def _files_args(self, plan: LessonPlan, files: LessonFiles | None) -> dict[str, EncodableT]:
-        """The create scripts' arguments about the lesson's folder; ValueError for files that
-        are not the plan's."""
+    def _register(
+        self,
+        plan: LessonPlan,
+        stage: int,
+        files: LessonFiles | None,
+        extra: Mapping[str, str],
+        **given: EncodableT,
+    ) -> tuple[str, str, dict[str, str]]:
+        """Run create.lua for a new lesson's record (its fields and `extra` ones), with the
+        arguments `given` (a session's lesson: its expiry, claim; a pool lesson: its pool's
+        size); store the lesson's files when it says they are missing. Returns its outcome, its
+        value and the fields."""
         if (files is None) != (plan.files_version is None) or (
             files is not None and files.version != plan.files_version
         ):
             raise ValueError(f"the plan's files are version {plan.files_version}, not these")
-        return {
-            "files_key": self.keys.files(plan.files_version) if plan.files_version else "",
-            "files_ttl": self._files_ttl,
+        now = self._clock.now()
+        fields = {**self._new_record(plan, stage, now), **extra}
+        session_id = plan.session_id or ""
+        files_ttl = int(self._settings.lesson_ttl + self._settings.provision_timeout)
+        keys = {
+            # (A pool lesson has no session: its script never reads these two.)
+            "idempotency": self.keys.idempotency(plan.slug, session_id),
+            "session": self.keys.session(session_id),
+            "expiry": self.keys.expiry,
+            "deadline": self.keys.deadline,
+            "heartbeat": self.keys.heartbeat,
+            "record": self.keys.record(plan.lesson_id),
+            "pool_sizes": self.keys.pool_sizes,
+            "pool": self.keys.pool(plan.slug),
+            "pool_ready": self.keys.pool_ready(plan.slug),
+            "pool_stats": self.keys.pool_stats(plan.slug),
         }
-
-    @property
-    def _files_ttl(self) -> int:
-        return int(self._settings.lesson_ttl + self._settings.provision_timeout)
-
-    def _store_files(self, files: LessonFiles | None) -> None:
-        """What a create script's 'files-missing' asks for before it is called again."""
-        assert files is not None
-        self._redis.set(self.keys.files(files.version), files.model_dump_json(), ex=self._files_ttl)
+        args: dict[str, EncodableT] = {
+            "id": plan.lesson_id,
+            "record_prefix": self.keys.record(""),
+            "reusable": ",".join(REUSABLE),
+            "failed": LessonState.FAILED.value,
+            "max_live": self._settings.max_live_lessons,
+            "max_session": self._settings.max_lessons_per_session,
+            "expires_at": fields.get("expires_at", ""),
+            "deadline_at": fields["deadline"],
+            "now": now,
+            "fields": json.dumps(fields),
+            "files_key": self.keys.files(plan.files_version) if plan.files_version else "",
+            "files_ttl": files_ttl,
+            "slug": plan.slug,
+            "session_id": session_id,
+            "pool_default": self._settings.warm_pool.get(plan.slug, 0),
+            "pool_version": "",
+            "ready": LessonState.READY.value,
+            "pool_lesson": "",
+            **given,
+        }
+        while True:
+            outcome, value = (_text(v) or "" for v in self._create(keys=keys, args=args))
+            if outcome != "files-missing":
+                return outcome, value, fields
+            assert files is not None
+            self._redis.set(self.keys.files(files.version), files.model_dump_json(), ex=files_ttl)
 
     def create(
         self,
@@ -312,46 +351,13 @@ class LessonRegistry:
         """
         if plan.session_id is None:
             raise ValueError("a session's lesson needs a session: pool lessons are create_pooled")
-        now = self._clock.now()
-        fields = self._new_record(plan, stage, now)
-        fields["session_id"] = plan.session_id
-        fields["expires_at"] = repr(now + self._settings.lesson_ttl)
-        keys = {
-            "idempotency": self.keys.idempotency(plan.slug, plan.session_id),
-            "session": self.keys.session(plan.session_id),
-            "expiry": self.keys.expiry,
-            "deadline": self.keys.deadline,
-            "heartbeat": self.keys.heartbeat,
-            "record": self.keys.record(plan.lesson_id),
-            "pool_sizes": self.keys.pool_sizes,
-            "pool": self.keys.pool(plan.slug),
-            "pool_ready": self.keys.pool_ready(plan.slug),
-            "pool_stats": self.keys.pool_stats(plan.slug),
-        }
-        args: dict[str, EncodableT] = {
-            "id": plan.lesson_id,
-            "record_prefix": self.keys.record(""),
-            "reusable": ",".join(REUSABLE),
-            "failed": LessonState.FAILED.value,
-            "max_live": self._settings.max_live_lessons,
-            "max_session": self._settings.max_lessons_per_session,
-            "expires_at": fields["expires_at"],
-            "deadline_at": fields["deadline"],
-            "now": now,
-            "fields": json.dumps(fields),
-            **self._files_args(plan, files),
-            "slug": plan.slug,
-            "session_id": plan.session_id,
-            "pool_default": self._settings.warm_pool.get(plan.slug, 0),
-            "pool_version": pool_version or "",
-            "ready": LessonState.READY.value,
-        }
+        expires_at = repr(self._clock.now() + self._settings.lesson_ttl)
+        extra = {"session_id": plan.session_id, "expires_at": expires_at}
         replaced: LessonRecord | None = None
         while True:
-            outcome, value = (_text(v) or "" for v in self._create(keys=keys, args=args))
-            if outcome == "files-missing":
-                self._store_files(files)
-                continue
+            outcome, value, fields = self._register(
+                plan, stage, files, extra, pool_version=pool_version or ""
+            )
             if outcome == "created":
                 return Registered(_decode(fields), replaced)
             if outcome in ("existing", "claimed"):
@@ -371,35 +377,13 @@ class LessonRegistry:
         (``lessons.pool.pool_version``). Raises AdmissionRefused past the global limit."""
         if plan.session_id is not None:
             raise ValueError(f"a pool lesson has no session, not {plan.session_id!r}")
-        now = self._clock.now()
-        fields = self._new_record(plan, 0, now)
-        fields.update(pooled="1", pool_version=version)
-        args: dict[str, EncodableT] = {
-            "id": plan.lesson_id,
-            "size": size,
-            "max_live": self._settings.max_live_lessons,
-            "deadline_at": fields["deadline"],
-            "now": now,
-            "fields": json.dumps(fields),
-            **self._files_args(plan, files),
-        }
-        keys = {
-            "pool": self.keys.pool(plan.slug),
-            "expiry": self.keys.expiry,
-            "deadline": self.keys.deadline,
-            "heartbeat": self.keys.heartbeat,
-            "record": self.keys.record(plan.lesson_id),
-        }
-        while True:
-            outcome, value = (_text(v) or "" for v in self._create_pooled(keys=keys, args=args))
-            if outcome == "files-missing":
-                self._store_files(files)
-                continue
-            if outcome == "created":
-                return _decode(fields)
-            if outcome == "pool-full":
-                return None
-            raise self._refusal(outcome, value, None)
+        extra = {"pooled": "1", "pool_version": version}
+        outcome, value, fields = self._register(plan, 0, files, extra, pool_lesson=size)
+        if outcome == "created":
+            return _decode(fields)
+        if outcome == "pool-full":
+            return None
+        raise self._refusal(outcome, value, None)
 
     def _refusal(self, outcome: str, count: str, session_id: str | None) -> AdmissionRefused:
         """A create script's 'full' or 'session-full', with the count it gave."""
