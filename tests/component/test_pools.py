@@ -62,6 +62,13 @@ def filled(
     return fill
 
 
+def restart_a_pod(kube: FakeKube, record: LessonRecord) -> None:
+    """The kubelet restarts a container of one of the lesson's pods."""
+    pod = kube.listing(POD, record.namespace, "").items[0]
+    status = {**pod["status"], "containerStatuses": [{"name": "x", "restartCount": 1}]}
+    kube.set_pod_status(record.namespace, pod["metadata"]["name"], status)
+
+
 def test_a_refill_provisions_the_pool_with_lessons_of_no_session_that_never_expire(
     filled: Callable[[], list[LessonRecord]], runtime: Runtime, clock: FakeClock
 ) -> None:
@@ -193,9 +200,7 @@ def test_a_ready_pool_lesson_whose_pod_restarted_is_retired(
     registry: LessonRegistry,
 ) -> None:
     restarted, _ = filled()
-    pod = kube.listing(POD, restarted.namespace, "").items[0]
-    status = {**pod["status"], "containerStatuses": [{"name": "x", "restartCount": 1}]}
-    kube.set_pod_status(restarted.namespace, pod["metadata"]["name"], status)
+    restart_a_pod(kube, restarted)
 
     report = refill(runtime)["linux-basics"]
 
@@ -296,9 +301,7 @@ def test_a_refill_never_retires_a_lesson_claimed_since_it_looked(
 ) -> None:
     first, second = filled()
     # Its pod restarts, and a session claims it before the refill retires it.
-    pod = kube.listing(POD, first.namespace, "").items[0]
-    status = {**pod["status"], "containerStatuses": [{"name": "x", "restartCount": 1}]}
-    kube.set_pod_status(first.namespace, pod["metadata"]["name"], status)
+    restart_a_pod(kube, first)
     claimed = {client.create("linux-basics", f"s{i}").id for i in range(2)}
     assert claimed == {first.id, second.id}
 
