@@ -11,7 +11,7 @@ from kubernetes import client as k8s
 
 from devstack.local import Processes
 from devstack.realcluster import RealCluster
-from lessons.naming import INSTANCE, LESSON, LESSON_ID, MANAGED
+from lessons.naming import INSTANCE, LESSON, LESSON_ID, MANAGED, SESSION, SESSION_ANNOTATION
 from lessons.state import LessonState
 from scheduler.client import LessonClient
 from tests.realcluster.conftest import Target
@@ -175,4 +175,34 @@ def test_an_object_the_real_apiserver_refuses_fails_the_lesson_with_its_message(
     assert "spec.config" in failed.error and "10" in failed.error, failed.error
     client.teardown(record.id)
     torn_down.append(record.id)
+    assert_nothing_refused(target)
+
+
+def test_a_pool_lesson_is_claimed_and_labelled_with_its_session_by_the_worker_account(
+    real_stack: Processes,
+    admin_view: ClusterView,
+    target: Target,
+    session_id: str,
+    torn_down: list[str],
+) -> None:
+    client = real_stack.client()
+    client.set_pools({"linux-basics": 1})
+    eventually(lambda: client.pools()[0].ready == 1, timeout=60, what="a READY pool lesson")
+
+    claimed = client.create("linux-basics", session_id)
+    assert claimed.pooled and claimed.state is LessonState.READY
+    client.set_pools({"linux-basics": 0})
+
+    def labelled() -> bool:
+        namespace = admin_view.namespace(claimed.namespace) or {"metadata": {}}
+        pods = admin_view.core.list_namespaced_pod(claimed.namespace).items
+        return (namespace["metadata"].get("labels") or {}).get(SESSION) == session_id and all(
+            (pod.metadata.labels or {}).get(SESSION) == session_id for pod in pods
+        )
+
+    eventually(labelled, timeout=30, what="the namespace and pods labelled with the session")
+    annotations = admin_view.namespace(claimed.namespace)["metadata"]["annotations"]
+    assert annotations[SESSION_ANNOTATION] == session_id
+    client.teardown(claimed.id)
+    torn_down.append(claimed.id)
     assert_nothing_refused(target)
