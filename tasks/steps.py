@@ -292,7 +292,8 @@ def _watch_until_ready(
             previous, seen = seen, assess(pods.values(), plan.pods())
             if _healthy(plan, seen) != _healthy(plan, previous):
                 ctx.registry.report_progress(plan.lesson_id, healthy=_healthy(plan, seen))
-            if seen.complete or seen.problem is not None:
+            # (An Unschedulable pod ends the watch too: the lesson may need placing again.)
+            if seen.complete or seen.problem is not None or unschedulable([pod]) is not None:
                 break
     return seen
 

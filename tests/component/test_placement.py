@@ -3,12 +3,12 @@ for it again, a bounded number of times, and fails one that no node could hold a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from kube import PermanentError
+from kube import PermanentError, WatchEvent
 from kube.kinds import NODE, POD
 from lessons.manifests import HOSTNAME
 from lessons.state import LessonRecord
@@ -152,3 +152,29 @@ def test_pods_waiting_for_room_on_busy_nodes_are_waited_for(
     assert isinstance(again, Again) and again.polls == 2
     assert len(kube.names(POD, record.namespace)) == 4
     assert [c.verb for c in kube.calls if c.kind == NODE.kind] == ["list"]
+
+
+def test_a_pod_turning_unschedulable_ends_the_watch_and_the_lesson_is_placed_again_at_once(
+    in_cluster: NewLesson,
+    step_context: Context,
+    kube: FakeKube,
+    registry: LessonRegistry,
+    nodes: None,
+) -> None:
+    record = in_cluster("snapshot-testing")
+    first, second, *_ = kube.names(POD, record.namespace)
+    pod = kube.objects[(POD.kind, record.namespace, first)]
+    pod["spec"]["nodeName"] = "node-1"
+    taken: list[str] = []
+
+    def events() -> Iterator[WatchEvent]:
+        taken.append("unschedulable")
+        yield WatchEvent("MODIFIED", kube.set_pod_status(record.namespace, second, UNSCHEDULABLE))
+        taken.append("more")
+        yield WatchEvent("MODIFIED", kube.set_pod_status(record.namespace, second, UNSCHEDULABLE))
+
+    kube.watch_events = events
+
+    assert readiness(step_context(record, Step.READINESS)) == Again(0, polls=0)
+    assert taken == ["unschedulable"]
+    assert registry.require(record.id).avoided_nodes == ["node-1"]
