@@ -215,7 +215,9 @@ def readiness(ctx: StepContext) -> Result:
     seen = assess(pods.values(), plan.pods())
     ctx.registry.report_progress(plan.lesson_id, healthy=_healthy(plan, seen))
     budget = min(ctx.settings.readiness_watch, ctx.deadline - clock.now())
-    if not seen.complete and seen.problem is None and budget > 0 and not ctx.producer.waiting():
+    watch = not seen.complete and seen.problem is None and budget > 0
+    # A pod already Unschedulable is not watched for: the lesson may need placing again.
+    if watch and unschedulable(pods.values()) is None and not ctx.producer.waiting():
         # Nothing else is waiting for this worker slot: watch, and notice readiness at once.
         seen = _watch_until_ready(ctx, pods, since, budget)
     if seen.problem is not None:

@@ -77,7 +77,9 @@ def test_a_lesson_stranded_on_a_full_node_is_placed_again_away_from_it(
     record = in_cluster("snapshot-testing")
     names = strand(kube, record, "node-1")
 
+    # Placed again at once: with the queue idle, a pod already Unschedulable is not watched.
     assert readiness(step_context(record, Step.READINESS, polls=3)) == Again(0, polls=0)
+    assert "watch" not in kube.verbs()
     assert kube.names(POD, record.namespace) == []
     assert registry.require(record.id).avoided_nodes == ["node-1"]
 
