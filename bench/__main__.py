@@ -1,7 +1,8 @@
 """Run lessonq's benchmarks: `python -m bench [--full] [--only SECTION,...]`.
 
 Prints a Markdown table of every figure next to its target, writes bench/results/latest.json,
-and with --full rewrites BENCHMARKS.md (the table, the machine and the exact command).
+and with --full rewrites BENCHMARKS.md (the table, the machine and the exact command, and the
+hand-written notes of bench/notes.md, which a rewrite keeps).
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import enqueue, fork, gc, realcluster, throughput, ttr
+from bench import enqueue, fork, gc, pools, realcluster, throughput, ttr
 from bench.harness import REPO, bench_stack, machine
 
 RESULTS = REPO / "bench" / "results" / "latest.json"
 REPORT = REPO / "BENCHMARKS.md"
+# What the figures mean and where their time goes, written by hand: BENCHMARKS.md gets it after
+# the table at every rewrite.
+NOTES = REPO / "bench" / "notes.md"
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,30 @@ FIGURES = [
     Figure(
         "ttr_vs_bound_16", "time to ready vs bound, 16 endpoints", "<= 1.5", lambda v, _: v <= 1.5
     ),
+    Figure("warm_claim_ms_p50", "claim of a warm pool lesson, create to READY, p50, ms"),
+    Figure(
+        "warm_claim_ms_p95",
+        "claim of a warm pool lesson, create to READY, p95, ms",
+        "< 50",
+        lambda v, _: v < 50,
+    ),
+    Figure(
+        "warm_claim_misses",
+        "creates of the pooled lesson that found no pool lesson",
+        "0",
+        lambda v, _: v == 0,
+    ),
+    Figure("cold_ttr_ms", "the same lesson provisioned cold, time to ready, ms"),
+    Figure("warm_vs_cold", "cold time to ready vs warm claim p50", ">= 100", lambda v, _: v >= 100),
+    Figure("pool_refill_s", "a claim on a full pool until it is full again, s"),
+    Figure("placement_recovery_s", "time to ready of a lesson stranded and placed again, s"),
+    Figure(
+        "placement_recovery_vs_boot",
+        "placed again vs its devices' boot and probe",
+        "<= 2",
+        lambda v, _: v <= 2,
+    ),
+    Figure("placement_deadline_s", "provisioning deadline a stranded lesson used to wait for, s"),
     Figure("lessons_per_s", "throughput, 4-endpoint lessons/s", ">= 10", lambda v, _: v >= 10),
     Figure("api_create_per_s", "kubesim creates/s, the workers' client and parallelism"),
     Figure(
@@ -108,6 +136,7 @@ FIGURES = [
 SECTIONS: dict[str, Callable[[Path, bool], dict[str, Any]]] = {
     "enqueue": lambda workdir, quick: _with_stack(workdir, quick, enqueue.run),
     "ttr": ttr.run,
+    "pools": pools.run,
     "throughput": throughput.run,
     "gc": gc.run,
     "fork": fork.run,
@@ -146,6 +175,7 @@ def write_report(results: dict[str, Any], command: str) -> None:
         "kube-controller-manager and kube-scheduler v1.20.2 on etcd) with kubesim's nodes; see "
         "`bench/` for what each figure measures and how the bounds are computed.\n\n"
         f"{table(results)}\n\n"
+        f"{NOTES.read_text().strip()}\n\n"
         "Per-step breakdown of a typical time-to-ready run (wait after the step's dependencies "
         "finished, and run time, in ms):\n\n```json\n"
         f"{json.dumps(steps, indent=2)}\n```\n"
