@@ -121,8 +121,9 @@ def test_a_worker_killed_while_the_pool_refills_leaves_the_pool_correct(
     tmp_path: Path, session_id: str
 ) -> None:
     # Namespaces are slow to create: the kill lands while the refill's lessons are under way.
-    sim = {"faults": [{"verb": "create", "resource": "namespaces", "latency": 1.0}]}
-    settings = {**POOLED, "warm_pool": f"{SLUG}=3"}
+    # GC resumes what the killed worker held after 2 s of silence.
+    sim = {"faults": [{"verb": "create", "resource": "namespaces", "latency": 0.5}]}
+    settings = {**POOLED, "warm_pool": f"{SLUG}=3", "stall_timeout": 2}
     with running_stack(tmp_path, sim=sim, settings=settings) as stack:
         stack.start_beat()
         client = stack.client()
