@@ -1,11 +1,11 @@
 """Warm pools, kept by the workers (``lessons.pool`` says what a pool lesson is).
 
-- ``lessonq.pool.refill`` (beat, every LESSONQ_GC_INTERVAL; after the sizes change): for each
-  pool, retire the lessons that can no longer be handed out (FAILED, a pod that restarted or
-  stopped being ready, a lesson that changed since, more than the pool's size), then provision
-  new ones until the pool holds its size again. The pool's script counts as it registers, so
-  refills running at once never make a pool larger than its size; a refill killed halfway
-  leaves registered lessons that GC resumes like any other.
+- ``lessonq.pool.refill`` (beat, every LESSONQ_POOL_REFILL_INTERVAL; after the sizes change):
+  for each pool, retire the lessons that can no longer be handed out (FAILED, a pod that
+  restarted or stopped being ready, a lesson that changed since, more than the pool's size),
+  then provision new ones until the pool holds its size again. The create script counts as it
+  registers, so refills running at once never make a pool larger than its size; a refill
+  killed halfway leaves registered lessons that GC resumes like any other.
 - ``lessonq.pool.claimed`` (sent by the create that claimed one): refill that pool, then label
   the lesson's namespace and pods with the session and store its plan with the session. The
   learner already has the lesson READY: none of this holds up the answer.
@@ -193,8 +193,10 @@ def hand_over(rt: Runtime, payload: StepPayload) -> RunAgain | None:
     except TransientError as error:
         return run.retry(error, retry_after_error(rt, payload, error))
     except KubeError as error:
-        # The labels help people find a session's lesson; the lesson works without them.
-        run.report(Outcome.FAILED, error=error.message)
+        # The labels help people find a session's lesson; the lesson works without them (and
+        # has not failed: a refusal here is said, not counted as a lesson's failure).
+        log.warning("pools: lesson %s not labelled with its session: %s", record.id, error.message)
+        run.report(Outcome.SKIPPED, why=f"not labelled: {error.message}")
         return None
     run.report(Outcome.DONE)
     return None

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from config.settings import Settings
+from kube import PermanentError, TransientError
 from kube.kinds import NAMESPACE, POD
 from lessons.naming import SESSION, SESSION_ANNOTATION
 from lessons.state import LessonRecord, LessonState
@@ -18,7 +19,7 @@ from lessons.steps import Job
 from registry import AdmissionRefused, LessonRegistry
 from scheduler.client import LessonClient, PoolSizeError
 from tasks.gc import expire_idle
-from tasks.pools import refill
+from tasks.pools import hand_over, refill
 from tasks.runtime import Runtime
 from tests.fakes.clock import FakeClock
 from tests.fakes.kube import FakeKube
@@ -307,3 +308,26 @@ def test_a_refill_never_retires_a_lesson_claimed_since_it_looked(
 
     assert registry.begin_teardown([first.id], unclaimed_only=True) == []
     assert registry.require(first.id).state is LessonState.READY
+
+
+def test_labels_the_api_refuses_leave_the_claimed_lesson_ready_and_a_transient_error_retries(
+    filled: Callable[[], list[LessonRecord]],
+    client: LessonClient,
+    runtime: Runtime,
+    kube: FakeKube,
+    producer: RecordingProducer,
+    registry: LessonRegistry,
+) -> None:
+    filled()
+    claimed = client.create("linux-basics", "gina")
+    [message] = producer.take()
+    kube.fail("patch", TransientError("the API is busy", status=503))
+
+    again = hand_over(runtime, message.payload)
+
+    assert again is not None and again.payload.attempt == 1
+    kube.fail("patch", PermanentError("forbidden", status=403, reason="Forbidden"))
+    assert hand_over(runtime, again.payload) is None
+    assert registry.require(claimed.id).state is LessonState.READY
+    # The retry did not refill the pool a second time.
+    assert len(registry.pools.members("linux-basics")) == 2
