@@ -79,13 +79,12 @@ class LessonClient:
         return self.curriculum.images if self.settings.curriculum.is_dir() else {}
 
     def _curriculum_lesson(self, lesson: Lesson) -> Resolved | None:
-        """The curriculum's own lesson, with its folder, when `lesson` is exactly that."""
-        if (
-            not self.settings.curriculum.is_dir()
-            or self.curriculum.lessons.get(lesson.slug) != lesson
-        ):
+        """The curriculum's own lesson (that very object: its pool version is worked out once),
+        with its folder, when `lesson` is exactly that."""
+        own = self.curriculum.lessons.get(lesson.slug)
+        if not self.settings.curriculum.is_dir() or own != lesson:
             return None
-        return Resolved(lesson, self.curriculum.images, self.curriculum.files[lesson.slug])
+        return Resolved(own, self.curriculum.images, self.curriculum.files[lesson.slug])
 
     def resolve(self, source: LessonSource) -> Resolved:
         """A validated lesson, the images its endpoints may name, and its folder's files."""

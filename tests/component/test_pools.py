@@ -331,3 +331,14 @@ def test_labels_the_api_refuses_leave_the_claimed_lesson_ready_and_a_transient_e
     assert registry.require(claimed.id).state is LessonState.READY
     # The retry did not refill the pool a second time.
     assert len(registry.pools.members("linux-basics")) == 2
+
+
+def test_a_lesson_given_as_a_model_equal_to_the_curriculums_claims_too(
+    filled: Callable[[], list[LessonRecord]], client: LessonClient
+) -> None:
+    pool = {record.id for record in filled()}
+    lesson = client.curriculum.lesson("linux-basics").model_copy(deep=True)
+
+    assert client.create(lesson, "hana").id in pool
+    changed = lesson.model_copy(update={"ready_delay": 7})
+    assert client.create(changed, "ivan").id not in pool
