@@ -29,14 +29,14 @@ Quick mode: 3 cold lessons, 1 refill, 100 claims; --full: 7, 5 and 300.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
+from bench import ttr
 from bench.harness import bench_stack, median, percentile, wait_settled
 from bench.lessons import ring_lesson
-from bench.ttr import API_LATENCY, BOOT, PROBE
+from bench.ttr import BOOT, PROBE
 from config.settings import Settings
 from kube import Kube
 from lessons.pool import PoolStatus
@@ -56,15 +56,9 @@ PLACED_ENDPOINTS = 4
 CROWDED = "node-1"
 FILLERS = {"node-1": 2, "node-2": 3, "node-3": 3}
 
+# The ttr section's cluster (its API latency, boot and probe), with node-1 small.
 SIM_ARGS = [
-    "--time-scale",
-    "1",
-    "--api-latency",
-    str(API_LATENCY),
-    "--probe-seconds",
-    str(PROBE),
-    "--image-profiles",
-    json.dumps([{"pattern": "*", "boot_seconds": BOOT, "jitter_seconds": 0}]),
+    *ttr.SIM_ARGS,
     "--allocatable",
     "pods:1000",
     "--node-allocatable",
