@@ -30,6 +30,8 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DOMAIN_MAX = 253 - 64
 
 Seconds = Annotated[float, Field(gt=0)]
+# VXLAN's network identifiers are 24 bits.
+VNI_MAX = 2**24 - 1
 
 
 def _is_subdomain(value: str, limit: int) -> bool:
@@ -64,6 +66,14 @@ class Settings(BaseSettings):
     # 1500); the cluster DNS pods lesson pods may query (namespace, and a label as key=value);
     # whether a lesson may ask, with allowEgress, to reach beyond its namespace.
     link_mtu: int | None = Field(None, ge=68, le=65535)
+    # How links join pods: `bridge`, every pod of a lesson on one node (required affinity);
+    # `overlay`, a lesson spills over nodes when one cannot hold it, each link's bridges joined
+    # by VXLAN (VNI allocated from LESSONQ_VNI_RANGE, kept out of use for
+    # LESSONQ_VNI_QUARANTINE after its lesson goes), every link at LESSONQ_OVERLAY_MTU at most.
+    links: Literal["bridge", "overlay"] = "bridge"
+    overlay_mtu: int = Field(1450, ge=68, le=65535)
+    vni_range: str = "4096-16777215"
+    vni_quarantine: Seconds = 3600
     dns_namespace: str = "kube-system"
     dns_pod_label: str = "k8s-app=kube-dns"
     allow_lesson_egress: bool = True
@@ -161,6 +171,22 @@ class Settings(BaseSettings):
             if not _DNS_LABEL.match(slug) or size < 0:
                 raise ValueError(f"{slug}={size}: a lesson slug and a size of 0 or more")
         return value
+
+    @field_validator("vni_range")
+    @classmethod
+    def _vni_range(cls, value: str) -> str:
+        low, dash, high = value.partition("-")
+        if not (dash and low.strip().isdigit() and high.strip().isdigit()) or not (
+            1 <= int(low) <= int(high) <= VNI_MAX
+        ):
+            raise ValueError(f"must be FIRST-LAST, VNIs from 1 to {VNI_MAX} (e.g. 4096-65535)")
+        return value
+
+    @property
+    def vnis(self) -> tuple[int, int]:
+        """The first and last VNI of LESSONQ_VNI_RANGE."""
+        low, _, high = self.vni_range.partition("-")
+        return int(low), int(high)
 
     @field_validator("instance_id")
     @classmethod

@@ -55,6 +55,10 @@ _KEY_CHARACTERS = re.compile(r"[^-._a-zA-Z0-9]+")
 STOP_GRACE_SECONDS = 5
 # The node label a lesson's pods share (and avoid, when a node proved too small).
 HOSTNAME = "kubernetes.io/hostname"
+# Overlay links: a link's VNI on its NetworkAttachmentDefinition, and the readiness gate the
+# node agent sets on a pod once every link of that pod on its node is wired.
+VNI_ANNOTATION = "lessonq.io/vni"
+LINKS_WIRED = "lessonq.io/links-wired"
 
 
 def _metadata(plan: LessonPlan, name: str, labels: dict[str, str] | None = None) -> Manifest:
@@ -100,17 +104,24 @@ def _cni_config(link: LinkPlan) -> str:
     return json.dumps(config, sort_keys=True)
 
 
-def network_manifests(plan: LessonPlan) -> list[Manifest]:
-    """One NetworkAttachmentDefinition per link, each on its own bridge."""
-    return [
-        {
-            "apiVersion": NAD_API_VERSION,
-            "kind": "NetworkAttachmentDefinition",
-            "metadata": _metadata(plan, link.name),
-            "spec": {"config": _cni_config(link)},
-        }
-        for link in plan.links
-    ]
+def network_manifests(plan: LessonPlan, vnis: Sequence[int] = ()) -> list[Manifest]:
+    """One NetworkAttachmentDefinition per link, each on its own bridge; on an overlay, each
+    annotated with its link's VNI (by link), which the node agent reads to wire the link's
+    bridges on different nodes together."""
+    manifests = []
+    for link in plan.links:
+        metadata = _metadata(plan, link.name)
+        if plan.overlay and vnis:
+            metadata["annotations"] = {VNI_ANNOTATION: str(vnis[link.index])}
+        manifests.append(
+            {
+                "apiVersion": NAD_API_VERSION,
+                "kind": "NetworkAttachmentDefinition",
+                "metadata": metadata,
+                "spec": {"config": _cni_config(link)},
+            }
+        )
+    return manifests
 
 
 def _namespace_selector(name: str) -> Manifest:
@@ -256,15 +267,21 @@ def files_manifests(plan: LessonPlan, files: LessonFiles | None) -> list[Manifes
 def _pod_spec(plan: LessonPlan, container: Manifest, avoid: Sequence[str]) -> Manifest:
     """What every pod of the lesson has: its node (not one of `avoid`), no API credentials,
     and its files."""
-    # Bridges are node-local: every pod of the lesson must land on the same node.
     together = {INSTANCE: plan.instance_id, LESSON_ID: plan.lesson_id}
-    affinity: Manifest = {
-        "podAffinity": {
-            "requiredDuringSchedulingIgnoredDuringExecution": [
-                {"labelSelector": {"matchLabels": together}, "topologyKey": HOSTNAME}
+    term = {"labelSelector": {"matchLabels": together}, "topologyKey": HOSTNAME}
+    # Bridges are node-local: every pod of the lesson must land on the same node; on an
+    # overlay it should (a link within a node needs no tunnel), and may spill over when the
+    # node cannot hold them all.
+    together_on_a_node: Manifest = (
+        {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 100, "podAffinityTerm": term}
             ]
         }
-    }
+        if plan.overlay
+        else {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
+    )
+    affinity: Manifest = {"podAffinity": together_on_a_node}
     if avoid:
         # Nodes an earlier placement of the lesson found too small for all of its pods.
         term = {"key": HOSTNAME, "operator": "NotIn", "values": sorted(avoid)}
@@ -297,6 +314,9 @@ def _pod(plan: LessonPlan, endpoint: EndpointPlan, avoid: Sequence[str]) -> Mani
     if endpoint.attachments:
         metadata["annotations"] = {NETWORKS_ANNOTATION: _networks_annotation(plan, endpoint)}
     spec = {"hostname": endpoint.name, **_pod_spec(plan, _container(endpoint), avoid)}
+    if plan.overlay and endpoint.attachments:
+        # Ready only once the node agent has wired its links' tunnels (where they cross nodes).
+        spec["readinessGates"] = [{"conditionType": LINKS_WIRED}]
     if endpoint.flavor is Flavor.UNTRUSTED and plan.runtime_class:
         spec["runtimeClassName"] = plan.runtime_class
     if endpoint.enable_forwarding:

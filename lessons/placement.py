@@ -120,9 +120,11 @@ def describe_requests(total: TotalRequests) -> str:
     return f"cpu {_cpu(total.cpu_millicores)}, memory {_memory(total.memory_bytes)}"
 
 
-def too_big(total: TotalRequests, rooms: Sequence[NodeRoom]) -> str:
-    """Why no node can hold the lesson: what it asks for, and the most any node gives."""
-    asked = f"no node could hold the lesson's {total.pods} pods ({describe_requests(total)})"
+def too_big(total: TotalRequests, rooms: Sequence[NodeRoom], what: str = "") -> str:
+    """Why no node can hold the lesson (or its pod `what`): what it asks for, and the most any
+    node gives."""
+    held = f"pod {what}" if what else f"{total.pods} pods"
+    asked = f"no node could hold the lesson's {held} ({describe_requests(total)})"
     most = (
         f"cpu {_cpu(max(r.cpu_millicores for r in rooms))}, "
         f"memory {_memory(max(r.memory_bytes for r in rooms))}, "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
@@ -48,6 +48,7 @@ from lessons.quantity import millicores, whole_units
 if TYPE_CHECKING:
     from config import Settings
 
+LinkMode = Literal["bridge", "overlay"]
 # The notebook server's port in the Jupyter guide's pod.
 JUPYTER_PORT = 8888
 
@@ -147,6 +148,17 @@ def total_requests(plan: LessonPlan) -> TotalRequests:
     )
 
 
+def pod_requests(plan: LessonPlan) -> list[TotalRequests]:
+    """What each endpoint's pod asks for: on an overlay the pods may spread over nodes, and
+    the lesson fits when each of them fits some node."""
+    return [
+        TotalRequests(
+            millicores(e.requests.get("cpu", "0")), whole_units(e.requests.get("memory", "0")), 1
+        )
+        for e in plan.endpoints
+    ]
+
+
 class GuidePlan(_Plan):
     """The lesson's Jupyter guide: a notebook server over the lesson's files, in a pod of its
     own and behind a Service of its own. It is not an endpoint: no links, not counted."""
@@ -200,6 +212,13 @@ class LessonPlan(_Plan):
     # their certificate, copied into the namespace (None: plain http).
     ingress_class: str | None = None
     tls_secret: SecretRef | None = None
+    # How the links join the pods (LESSONQ_LINKS): `bridge`, all on one node; `overlay`, the
+    # pods may spread over nodes, each link's bridges joined by VXLAN (``lessons.placement``).
+    link_mode: LinkMode = "bridge"
+
+    @property
+    def overlay(self) -> bool:
+        return self.link_mode == "overlay"
 
     def labels(self) -> dict[str, str]:
         """The labels of every object of this live lesson (a pool lesson's have no session
@@ -360,19 +379,27 @@ def _interfaces(endpoint: Endpoint, image: Image | None, count: int) -> list[str
     return image.network_interfaces[:count]
 
 
-def _links(lesson: Lesson, namespace: str, default_mtu: int | None) -> list[LinkPlan]:
-    return [
-        LinkPlan(
-            index=index,
-            name=f"link-{index}-{link.a}-{link.b}",
-            a=link.a,
-            b=link.b,
-            bridge=bridge_name(namespace, index),
-            subnet=link.subnet,
-            mtu=link.mtu or default_mtu,
+def _links(lesson: Lesson, namespace: str, settings: Settings) -> list[LinkPlan]:
+    """The lesson's links; on an overlay, none above LESSONQ_OVERLAY_MTU: a link's MTU is the
+    same at both ends, and a tunnel under a larger one would drop full-size frames only where
+    the link crosses nodes."""
+    links = []
+    for index, link in enumerate(lesson.connections):
+        mtu = link.mtu or settings.link_mtu
+        if settings.links == "overlay":
+            mtu = min(mtu or settings.overlay_mtu, settings.overlay_mtu)
+        links.append(
+            LinkPlan(
+                index=index,
+                name=f"link-{index}-{link.a}-{link.b}",
+                a=link.a,
+                b=link.b,
+                bridge=bridge_name(namespace, index),
+                subnet=link.subnet,
+                mtu=mtu,
+            )
         )
-        for index, link in enumerate(lesson.connections)
-    ]
+    return links
 
 
 def _attachments(
@@ -436,7 +463,7 @@ def build_plan(
         namespace = pool_namespace_name(settings.instance_id, lesson.slug, lesson_id)
     else:
         namespace = namespace_name(settings.instance_id, lesson.slug, session_id)
-    links = _links(lesson, namespace, settings.link_mtu)
+    links = _links(lesson, namespace, settings)
     if lesson.allow_egress and not settings.allow_lesson_egress:
         raise ValueError(
             "allowEgress: this lessonq instance keeps lessons inside their namespace "
@@ -484,4 +511,5 @@ def build_plan(
         guide=_guide(lesson, files, namespace, settings),
         ingress_class=settings.ingress_class,
         tls_secret=_tls_secret(settings),
+        link_mode=settings.links,
     )

@@ -120,6 +120,8 @@ class LessonRecord(BaseModel):
     teardown_deadline: float | None = None
     # Why the teardown is overdue, while it is (GC tries again).
     teardown_error: str | None = None
+    # Its overlay links' VNIs, by link (LESSONQ_LINKS=overlay).
+    vnis: list[int] = []
     # Nodes the lesson was placed on before and found too small for all of its pods, in
     # order: its pods avoid them (``lessons.placement``).
     avoided_nodes: list[str] = []

@@ -39,8 +39,8 @@ def _no_files() -> LessonFiles | None:
 class Desired:
     """What a lesson should have in its namespace now: its plan, the stage its devices are
     configured for (`generation` counts the stage changes), how to get its folder's files
-    (only the step that makes their ConfigMap asks: they may be a megabyte), and the nodes its
-    pods avoid."""
+    (only the step that makes their ConfigMap asks: they may be a megabyte), the nodes its
+    pods avoid and its overlay links' VNIs."""
 
     plan: LessonPlan
     stage: int = 0
@@ -48,6 +48,8 @@ class Desired:
     files: Callable[[], LessonFiles | None] = _no_files
     # Nodes the lesson's pods must avoid: too small for all of them (``lessons.placement``).
     avoid: tuple[str, ...] = ()
+    # Its overlay links' VNIs, by link (none in bridge mode).
+    vnis: tuple[int, ...] = ()
 
 
 ManifestBuilder = Callable[[Desired], list[Manifest]]
@@ -104,9 +106,12 @@ def _of_plan(build: Callable[[LessonPlan], list[Manifest]]) -> ManifestBuilder:
 PIPELINE: dict[Step, StepSpec] = {
     # The namespace everything else lives in, labelled with the lesson.
     Step.NAMESPACE: StepSpec(needs=(), priority=6, creates=_of_plan(namespace_manifests)),
-    # A NetworkAttachmentDefinition per link, each on a bridge of its own.
+    # A NetworkAttachmentDefinition per link, each on a bridge of its own; on an overlay, its
+    # body first allocates the links' VNIs.
     Step.NETWORKS: StepSpec(
-        needs=(Step.NAMESPACE,), priority=3, creates=_of_plan(network_manifests)
+        needs=(Step.NAMESPACE,),
+        priority=3,
+        creates=lambda desired: network_manifests(desired.plan, desired.vnis),
     ),
     # The NetworkPolicy that keeps egress inside the lesson (DNS still allowed).
     Step.POLICIES: StepSpec(

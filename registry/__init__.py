@@ -13,6 +13,7 @@ from registry.records import (
     NotStarted,
     Registered,
     StageConflict,
+    VnisExhausted,
     new_lesson_id,
 )
 
@@ -24,6 +25,7 @@ __all__ = [
     "NotStarted",
     "Registered",
     "StageConflict",
+    "VnisExhausted",
     "connect",
     "connect_failing_fast",
     "new_lesson_id",

@@ -1,7 +1,8 @@
 """Every Redis key the registry uses, in one place, all under ``lessonq:<instance>:``.
 
 - ``lesson:<id>``  hash: the record's fields, ``step:<name>`` / ``start:<name>`` / ``end:<name>``
-  per step, and ``plan`` (the JSON the provisioning tasks work from);
+  per step, ``plan`` (the JSON the provisioning tasks work from) and ``vnis`` (its overlay
+  links' VNIs, a JSON list by link);
 - ``key:<slug>:<session>``  the id of the live lesson for that lesson and session (idempotency);
 - ``session:<session>``  set of that session's live ids (not those tearing down);
 - ``expiry``  zset id -> time the lesson expires unless kept alive (GC's idle clock);
@@ -10,6 +11,10 @@
   progress (GC resumes lessons whose heartbeat went quiet);
 - ``files:<version>``  a lesson folder's files (JSON), by their content's version, for the
   workers to build the lesson's ConfigMap from; it expires unless lessons keep asking for it;
+- ``vni:used``  hash VNI -> the id of the lesson whose link uses it (overlay links);
+- ``vni:quarantine``  zset VNI -> when it may be used again (its lesson is gone; a stale pod
+  on a node that comes back could still send with it);
+- ``vni:next``  string, where the next search for a free VNI starts;
 - ``pool-sizes``  hash slug -> size: warm-pool sizes set by operators (they win over
   LESSONQ_WARM_POOL);
 - ``pool:<slug>``  set: that pool's lessons no session has claimed (provisioning or READY; a
@@ -51,6 +56,18 @@ class Keys:
 
     def files(self, version: str) -> str:
         return f"{self.prefix}files:{version}"
+
+    @property
+    def vnis_used(self) -> str:
+        return self.prefix + "vni:used"
+
+    @property
+    def vni_quarantine(self) -> str:
+        return self.prefix + "vni:quarantine"
+
+    @property
+    def vni_next(self) -> str:
+        return self.prefix + "vni:next"
 
     @property
     def pool_sizes(self) -> str:

@@ -70,6 +70,7 @@ _SCALARS = (
     "pooled",
     "claimed_at",
     "avoided_nodes",
+    "vnis",
 )
 # The pipeline as the step scripts read it: each step and what it needs, in order.
 _PIPELINE_JSON = json.dumps(
@@ -114,6 +115,10 @@ class StageConflict(Exception):
         self.state = state
 
 
+class VnisExhausted(Exception):
+    """No free VNIs left in LESSONQ_VNI_RANGE for a lesson's overlay links."""
+
+
 class AdmissionRefused(Exception):
     """Too many live lessons, overall or for one session; try again after `retry_after` s."""
 
@@ -143,6 +148,7 @@ class LessonRegistry:
         self._begin_teardown = Script(client, "begin_teardown")
         self._claim_stalled = Script(client, "claim_stalled")
         self._begin_stage = Script(client, "begin_stage")
+        self._allocate_vnis = Script(client, "allocate_vnis")
         self._files: dict[str, LessonFiles] = {}
         self.pools = Pools(client, settings, self.keys)
 
@@ -521,6 +527,35 @@ class LessonRegistry:
             raise StageConflict(lesson_id, str(detail[0]))
         return bool(outcome == "changed")
 
+    def allocate_vnis(self, lesson_id: str, count: int) -> list[int] | None:
+        """`count` VNIs for a provisioning lesson's overlay links, unique among the instance's
+        live lessons (the same ones when it has them already); None when the lesson is no
+        longer provisioning. VnisExhausted when the range has too few free."""
+        first, last = self._settings.vnis
+        outcome, value = self._allocate_vnis(
+            keys={
+                "record": self.keys.record(lesson_id),
+                "used": self.keys.vnis_used,
+                "quarantine": self.keys.vni_quarantine,
+                "cursor": self.keys.vni_next,
+            },
+            args={
+                "id": lesson_id,
+                "count": count,
+                "first": first,
+                "last": last,
+                "now": self._clock.now(),
+                "provisioning_states": ",".join(PROVISIONING_STATES),
+            },
+        )
+        if outcome == "gone":
+            return None
+        if outcome == "exhausted":
+            raise VnisExhausted(
+                f"{count} VNIs wanted, {value} free in LESSONQ_VNI_RANGE {self._settings.vni_range}"
+            )
+        return [int(vni) for vni in json.loads(value)]
+
     def avoid_node(self, lesson_id: str, node: str) -> list[str] | None:
         """Add `node` to the nodes a provisioning lesson's pods avoid; the nodes avoided now,
         None when the lesson is no longer provisioning."""
@@ -614,14 +649,22 @@ class LessonRegistry:
         record_key = self.keys.record(lesson_id)
 
         def apply(pipe: Pipeline) -> bool:
-            fields = pipe.hmget(record_key, ["state", "lesson", "session_id"])
-            state, slug, session_id = fields
+            fields = pipe.hmget(record_key, ["state", "lesson", "session_id", "vnis"])
+            state, slug, session_id, vnis = fields
             if state != LessonState.TEARING_DOWN:
                 return False
             # A pool lesson never claimed holds no session's key.
             key = self.keys.idempotency(str(slug), str(session_id)) if session_id else None
             owner = pipe.get(key) if key else None
+            # Its VNIs go into quarantine (those still its own: never another lesson's).
+            held = [str(vni) for vni in json.loads(vnis or "[]")]
+            owners = pipe.hmget(self.keys.vnis_used, held) if held else []
+            released = [vni for vni, by in zip(held, owners, strict=True) if by == lesson_id]
             pipe.multi()
+            if released:
+                pipe.hdel(self.keys.vnis_used, *released)
+                free_at = self._clock.now() + self._settings.vni_quarantine
+                pipe.zadd(self.keys.vni_quarantine, {vni: free_at for vni in released})
             pipe.hset(
                 record_key,
                 mapping={"state": LessonState.GONE.value, "updated_at": self._clock.now()},
@@ -632,7 +675,7 @@ class LessonRegistry:
             pipe.zrem(self.keys.heartbeat, lesson_id)
             return True
 
-        return self._transact(apply, record_key)
+        return self._transact(apply, record_key, self.keys.vnis_used)
 
     def keepalive(self, lesson_id: str) -> LessonRecord:
         """Reset a live lesson's idle clock."""
@@ -690,7 +733,7 @@ def _decode(fields: Mapping[str, str]) -> LessonRecord:
         for step, status in _step_statuses(fields).items()
     }
     scalars: dict[str, Any] = {name: fields[name] for name in _SCALARS if name in fields}
-    for name in ("diagnostics", "avoided_nodes"):
+    for name in ("diagnostics", "avoided_nodes", "vnis"):
         if name in scalars:
             scalars[name] = json.loads(scalars[name])
     return LessonRecord.model_validate({**scalars, "steps": steps})

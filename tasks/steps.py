@@ -21,7 +21,7 @@ from jobs import Producer, StepPayload
 from kube import KubeApi, Obj, PermanentError, TransientError, is_terminating, owner_of
 from kube.kinds import JOB, NAMESPACE, NODE, POD, SECRET
 from lessons.files import LessonFiles
-from lessons.manifests import Manifest, pod_manifests, tls_manifest
+from lessons.manifests import Manifest, network_manifests, pod_manifests, tls_manifest
 from lessons.naming import CONFIGURES, INSTANCE, JOB_NAME, LESSON_ID, MANAGED
 from lessons.placement import (
     describe_requests,
@@ -31,11 +31,11 @@ from lessons.placement import (
     too_big,
     unschedulable,
 )
-from lessons.plan import LessonPlan, total_requests
+from lessons.plan import LessonPlan, pod_requests, total_requests
 from lessons.readiness import Readiness, assess
 from lessons.state import LIVE, PROVISIONING_STATES, LessonRecord, LessonState
 from lessons.steps import Desired, Step
-from registry import LessonRegistry
+from registry import LessonRegistry, VnisExhausted
 from tasks.diagnostics import log_tail
 from tasks.outcomes import Reason
 from tasks.reconcile import Reconciler
@@ -74,7 +74,12 @@ class StepContext:
             step=step,
             plan=plan,
             desired=Desired(
-                plan, record.stage, record.config_generation, files, tuple(record.avoided_nodes)
+                plan,
+                record.stage,
+                record.config_generation,
+                files,
+                tuple(record.avoided_nodes),
+                tuple(record.vnis),
             ),
             payload=payload,
             deadline=record.deadline,
@@ -241,6 +246,12 @@ def _place_again(ctx: StepContext, pods: list[Obj]) -> Again | None:
     total = total_requests(plan)
     rooms = rooms_of(ctx.kube.listing(NODE, None, "").items)
     # (No node seen, or none that takes lesson pods: nothing to judge by; wait for some.)
+    if plan.overlay:
+        # Its pods may spread over nodes: the lesson fits when each pod fits some node.
+        for endpoint, asks in zip(plan.endpoints, pod_requests(plan), strict=True):
+            if rooms and not fits_a_node(asks, rooms):
+                raise PermanentError(too_big(asks, rooms, endpoint.name), reason=Reason.PLACEMENT)
+        return None
     if rooms and not fits_a_node(total, rooms):
         raise PermanentError(too_big(total, rooms), reason=Reason.PLACEMENT)
     strand = stranded(pods)
@@ -382,8 +393,25 @@ def _job_failure(ctx: StepContext, job: Obj) -> str:
 
 
 # The steps with a body of their own; every other step only makes its objects exist.
+def link_networks(ctx: StepContext) -> Result:
+    """The links' NetworkAttachmentDefinitions; on an overlay, after their VNIs are allocated
+    (the same ones again for a step delivered twice)."""
+    plan = ctx.plan
+    if not plan.overlay or not plan.links:
+        return make_exist(ctx)
+    try:
+        vnis = ctx.registry.allocate_vnis(plan.lesson_id, len(plan.links))
+    except VnisExhausted as error:
+        raise PermanentError(f"no VNI for the lesson's overlay links: {error}") from None
+    if vnis is None:
+        return Stop()
+    ctx.objects.ensure_all(network_manifests(plan, vnis), plan.lesson_id)
+    return Done()
+
+
 BODIES: dict[Step, StepBody] = {
     Step.NAMESPACE: claim_namespace,
+    Step.NETWORKS: link_networks,
     Step.SERVICES: expose,
     Step.READINESS: readiness,
     Step.CONFIGURE: configure,

@@ -542,3 +542,51 @@ def test_build_plan_refuses_bad_ids(curriculum: Curriculum, config: Settings) ->
         build_plan(lesson, curriculum.images, lesson_id="-x", session_id="s", settings=config)
     with pytest.raises(ValueError, match="unknown image 'utility'"):
         build_plan(lesson, {}, lesson_id="x", session_id="s", settings=config)
+
+
+# --- overlay links ----------------------------------------------------------------------------
+
+
+def test_on_an_overlay_pods_prefer_one_node_and_linked_ones_wait_for_their_tunnels(
+    curriculum: Curriculum, config: Settings
+) -> None:
+    overlay = config.model_copy(update={"links": "overlay", "overlay_mtu": 1450})
+    plan = _plan(curriculum, "bgp-spine-leaf", overlay)
+    vnis = [5000 + link.index for link in plan.links]
+    pods = _by_name(pod_manifests(plan))
+    together = {INSTANCE: "unit", LESSON_ID: LESSON_ID_VALUE}
+
+    for name, pod in pods.items():
+        affinity = pod["spec"]["affinity"]["podAffinity"]
+        assert affinity == {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "weight": 100,
+                    "podAffinityTerm": {
+                        "labelSelector": {"matchLabels": together},
+                        "topologyKey": "kubernetes.io/hostname",
+                    },
+                }
+            ]
+        }
+        linked = plan.guide is None or name != plan.guide.name
+        linked = linked and bool(plan.endpoint(name).attachments)
+        gates = pod["spec"].get("readinessGates")
+        assert gates == ([{"conditionType": "lessonq.io/links-wired"}] if linked else None)
+        kubernetes_validate.validate(pod, latest_version(), strict=True)
+    for link, nad in zip(plan.links, network_manifests(plan, vnis), strict=True):
+        assert nad["metadata"]["annotations"] == {"lessonq.io/vni": str(5000 + link.index)}
+        assert json.loads(nad["spec"]["config"])["mtu"] == 1450
+
+
+def test_bridge_mode_keeps_the_required_affinity_and_no_gate_or_vni(
+    plans: dict[str, LessonPlan],
+) -> None:
+    plan = plans["bgp-spine-leaf"]
+    for pod in pod_manifests(plan):
+        assert (
+            "requiredDuringSchedulingIgnoredDuringExecution"
+            in pod["spec"]["affinity"]["podAffinity"]
+        )
+        assert "readinessGates" not in pod["spec"]
+    assert all("annotations" not in nad["metadata"] for nad in network_manifests(plan, [7, 8]))

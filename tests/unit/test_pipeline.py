@@ -37,6 +37,7 @@ from tasks.steps import (
     claim_namespace,
     configure,
     expose,
+    link_networks,
     make_exist,
     readiness,
 )
@@ -73,8 +74,8 @@ def test_each_step_runs_its_own_body_or_makes_its_objects_exist() -> None:
     assert body_of(Step.SERVICES) is expose
     assert body_of(Step.READINESS) is readiness
     assert body_of(Step.CONFIGURE) is configure
+    assert body_of(Step.NETWORKS) is link_networks
     assert [step for step in Step if body_of(step) is make_exist] == [
-        Step.NETWORKS,
         Step.POLICIES,
         Step.FILES,
         Step.PODS,

@@ -27,8 +27,9 @@ CLAIM_KEYS = {"heartbeat": "hb"}
 CLAIM_ARGS = {"quiet_since": 1.0, "now": 2.0, "limit": 10}
 
 
-def test_the_registry_ships_its_six_scripts() -> None:
+def test_the_registry_ships_its_seven_scripts() -> None:
     assert SCRIPTS == [
+        "allocate_vnis",
         "begin_stage",
         "begin_teardown",
         "claim_stalled",
