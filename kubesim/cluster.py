@@ -16,6 +16,7 @@ from kubesim.faults import Faults
 from kubesim.gc import GarbageCollector
 from kubesim.jobs import JobController
 from kubesim.kubelet import Kubelet
+from kubesim.linkagent import ApiStatusPatcher, LinkAgent
 from kubesim.loop import Controller, Loop
 from kubesim.namespaces import NamespaceController
 from kubesim.node import node_object
@@ -71,6 +72,7 @@ class Cluster:
                 {node: config.allocatable_amounts(node) for node in config.nodes},
             ),
             Kubelet(config, self.api, self.events, self.loop, self.ids),
+            LinkAgent(config, self.api, ApiStatusPatcher(self.api), self.events, self.loop),
             JobController(config, self.api, self.events, self.loop),
             NamespaceController(config, self.api, self.loop, self.registry),
             GarbageCollector(self.api, self.registry),

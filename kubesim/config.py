@@ -137,6 +137,21 @@ def _parse_node_resources(value: Any) -> Any:
     return value
 
 
+def _parse_node_seconds(value: Any) -> Any:
+    """`node-1=5,node-2=0.5` (or a JSON object): simulated seconds per node."""
+    if isinstance(value, str):
+        if value.lstrip().startswith("{"):
+            return json.loads(value)
+        found = {}
+        for item in _split_commas(value):
+            node, equals, seconds = item.partition("=")
+            if not equals or not node.strip():
+                raise ValueError(f"link_agent_slow: {item!r} is not node=seconds (e.g. node-1=5)")
+            found[node.strip()] = seconds.strip()
+        return found
+    return value
+
+
 def _check_resources(resources: dict[str, str], what: str) -> None:
     for name, quantity in resources.items():
         value = quantity_value(quantity)
@@ -203,10 +218,35 @@ class SimConfig(BaseModel):
         1.0, gt=0, description="wall-clock interval of BOOKMARK events on watches that ask"
     )
     kubeconfig: str | None = Field(None, description="write a kubeconfig for this server here")
-
-    _split = field_validator("nodes", "runtime_classes", "allowed_unsafe_sysctls", mode="before")(
-        _split_commas
+    link_agent_seconds: float = Field(
+        0.3,
+        ge=0,
+        description="time lessonq's node agent takes to wire a pod's links (set its "
+        "lessonq.io/links-wired readiness gate) once its containers run",
     )
+    link_agent_down: list[str] = Field(
+        default_factory=list, description="nodes whose link agent never wires anything"
+    )
+    link_agent_slow: dict[str, float] = Field(
+        default_factory=dict,
+        description="extra wiring time per node: node=seconds items, e.g. node-1=5,node-2=0.5 "
+        "(or a JSON object)",
+    )
+    link_agent_refused_vnis: list[int] = Field(
+        default_factory=list,
+        description="VXLAN VNIs the link agents refuse: a pod using a network-attachment-"
+        "definition annotated lessonq.io/vni with one is never wired (a LinksNotWired event)",
+    )
+
+    _split = field_validator(
+        "nodes",
+        "runtime_classes",
+        "allowed_unsafe_sysctls",
+        "link_agent_down",
+        "link_agent_refused_vnis",
+        mode="before",
+    )(_split_commas)
+    _node_seconds = field_validator("link_agent_slow", mode="before")(_parse_node_seconds)
     _json = field_validator("image_profiles", "faults", mode="before")(_parse_json)
     _resources = field_validator("allocatable", mode="before")(_parse_resources)
     _node_resources = field_validator("node_allocatable", mode="before")(_parse_node_resources)
@@ -218,6 +258,16 @@ class SimConfig(BaseModel):
             if node not in self.nodes:
                 raise ValueError(f"node_allocatable: {node} is not one of the nodes")
             _check_resources(resources, f"node_allocatable of {node}")
+        for field, named in (
+            ("link_agent_down", self.link_agent_down),
+            ("link_agent_slow", list(self.link_agent_slow)),
+        ):
+            for node in named:
+                if node not in self.nodes:
+                    raise ValueError(f"{field}: {node} is not one of the nodes")
+        for node, seconds in self.link_agent_slow.items():
+            if seconds < 0:
+                raise ValueError(f"link_agent_slow: {node} has a negative delay {seconds}")
         return self
 
     def allocatable_of(self, node: str) -> dict[str, str]:

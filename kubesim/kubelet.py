@@ -18,7 +18,7 @@ from kubesim.config import ImageProfile, SimConfig, profile_for
 from kubesim.events import EventRecorder
 from kubesim.loop import Loop
 from kubesim.nodeapi import NodeApi
-from kubesim.podstatus import FINISHED, set_condition
+from kubesim.podstatus import FINISHED, condition_of, ready_condition, set_condition
 from kubesim.resources import PODS
 from kubesim.store import Change
 
@@ -239,6 +239,19 @@ class Kubelet:
             self._admit(pod)
         elif run is not None and pod["metadata"].get("deletionTimestamp") and not run.terminating:
             self._terminate(run, pod)
+        elif run is not None and pod["spec"].get("readinessGates") and not run.terminating:
+            self._reconcile_readiness(run)
+
+    def _reconcile_readiness(self, run: PodRun) -> None:
+        """HandlePodReconcile: a pod's status changed on the apiserver (a readiness gate's
+        condition, written by someone else through pods/status): Ready is worked out again."""
+        pod = self._pod(run)
+        if pod is None or run.failure:
+            return
+        ready = ready_condition(pod, self._containers_ready(run))
+        current = condition_of(pod, "Ready") or {}
+        if any(current.get(k) != ready.get(k) for k in ("status", "reason", "message")):
+            self._sync(run)
 
     def _pod(self, run: PodRun) -> JSON | None:
         pod = self._api.store.get(type_key(PODS), run.namespace, run.name)
@@ -722,18 +735,16 @@ class Kubelet:
                 incomplete,
             ),
         )
+        containers_ready = self._containers_ready(run)
+        set_condition(pod, containers_ready)
+        set_condition(pod, ready_condition(pod, containers_ready))
+
+    @staticmethod
+    def _containers_ready(run: PodRun) -> JSON:
         unready = [c.name for c in run.mains if not c.ready]
-        completed = phase in FINISHED
-        reason = "PodCompleted" if completed else "ContainersNotReady"
-        set_condition(
-            pod,
-            _condition(
-                "ContainersReady", not unready, reason, "containers with unready status", unready
-            ),
-        )
-        set_condition(
-            pod, _condition("Ready", not unready, reason, "containers with unready status", unready)
-        )
+        reason = "PodCompleted" if run.phase() in FINISHED else "ContainersNotReady"
+        label = "containers with unready status"
+        return _condition("ContainersReady", not unready, reason, label, unready)
 
 
 def _condition(kind: str, ok: bool, reason: str, label: str, names: list[str]) -> JSON:

@@ -1,6 +1,6 @@
 """kubesim's nodes on a real control plane (KWOK's idea): Node objects with a Ready condition and
 renewed heartbeats, and kubesim's own kubelet and Multus rules running the pods the real
-scheduler binds to them.
+scheduler binds to them, with lessonq's simulated link agent beside each kubelet.
 
 The kubelet is the one `Cluster` runs, unchanged: here it reads a mirror of the apiserver kept by
 list-and-watch, and writes through the apiserver (pod status through `pods/status`, events, the
@@ -26,6 +26,7 @@ from kubesim.clock import Ids, timestamp
 from kubesim.config import SimConfig
 from kubesim.events import EventRecorder
 from kubesim.kubelet import Kubelet
+from kubesim.linkagent import LinkAgent
 from kubesim.loop import Loop
 from kubesim.node import node_object, ready_condition
 from kubesim.resources import (
@@ -220,6 +221,17 @@ class Mirror:
             return written
         return None
 
+    def patch_status(self, rt: ResourceType, namespace: str, name: str, patch: JSON) -> None:
+        """A strategic merge patch of the status subresource (the link agent's write)."""
+        path = object_path(rt, namespace, name) + "/status"
+        try:
+            written = self.remote.request("PATCH", path, patch, STRATEGIC_MERGE)
+        except ApiError as error:
+            if error.status != 404:
+                raise
+            return
+        self.seen(type_key(rt), written)
+
     def _refresh(self, rt: ResourceType, namespace: str, name: str) -> None:
         try:
             self.seen(type_key(rt), self.remote.request("GET", object_path(rt, namespace, name)))
@@ -263,10 +275,11 @@ class SimulatedNodes:
         self._ids = Ids(config.seed)
         self._mirror = Mirror(self._remote, self._ids)
         self._loop = Loop()
-        self._kubelet = Kubelet(
-            config, self._mirror, EventRecorder(self._mirror), self._loop, self._ids
-        )
+        events = EventRecorder(self._mirror)
+        self._kubelet = Kubelet(config, self._mirror, events, self._loop, self._ids)
+        self._link_agent = LinkAgent(config, self._mirror, self._mirror, events, self._loop)
         self._loop.subscribe(self._kubelet.on_change)
+        self._loop.subscribe(self._link_agent.on_change)
         self._stopped = threading.Event()
         self._listed: set[ResourceType] = set()
         self._synced = threading.Barrier(len(WATCHED) + 1)  # start() returns once all listed

@@ -627,6 +627,11 @@ def validate_pod_spec(spec: Any, path: str, restart_policies: tuple[str, ...]) -
         causes += v.labels(f"{path}.nodeSelector", spec["nodeSelector"])
     causes += _sysctls(spec, path)
     causes += _affinity(spec.get("affinity"), f"{path}.affinity")
+    # validateReadinessGates: each conditionType a qualified name
+    for index, gate in indexed_objects(spec.get("readinessGates")):
+        kind = gate.get("conditionType")
+        if isinstance(kind, str):
+            causes += v.strict_qualified_name(f"{path}.readinessGates[{index}].conditionType", kind)
     for field in ("hostname", "subdomain"):
         if isinstance(spec.get(field), str) and spec[field]:
             causes += v.dns1123_label(f"{path}.{field}", spec[field])
@@ -719,7 +724,7 @@ def validate_pod_status_update(new: JSON, old: JSON) -> list[Cause]:
         kind = condition.get("type")
         if isinstance(kind, str) and kind not in SYSTEM_CONDITIONS:
             # the apiserver puts these under "metadata" (fldPath.Child("conditions") of metadata)
-            causes += v.qualified_name(f"metadata.conditions[{index}].Type", kind)
+            causes += v.strict_qualified_name(f"metadata.conditions[{index}].Type", kind)
     nominated = status.get("nominatedNodeName")
     if isinstance(nominated, str) and nominated and nominated != before.get("nominatedNodeName"):
         causes += v.dns1123_subdomain("status.nominatedNodeName", nominated)

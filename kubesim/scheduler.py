@@ -1,5 +1,6 @@
 """Binds pods to nodes: nodeSelector, required node affinity, resource requests against the nodes'
-allocatable, required pod (anti-)affinity."""
+allocatable, required pod (anti-)affinity; among the nodes that fit, InterPodAffinity's score of
+preferred pod (anti-)affinity picks."""
 
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ AFFINITY_MISMATCH = "node(s) didn't match pod affinity rules"
 ANTI_AFFINITY_MISMATCH = "node(s) didn't match pod anti-affinity rules"
 EXISTING_ANTI_AFFINITY = "node(s) didn't satisfy existing pods anti-affinity rules"
 TOO_MANY_PODS = "Too many pods"
+# InterPodAffinityArgs.hardPodAffinityWeight's default: what an existing pod's required affinity
+# term matching the incoming pod adds to its domain's score
+HARD_POD_AFFINITY_WEIGHT = 1
 
 
 def insufficient_reason(resource: str) -> str:
@@ -46,6 +50,13 @@ def node_labels(name: str) -> dict[str, str]:
 
 def _required(affinity: JSON | None, kind: str) -> list[JSON]:
     terms = ((affinity or {}).get(kind) or {}).get("requiredDuringSchedulingIgnoredDuringExecution")
+    return list(terms or [])
+
+
+def _preferred(affinity: JSON | None, kind: str) -> list[JSON]:
+    terms = ((affinity or {}).get(kind) or {}).get(
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    )
     return list(terms or [])
 
 
@@ -118,6 +129,34 @@ class Term:
 Pair = tuple[str, str | None]  # (topology key, a node's value for it)
 
 
+@dataclass(frozen=True)
+class Weighted:
+    """A pod (anti-)affinity term with what a pod matching it adds to its domain's score
+    (negative for anti-affinity)."""
+
+    term: Term
+    weight: int
+
+
+def preferred_terms(pod: JSON) -> list[Weighted]:
+    """The pod's preferred affinity terms (their weights) and anti-affinity terms (minus them)."""
+    affinity = pod["spec"].get("affinity")
+    return [
+        Weighted(Term.of(weighted.get("podAffinityTerm") or {}, pod), sign * weighted["weight"])
+        for kind, sign in (("podAffinity", 1), ("podAntiAffinity", -1))
+        for weighted in _preferred(affinity, kind)
+        if isinstance(weighted.get("weight"), int)
+    ]
+
+
+def symmetric_terms(pod: JSON) -> list[Weighted]:
+    """What a bound pod's own terms make of an incoming pod they match (processExistingPod):
+    its required affinity terms score hardPodAffinityWeight, its preferred ones their weights."""
+    required = _required(pod["spec"].get("affinity"), "podAffinity")
+    hard = [Weighted(Term.of(t, pod), HARD_POD_AFFINITY_WEIGHT) for t in required]
+    return hard + preferred_terms(pod)
+
+
 class Scheduler:
     def __init__(
         self,
@@ -144,6 +183,11 @@ class Scheduler:
         self._requests: dict[tuple[str, str], dict[str, int]] = {}
         self._holders: dict[tuple[str, str], JSON] = {}
         self._namespaces: dict[str, dict[str, str]] = {}
+        # bound pods whose affinity scores others (symmetric_terms, parsed once per pod) with
+        # their node, and which of them may score a pod of a namespace (None: any namespace,
+        # through a namespaceSelector)
+        self._scorers: dict[tuple[str, str], tuple[str, str, list[Weighted]]] = {}
+        self._scorers_in: defaultdict[str | None, set[tuple[str, str]]] = defaultdict(set)
 
     def clear(self) -> None:
         self._unschedulable.clear()
@@ -153,6 +197,8 @@ class Scheduler:
         self._requests.clear()
         self._holders.clear()
         self._namespaces.clear()
+        self._scorers.clear()
+        self._scorers_in.clear()
 
     def _track(self, key: tuple[str, str], pod: JSON | None) -> None:
         """Record a bound pod (or its removal, with None)."""
@@ -160,6 +206,7 @@ class Scheduler:
         in_namespace = self._placed.setdefault(namespace, {})
         previous = in_namespace.pop(name, None)
         self._holders.pop(key, None)
+        scorer = self._untrack_scorer(key)
         requests = self._requests.pop(key, None)
         if previous is not None:
             self._load[previous["spec"]["nodeName"]] -= 1
@@ -180,6 +227,32 @@ class Scheduler:
         self._requested[pod["spec"]["nodeName"]].update(requests)
         if _required(pod["spec"].get("affinity"), "podAntiAffinity"):
             self._holders[key] = pod
+        uid = pod["metadata"]["uid"]
+        # parsed once per pod: its affinity does not change
+        terms = scorer[2] if scorer is not None and scorer[1] == uid else symmetric_terms(pod)
+        if terms:
+            self._scorers[key] = (pod["spec"]["nodeName"], uid, terms)
+            for scope in self._scopes(terms):
+                self._scorers_in[scope].add(key)
+
+    @staticmethod
+    def _scopes(terms: list[Weighted]) -> set[str | None]:
+        scopes: set[str | None] = set()
+        for weighted in terms:
+            scopes.update(weighted.term.namespaces)
+            if weighted.term.namespace_selector is not None:
+                scopes.add(None)
+        return scopes
+
+    def _untrack_scorer(self, key: tuple[str, str]) -> tuple[str, str, list[Weighted]] | None:
+        scorer = self._scorers.pop(key, None)
+        if scorer is not None:
+            for scope in self._scopes(scorer[2]):
+                keys = self._scorers_in[scope]
+                keys.discard(key)
+                if not keys:
+                    del self._scorers_in[scope]
+        return scorer
 
     def on_change(self, change: Change) -> None:
         if change.type_key == type_key(NAMESPACES):
@@ -235,11 +308,38 @@ class Scheduler:
             yield from self._placed.get(namespace, {}).values()
 
     def _pair(self, node: str, topology_key: str) -> Pair:
-        return topology_key, self._node_labels[node].get(topology_key)
+        # a pod bound past the scheduler to a node that does not exist is in no domain
+        return topology_key, self._node_labels.get(node, {}).get(topology_key)
+
+    def _scores(self, pod: JSON) -> Counter[Pair]:
+        """InterPodAffinity's PreScore: per topology pair, the weights of the pod's preferred
+        affinity terms each bound pod there matches, minus those of its anti-affinity terms;
+        and symmetrically what the bound pods' own terms (required affinity, preferred affinity
+        and anti-affinity) make of this pod. A node scores its pairs' sum."""
+        scores: Counter[Pair] = Counter()
+        namespaces = self._namespaces
+        for weighted in preferred_terms(pod):
+            term = weighted.term
+            for other in self._in_scope(term):
+                pair = self._pair(other["spec"]["nodeName"], term.topology_key)
+                if pair[1] is not None and term.matches(other, namespaces):
+                    scores[pair] += weighted.weight
+        keys = self._scorers_in.get(pod["metadata"]["namespace"], set()) | self._scorers_in.get(
+            None, set()
+        )
+        for key in keys:
+            node, _, terms = self._scorers[key]
+            for weighted in terms:
+                pair = self._pair(node, weighted.term.topology_key)
+                if pair[1] is not None and weighted.term.matches(pod, namespaces):
+                    scores[pair] += weighted.weight
+        return scores
 
     def _choose(self, pod: JSON) -> tuple[str | None, Counter[str]]:
         """The scheduler's filters per node, in its plugin order (NodeAffinity, NodeResourcesFit,
-        InterPodAffinity); the least loaded node wins."""
+        InterPodAffinity); of the nodes that pass, the best InterPodAffinity score wins, then the
+        least loaded node, then the first configured. (The real scheduler normalises that score
+        and adds the other score plugins'; here preferred affinity comes first.)"""
         why: Counter[str] = Counter()
         affinity = [Term.of(t, pod) for t in _required(pod["spec"].get("affinity"), "podAffinity")]
         anti = [Term.of(t, pod) for t in _required(pod["spec"].get("affinity"), "podAntiAffinity")]
@@ -257,10 +357,12 @@ class Scheduler:
                     )
         first_of_group = not attracting and all(t.matches(pod, namespaces) for t in affinity)
         shunned = {
-            self._pair(other["spec"]["nodeName"], term.topology_key)
+            pair
             for term in anti
             for other in self._in_scope(term)
             if term.matches(other, namespaces)
+            # a node without the topology key is in no domain: nothing keeps a pod from it
+            and (pair := self._pair(other["spec"]["nodeName"], term.topology_key))[1] is not None
         }
         refused = {
             self._pair(other["spec"]["nodeName"], term.topology_key)
@@ -293,7 +395,13 @@ class Scheduler:
                 feasible.append(node)
         if not feasible:
             return None, why
-        return min(feasible, key=lambda n: (self._load[n], self._nodes.index(n))), why
+        scores = self._scores(pod) if len(feasible) > 1 else Counter[Pair]()
+
+        def rank(node: str) -> tuple[int, int, int]:
+            score = sum(scores.get(pair, 0) for pair in self._node_labels[node].items())
+            return -score, self._load[node], self._nodes.index(node)
+
+        return min(feasible, key=rank), why
 
     def _mark_unschedulable(self, pod: JSON, why: Counter[str]) -> None:
         # FitError's histogram: "<count> <reason>" texts, sorted as texts (sort.Strings)

@@ -199,6 +199,19 @@ def qualified_name(field: str, key: str) -> list[Cause]:
     return invalid_each(field, key, is_label_key(key))
 
 
+def strict_qualified_name(field: str, key: str) -> list[Cause]:
+    """ValidateQualifiedName (IsQualifiedName): a label key's rules, in its own words for a key
+    of more than one '/' ("a qualified name ...", where newer label checks say "a valid label
+    key ...")."""
+    messages = [
+        "a qualified name " + m.removeprefix("a valid label key ")
+        if m.startswith("a valid label key ")
+        else m
+        for m in is_label_key(key)
+    ]
+    return invalid_each(field, key, messages)
+
+
 def labels(field: str, values: Mapping[str, Any]) -> list[Cause]:
     causes = []
     for key, value in values.items():

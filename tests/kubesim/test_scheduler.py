@@ -211,3 +211,162 @@ def test_binding_leaves_the_generation_alone(core: client.CoreV1Api) -> None:
     assert core.read_namespaced_pod("p", "a").metadata.generation == 1
     patched = core.patch_namespaced_pod("p", "a", {"spec": {"activeDeadlineSeconds": 600}})
     assert patched.metadata.generation == 2
+
+
+# InterPodAffinity's scoring of preferred terms
+
+HOSTNAME = "kubernetes.io/hostname"
+
+
+def preferred(kind: str, labels: dict[str, str], weight: int = 100) -> dict[str, Any]:
+    term = {"labelSelector": {"matchLabels": labels}, "topologyKey": HOSTNAME}
+    return {
+        kind: {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": weight, "podAffinityTerm": term}
+            ]
+        }
+    }
+
+
+def lesson_pod(name: str, lesson: str, **spec: Any) -> dict[str, Any]:
+    """A lesson's pod as lessonq makes them: it prefers its lesson's node."""
+    labels = {"lessonq.io/instance": "i1", "lessonq.io/id": lesson}
+    return pod_body(name, labels=labels, affinity=preferred("podAffinity", labels), **spec)
+
+
+def test_preferred_affinity_keeps_each_lesson_on_one_node(core: client.CoreV1Api) -> None:
+    """Least loaded alone would spread both lessons over the three nodes."""
+    namespace(core, "a")
+    for lesson in ("l1", "l2"):
+        for index in range(4):
+            core.create_namespaced_pod("a", lesson_pod(f"{lesson}-{index}", lesson))
+    assert {node_of(core, f"l1-{i}") for i in range(4)} == {"node-1"}
+    # the second lesson starts on the least loaded node, and stays there
+    assert {node_of(core, f"l2-{i}") for i in range(4)} == {"node-2"}
+
+
+def test_a_lesson_spills_to_one_other_node_when_its_node_is_full() -> None:
+    with KubeSim(time_scale=FAST, allocatable="cpu:2") as sim:
+        core = client.CoreV1Api(api_client(sim))
+        namespace(core, "a")
+        requests = {"resources": {"requests": {"cpu": "600m"}}}  # three fit on a node
+        for index in range(5):
+            core.create_namespaced_pod("a", lesson_pod(f"p{index}", "l1", container=requests))
+        nodes = [node_of(core, f"p{i}") for i in range(5)]
+        # the fifth goes where the fourth went (its lesson is there), not to the emptier node-3
+        assert nodes == ["node-1"] * 3 + ["node-2"] * 2
+
+
+def test_preferred_anti_affinity_outweighs_the_load() -> None:
+    with KubeSim(nodes=["node-1", "node-2"], time_scale=FAST) as sim:
+        core = client.CoreV1Api(api_client(sim))
+        namespace(core, "a")
+        for name, node, labels in (
+            ("filler-1", "node-1", {}),
+            ("filler-2", "node-1", {}),
+            ("db", "node-2", {"app": "db"}),
+        ):
+            core.create_namespaced_pod(
+                "a", pod_body(name, labels=labels, nodeSelector={HOSTNAME: node})
+            )
+            node_of(core, name)
+        core.create_namespaced_pod(
+            "a", pod_body("web", affinity=preferred("podAntiAffinity", {"app": "db"}))
+        )
+        assert node_of(core, "web") == "node-1"
+        # a preference only: with room nowhere else it goes next to what it avoids
+        core.create_namespaced_pod(
+            "a",
+            pod_body(
+                "web-2",
+                affinity={
+                    **preferred("podAntiAffinity", {"app": "db"}),
+                    "nodeAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": {
+                            "nodeSelectorTerms": [
+                                {
+                                    "matchExpressions": [
+                                        {"key": HOSTNAME, "operator": "In", "values": ["node-2"]}
+                                    ]
+                                }
+                            ]
+                        }
+                    },
+                },
+            ),
+        )
+        assert node_of(core, "web-2") == "node-2"
+
+
+def test_weights_add_up_per_matching_pod_and_anti_affinity_subtracts(
+    core: client.CoreV1Api,
+) -> None:
+    namespace(core, "a")
+    for name, node, labels in (
+        ("a1", "node-1", {"app": "a"}),
+        ("b1", "node-2", {"app": "b"}),
+        ("b2", "node-2", {"app": "b"}),
+        ("c1", "node-3", {"app": "c"}),
+    ):
+        core.create_namespaced_pod(
+            "a", pod_body(name, labels=labels, nodeSelector={HOSTNAME: node})
+        )
+        node_of(core, name)
+    terms = [
+        {
+            "weight": weight,
+            "podAffinityTerm": {
+                "labelSelector": {"matchLabels": {"app": app}},
+                "topologyKey": HOSTNAME,
+            },
+        }
+        for app, weight in (("a", 50), ("b", 30))
+    ]
+    # node-1 scores 50, node-2 30 + 30 = 60
+    affinity_terms = {"podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": terms}}
+    core.create_namespaced_pod("a", pod_body("two-b", affinity=affinity_terms))
+    assert node_of(core, "two-b") == "node-2"
+    # node-2 now scores 60 - 100: node-1 wins
+    both = {**affinity_terms, **preferred("podAntiAffinity", {"app": "b"})}
+    core.create_namespaced_pod("a", pod_body("no-b", affinity=both))
+    assert node_of(core, "no-b") == "node-1"
+
+
+def test_bound_pods_preferences_score_the_incoming_pod() -> None:
+    """The symmetric part: an existing pod's preferred (anti-)affinity terms that match the
+    incoming pod draw it to (push it from) the existing pod's node."""
+    with KubeSim(nodes=["node-1", "node-2", "node-3"], time_scale=FAST) as sim:
+        core = client.CoreV1Api(api_client(sim))
+        namespace(core, "a")
+        core.create_namespaced_pod(
+            "a",
+            pod_body(
+                "cache",
+                nodeSelector={HOSTNAME: "node-3"},
+                affinity=preferred("podAffinity", {"app": "web"}),
+            ),
+        )
+        core.create_namespaced_pod(
+            "a",
+            pod_body(
+                "loner",
+                nodeSelector={HOSTNAME: "node-1"},
+                affinity=preferred("podAntiAffinity", {"app": "api"}),
+            ),
+        )
+        node_of(core, "cache")
+        node_of(core, "loner")
+        core.create_namespaced_pod("a", pod_body("web", labels={"app": "web"}))
+        assert node_of(core, "web") == "node-3"  # not node-2, the least loaded
+        core.create_namespaced_pod("a", pod_body("api", labels={"app": "api"}))
+        assert node_of(core, "api") == "node-2"  # least loaded, and not node-1
+        # a deleted pod scores no more
+        core.delete_namespaced_pod("cache", "a", grace_period_seconds=0)
+        wait_for(
+            lambda: "cache" not in {p.metadata.name for p in core.list_namespaced_pod("a").items},
+            what="cache gone",
+        )
+        core.create_namespaced_pod("a", pod_body("web-2", labels={"app": "web"}))
+        # one pod on each node: the first; with cache still there, node-3
+        assert node_of(core, "web-2") == "node-1"

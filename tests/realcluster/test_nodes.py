@@ -168,3 +168,44 @@ def test_the_real_scheduler_fits_requests_in_the_nodes_allocatable_as_kubesim_do
     )
     # kubesim words it as a newer scheduler does, with the preemption's verdict after it
     assert words.startswith(real + " preemption: ")
+
+
+def ready_condition(core: k8s.CoreV1Api, namespace: str, name: str) -> tuple[str, str, str]:
+    conditions = core.read_namespaced_pod(name, namespace).status.conditions or []
+    [found] = [c for c in conditions if c.type == "Ready"] or [None]
+    return (found.status, found.reason, found.message) if found else ("", "", "")
+
+
+def test_a_readiness_gate_holds_ready_until_its_condition_is_patched(
+    admin_view: ClusterView, namespace: str
+) -> None:
+    """The real apiserver takes the gate, kubesim's kubelet keeps Ready False until another
+    client sets the gate's condition through pods/status, then works Ready out again."""
+    core = admin_view.core
+    gate = "example.com/wired"
+    body = pod("p")
+    body["spec"]["readinessGates"] = [{"conditionType": gate}]
+    core.create_namespaced_pod(namespace, body)
+    missing = (
+        "False",
+        "ReadinessGatesNotReady",
+        f'corresponding condition of pod readiness gate "{gate}" does not exist.',
+    )
+    eventually(lambda: ready_condition(core, namespace, "p") == missing, what="gated Ready")
+    patch = {"status": {"conditions": [{"type": gate, "status": "True"}]}}
+    core.patch_namespaced_pod_status("p", namespace, patch)
+    eventually(
+        lambda: ready_condition(core, namespace, "p")[0] == "True", what="Ready once the gate is"
+    )
+
+
+def test_the_link_agent_wires_the_lesson_pods_on_its_node(
+    admin_view: ClusterView, namespace: str
+) -> None:
+    core = admin_view.core
+    body = pod("p")
+    body["spec"]["readinessGates"] = [{"conditionType": "lessonq.io/links-wired"}]
+    core.create_namespaced_pod(namespace, body)
+    eventually(lambda: ready(core, namespace, "p"), what="wired and Ready")
+    conditions = core.read_namespaced_pod("p", namespace).status.conditions
+    assert any(c.type == "lessonq.io/links-wired" and c.status == "True" for c in conditions)
