@@ -71,3 +71,53 @@ def test_lessons_reach_ready_beside_a_nearly_full_node_and_one_too_big_fails_ear
         )
         # Early: long before the provisioning deadline.
         assert failed.updated_at - failed.created_at < stack.settings.provision_timeout / 3
+
+
+def chain_lesson(folder: Path, slug: str, boxes: int) -> Path:
+    """A chain of `boxes` Linux boxes, each linked to the next."""
+    lesson = {
+        "name": f"A Chain of {boxes}",
+        "slug": slug,
+        "category": "fundamentals",
+        "tier": "local",
+        "shortDescription": "Linux boxes in a row.",
+        "endpoints": [{"name": f"box{i}", "image": "utility"} for i in range(boxes)],
+        "connections": [{"a": f"box{i}", "b": f"box{i + 1}"} for i in range(boxes - 1)],
+        "stages": [{"description": "Look around", "guideType": "markdown"}],
+    }
+    path = folder / slug / "lesson.meta.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(yaml.safe_dump(lesson))
+    return path
+
+
+def test_on_an_overlay_a_lesson_too_big_for_a_node_spreads_and_one_that_fits_stays_together(
+    tmp_path: Path, session_id: str
+) -> None:
+    # Three nodes of three pods each; node-3's agent is slow to wire.
+    sim = {"allocatable": {"pods": "3"}, "link_agent_slow": {"node-3": 2}}
+    settings = {"links": "overlay"}
+    with running_stack(tmp_path, sim=sim, settings=settings) as stack:
+        client = stack.client()
+        view = ClusterView(stack.sim.url)
+
+        spread = client.create(chain_lesson(tmp_path, "five-in-a-row", 5), f"{session_id}-a")
+        ready = client.wait(spread.id, timeout=60)
+        assert ready.state is LessonState.READY, ready.error
+        together = client.create(chain_lesson(tmp_path, "three-in-a-row", 3), f"{session_id}-b")
+        assert client.wait(together.id, timeout=60).state is LessonState.READY
+
+        def nodes(namespace: str) -> set[str]:
+            pods = view.core.list_namespaced_pod(namespace).items
+            assert all(
+                any(
+                    c.type == "lessonq.io/links-wired" and c.status == "True"
+                    for c in pod.status.conditions
+                )
+                for pod in pods
+            )
+            return {pod.spec.node_name for pod in pods}
+
+        assert len(nodes(spread.namespace)) == 2
+        assert len(nodes(together.namespace)) == 1
+        assert len(ready.vnis) == 4 and len(set(ready.vnis)) == 4
