@@ -10,6 +10,8 @@ bridge stays behind forever once its lesson is gone.
 ``python -m nodeagent`` (``lessonq node-agent``, a DaemonSet: ``deploy/node-agent.yaml``) fixes
 that on its node, a pass every few seconds, touching only bridges with lessonq's prefix and
 their ports: ``bridges`` finds them, ``knobs`` sets what the plugin cannot, ``rules`` keeps the
-agent's nftables tables in place, ``cleanup`` deletes bridges left empty; ``agent`` runs a pass
-over a ``host.Host``, which ``linux`` implements with iproute2 and nftables.
+agent's nftables tables in place, ``cleanup`` deletes bridges left empty; given a desired state,
+``tunnels`` joins a link's bridges on several nodes with VXLAN ports and ``allowlist`` lets
+their VXLAN in only from the peers wired; ``agent`` runs a pass over a ``host.Host``, which
+``linux`` implements with iproute2 and nftables.
 """

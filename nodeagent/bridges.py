@@ -16,7 +16,7 @@ from typing import Any
 
 # The prefix lessons.naming gives every bridge: imported, not repeated, so the two never disagree.
 from lessons.naming import BRIDGE_PREFIX
-from nodeagent.host import Link
+from nodeagent.host import Link, Vxlan
 
 __all__ = ["BRIDGE_PREFIX", "Bridge", "lesson_bridges", "parse_links"]
 
@@ -38,6 +38,17 @@ def _mask(value: Any) -> int | None:
     return None if value is None else int(str(value), 0)
 
 
+def _vxlan(data: dict[str, Any]) -> Vxlan:
+    # iproute2 prints an IPv6 local address under its own key.
+    local = data.get("local", data.get("local6"))
+    return Vxlan(
+        vni=int(data.get("id", 0)),
+        local=None if local is None else str(local),
+        port=int(data.get("port", 0)),
+        learning=bool(data.get("learning", True)),
+    )
+
+
 def _link(raw: dict[str, Any], addresses: tuple[str, ...]) -> Link:
     info = raw.get("linkinfo") or {}
     data = info.get("info_data") or {}
@@ -53,6 +64,9 @@ def _link(raw: dict[str, Any], addresses: tuple[str, ...]) -> Link:
         port_mask=_mask(port_data.get("group_fwd_mask")) if is_bridge_port else None,
         addr_gen_mode=raw.get("inet6_addr_gen_mode"),
         addresses=addresses,
+        mtu=None if raw.get("mtu") is None else int(raw["mtu"]),
+        up=None if "flags" not in raw else "UP" in raw["flags"],
+        vxlan=_vxlan(data) if info.get("info_kind") == "vxlan" else None,
     )
 
 

@@ -56,6 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="file keeping when each bridge was first seen empty, across restarts and --once runs",
     )
     parser.add_argument(
+        "--tunnels",
+        type=Path,
+        metavar="FILE",
+        help="JSON file of the VXLAN tunnels this node should have, read every pass: the "
+        "node's tunnel ports and their allow-list are made to match it (without it, tunnels "
+        "are left alone)",
+    )
+    parser.add_argument(
         "--heartbeat", type=Path, help="file touched after each pass without errors"
     )
     parser.add_argument(
@@ -100,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(1)
     agent = Agent(LinuxHost(), grace=args.grace, state=args.state)
     if args.once:
-        sys.exit(1 if one_pass(agent, args.heartbeat).errors else 0)
+        sys.exit(1 if one_pass(agent, args.heartbeat, args.tunnels).errors else 0)
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -108,4 +116,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    run(agent, args.interval, stop, args.heartbeat)
+    run(agent, args.interval, stop, args.heartbeat, args.tunnels)

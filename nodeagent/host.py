@@ -17,6 +17,16 @@ class HostError(Exception):
 
 
 @dataclasses.dataclass(frozen=True)
+class Vxlan:
+    """A VXLAN device's settings, as far as the agent's tunnels care (``tunnels``)."""
+
+    vni: int
+    local: str | None
+    port: int
+    learning: bool
+
+
+@dataclasses.dataclass(frozen=True)
 class Link:
     """One network interface of the node, as far as the agent cares."""
 
@@ -32,6 +42,11 @@ class Link:
     # "eui64", "none", ...; None where the node has no IPv6 at all.
     addr_gen_mode: str | None = None
     addresses: tuple[str, ...] = ()
+    mtu: int | None = None
+    # Administratively up (the UP flag).
+    up: bool | None = None
+    # A VXLAN device's settings; None for any other kind.
+    vxlan: Vxlan | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -226,18 +226,33 @@ def _checksum(data: bytes) -> int:
 _echo_ids = itertools.count(1)
 
 
-def ping(netns: Netns, address: str, interface: str, timeout: float = 3.0) -> bool:
-    """An ICMP echo from `interface` to `address`: True once the reply came back."""
+IP_MTU_DISCOVER = 10
+IP_PMTUDISC_DO = 2  # set DF, never fragment
+
+
+def ping(
+    netns: Netns,
+    address: str,
+    interface: str,
+    timeout: float = 3.0,
+    size: int | None = None,
+    dont_fragment: bool = False,
+) -> bool:
+    """An ICMP echo from `interface` to `address`: True once the reply came back. `size`:
+    the echo's data in bytes (``ping -s``); `dont_fragment`: with DF set (``ping -M do``)."""
     sock = netns.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode())
+    if dont_fragment:
+        sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
     ident = next(_echo_ids) & 0xFFFF
-    echo = struct.pack("!BBHHH", 8, 0, 0, ident, 1) + b"lessonq"
+    data = b"lessonq" if size is None else (b"lessonq" * (size // 7 + 1))[:size]
+    echo = struct.pack("!BBHHH", 8, 0, 0, ident, 1) + data
     sock.sendto(echo[:2] + struct.pack("!H", _checksum(echo)) + echo[4:], (address, 0))
     deadline = time.monotonic() + timeout
     while (left := deadline - time.monotonic()) > 0:
         if not select.select([sock], [], [], left)[0]:
             break
-        data, source = sock.recvfrom(2048)
+        data, source = sock.recvfrom(65535)
         icmp = data[(data[0] & 0x0F) * 4 :]
         if source[0] == address and icmp[0] == 0 and struct.unpack("!H", icmp[4:6])[0] == ident:
             return True
