@@ -26,6 +26,7 @@ from kube.kinds import POD, Kind, kind_of
 from kube.objects import Obj, describe
 
 MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_MERGE = "application/strategic-merge-patch+json"
 
 
 class Listing(NamedTuple):
@@ -79,6 +80,13 @@ class KubeApi(Protocol):
         """Apply a JSON merge patch (RFC 7386); None when the object does not exist."""
         ...
 
+    def patch_status(
+        self, kind: Kind, name: str, status: Obj, namespace: str | None = None
+    ) -> Obj | None:
+        """Change an object's status through its status subresource, a strategic merge patch
+        (a pod's conditions merge by type); None when the object does not exist."""
+        ...
+
     def log(self, namespace: str, pod: str, tail_lines: int, limit_bytes: int) -> str:
         """The last lines a pod's (only) container printed, at most `limit_bytes`."""
         ...
@@ -117,7 +125,8 @@ class Kube:
             raise
 
     def listing(self, kind: Kind, namespace: str | None, label_selector: str) -> Listing:
-        found = self._call("GET", kind.path(namespace), query=[("labelSelector", label_selector)])
+        path = kind.path(namespace) if namespace is not None else kind.everywhere
+        found = self._call("GET", path, query=[("labelSelector", label_selector)])
         version = str(found.get("metadata", {}).get("resourceVersion"))
         return Listing(found.get("items", []), version)
 
@@ -147,6 +156,17 @@ class Kube:
             return self._call(
                 "PATCH", kind.path(namespace, name), body=patch, content_type=MERGE_PATCH
             )
+        except PermanentError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def patch_status(
+        self, kind: Kind, name: str, status: Obj, namespace: str | None = None
+    ) -> Obj | None:
+        path = kind.path(namespace, name) + "/status"
+        try:
+            return self._call("PATCH", path, body={"status": status}, content_type=STRATEGIC_MERGE)
         except PermanentError as error:
             if error.status == 404:
                 return None

@@ -22,6 +22,12 @@ class Kind:
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
 
+    @property
+    def everywhere(self) -> str:
+        """The path of the objects of this kind in every namespace (a list or watch)."""
+        root = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        return f"{root}/{self.plural}"
+
     def path(self, namespace: str | None = None, name: str | None = None) -> str:
         """The collection's path, or the object's with `name`."""
         root = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"

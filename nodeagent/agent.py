@@ -13,8 +13,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from config.clock import SYSTEM_CLOCK, Clock
 from config.logs import EXTRA_KEY
@@ -22,6 +23,7 @@ from nodeagent import allowlist, knobs, tunnels
 from nodeagent.bridges import BRIDGE_PREFIX, lesson_bridges
 from nodeagent.cleanup import EmptyBridges, delete_empty
 from nodeagent.host import Change, Host, HostError, Link
+from nodeagent.links import Key, Wanted
 from nodeagent.rules import Rules
 from nodeagent.tunnels import Tunnel, TunnelChange, TunnelHost
 
@@ -39,6 +41,8 @@ class PassResult:
     tunnels: int | None = None
     allowlist_loaded: bool = False
     tunnel_changes: list[TunnelChange] = dataclasses.field(default_factory=list)
+    # Pods whose links-wired gate the pass set (with the cluster as its source).
+    wired: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     # Bridges of desired tunnels not on the node (yet).
     waiting: list[str] = dataclasses.field(default_factory=list)
 
@@ -47,7 +51,9 @@ class PassResult:
         return (
             self.rules_loaded
             or self.allowlist_loaded
-            or bool(self.changes or self.deleted or self.errors or self.tunnel_changes)
+            or bool(
+                self.changes or self.deleted or self.errors or self.tunnel_changes or self.wired
+            )
         )
 
 
@@ -160,6 +166,8 @@ def report(result: PassResult) -> None:
         "deleted": result.deleted,
         "errors": result.errors,
     }
+    if result.wired:
+        fields["wired"] = [f"{namespace}/{name}" for namespace, name in result.wired]
     tunnel_text = ""
     if result.tunnels is not None:
         fields.update(
@@ -186,20 +194,56 @@ def report(result: PassResult) -> None:
     log.log(level, message, extra={EXTRA_KEY: fields})
 
 
-def one_pass(agent: Agent, heartbeat: Path | None, tunnels_file: Path | None = None) -> PassResult:
-    """A pass, its log line, and the heartbeat file touched if it had no errors (what the
-    probes look at). With `tunnels_file`, the desired tunnels are read from it for the pass;
-    when it cannot be read, the pass leaves tunnels as they are (and reports an error)."""
-    desired: list[Tunnel] | None = None
-    problem = None
-    if tunnels_file is not None:
+class TunnelSource(Protocol):
+    """Where a pass gets the tunnels this node should have: a file, or the cluster."""
+
+    def read(self) -> Wanted:
+        """LookupError when it cannot be read."""
+        ...
+
+    def mark_wired(self, found: Wanted, waiting: Collection[str]) -> list[Key]:
+        """After a pass that made the tunnels: tell whoever waits on them (LookupError)."""
+        ...
+
+
+class FileSource:
+    """The tunnels of a JSON file (--tunnels), read every pass; nobody waits on them."""
+
+    def __init__(self, path: Path, prefix: str = BRIDGE_PREFIX) -> None:
+        self.path, self.prefix = path, prefix
+
+    def read(self) -> Wanted:
         try:
-            desired = tunnels.read(tunnels_file, agent.prefix)
+            return Wanted(tunnels.read(self.path, self.prefix), {}, frozenset())
         except (OSError, ValueError) as error:
-            problem = f"tunnels file {tunnels_file}: {error}"
-    result = agent.run_pass(desired)
+            raise LookupError(f"tunnels file {self.path}: {error}") from None
+
+    def mark_wired(self, found: Wanted, waiting: Collection[str]) -> list[Key]:
+        return []
+
+
+def one_pass(
+    agent: Agent, heartbeat: Path | None, source: TunnelSource | None = None
+) -> PassResult:
+    """A pass, its log line, and the heartbeat file touched if it had no errors (what the
+    probes look at). With a `source`, the desired tunnels are read from it for the pass, and
+    once the pass made them without errors, the source is told which pods' links are wired;
+    when it cannot be read, the pass leaves tunnels as they are (and reports an error)."""
+    found: Wanted | None = None
+    problem = None
+    if source is not None:
+        try:
+            found = source.read()
+        except LookupError as error:
+            problem = str(error)
+    result = agent.run_pass(found.tunnels if found is not None else None)
     if problem is not None:
         result.errors.append(problem)
+    if source is not None and found is not None and not result.errors:
+        try:
+            result.wired = source.mark_wired(found, result.waiting)
+        except LookupError as error:
+            result.errors.append(str(error))
     report(result)
     if heartbeat is not None and not result.errors:
         heartbeat.touch()
@@ -211,9 +255,9 @@ def run(
     interval: float,
     stop: threading.Event,
     heartbeat: Path | None,
-    tunnels_file: Path | None = None,
+    source: TunnelSource | None = None,
 ) -> None:
     """A pass every `interval` seconds until `stop` is set."""
     while not stop.is_set():
-        one_pass(agent, heartbeat, tunnels_file)
+        one_pass(agent, heartbeat, source)
         stop.wait(interval)

@@ -8,6 +8,7 @@ short Python start and no command on the node.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -64,6 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
         "are left alone)",
     )
     parser.add_argument(
+        "--overlay",
+        action="store_true",
+        help="read the tunnels this node should have from the cluster (the lesson pods, their "
+        "overlay NetworkAttachmentDefinitions, the nodes' InternalIPs), and set the "
+        "lessonq.io/links-wired readiness gate of the pods here once their links are wired; "
+        "with the in-cluster credentials (or LESSONQ_KUBECONFIG). The default when "
+        "LESSONQ_LINKS=overlay",
+    )
+    parser.add_argument(
+        "--node-name",
+        default=os.environ.get("NODE_NAME"),
+        help="this node's name, with --overlay (default: $NODE_NAME, from the downward API)",
+    )
+    parser.add_argument(
         "--heartbeat", type=Path, help="file touched after each pass without errors"
     )
     parser.add_argument(
@@ -98,17 +113,27 @@ def main(argv: Sequence[str] | None = None) -> None:
     # The rest only where it runs passes: a probe stays a short start.
     from config.logs import configure
     from config.settings import SettingsError, load_settings
-    from nodeagent.agent import Agent, one_pass, run
+    from nodeagent.agent import Agent, FileSource, TunnelSource, one_pass, run
     from nodeagent.linux import LinuxHost
 
     try:
-        configure(load_settings())  # LESSONQ_LOG_JSON, as every lessonq process
+        settings = load_settings()
+        configure(settings)  # LESSONQ_LOG_JSON, as every lessonq process
     except SettingsError as error:
         print(f"lessonq node-agent: {' '.join(str(error).split())}", file=sys.stderr)
         sys.exit(1)
+    overlay = args.overlay or (settings.links == "overlay" and args.tunnels is None)
+    if overlay and (args.tunnels is not None or not args.node_name):
+        parser.error("--overlay needs --node-name (or NODE_NAME), and no --tunnels")
     agent = Agent(LinuxHost(), grace=args.grace, state=args.state)
+    source: TunnelSource | None = FileSource(args.tunnels) if args.tunnels else None
+    if overlay:
+        from kube import Kube
+        from nodeagent.cluster import ClusterLinks
+
+        source = ClusterLinks(Kube.from_settings(settings), args.node_name)
     if args.once:
-        sys.exit(1 if one_pass(agent, args.heartbeat, args.tunnels).errors else 0)
+        sys.exit(1 if one_pass(agent, args.heartbeat, source).errors else 0)
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -116,4 +141,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    run(agent, args.interval, stop, args.heartbeat, args.tunnels)
+    run(agent, args.interval, stop, args.heartbeat, source)

@@ -219,6 +219,27 @@ class FakeKube:
         found["metadata"]["resourceVersion"] = str(next(self._versions))
         return copy.deepcopy(found)
 
+    def patch_status(
+        self, kind: Kind, name: str, status: Obj, namespace: str | None = None
+    ) -> Obj | None:
+        self._called("patch-status", kind, namespace, name)
+        found = self.objects.get((kind.kind, namespace or "", name))
+        if found is None:
+            return None
+        current = found.setdefault("status", {})
+        for key, value in status.items():
+            if key == "conditions":  # merged by type, as a strategic merge patch does
+                kept = [
+                    c
+                    for c in current.get("conditions", [])
+                    if c["type"] not in {new["type"] for new in value}
+                ]
+                current["conditions"] = kept + copy.deepcopy(value)
+            else:
+                current[key] = copy.deepcopy(value)
+        found["metadata"]["resourceVersion"] = str(next(self._versions))
+        return copy.deepcopy(found)
+
     def log(self, namespace: str, pod: str, tail_lines: int, limit_bytes: int) -> str:
         self._called("log", POD, namespace, pod)
         if (POD.kind, namespace, pod) not in self.objects:

@@ -98,13 +98,17 @@ def test_deployments_run_lessonq_commands_with_real_settings() -> None:
     assert deployments["lessonq-beat"]["spec"]["strategy"]["type"] == "Recreate"
 
 
-def test_only_the_workers_hold_api_credentials() -> None:
-    account = of_kind("ServiceAccount")["lessonq-worker"]["metadata"]
-    (binding,) = of_kind("ClusterRoleBinding").values()
-    assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": account["name"], "namespace": account["namespace"]}
-    ]
-    assert binding["roleRef"]["name"] in of_kind("ClusterRole")
+def test_only_the_workers_and_the_node_agent_hold_api_credentials() -> None:
+    accounts = of_kind("ServiceAccount")
+    assert set(accounts) == {"lessonq-worker", "lessonq-node-agent"}
+    bindings = of_kind("ClusterRoleBinding")
+    for name, account in accounts.items():
+        meta = account["metadata"]
+        assert bindings[name]["subjects"] == [
+            {"kind": "ServiceAccount", "name": meta["name"], "namespace": meta["namespace"]}
+        ]
+        assert bindings[name]["roleRef"]["name"] == name and name in of_kind("ClusterRole")
+    account = accounts["lessonq-worker"]["metadata"]
     for name, deployment in of_kind("Deployment").items():
         spec = deployment["spec"]["template"]["spec"]
         if name == "lessonq-worker":
@@ -240,9 +244,10 @@ def test_the_node_agent_runs_on_every_node_with_net_admin_and_nothing_more() -> 
     assert pod["metadata"]["labels"].items() >= agent["spec"]["selector"]["matchLabels"].items()
     assert pod["metadata"]["labels"].items() >= {LESSONQ_POD}
     spec = pod["spec"]
-    # The node's own interfaces and nftables; no API credentials.
-    assert spec["hostNetwork"] is True and spec["automountServiceAccountToken"] is False
-    assert "serviceAccountName" not in spec
+    # The node's own interfaces and nftables; an identity of its own (overlay links), its
+    # node's name from the downward API.
+    assert spec["hostNetwork"] is True and "automountServiceAccountToken" not in spec
+    assert spec["serviceAccountName"] == "lessonq-node-agent"
     (container,) = spec["containers"]
     assert container["image"] == "lessonq:latest"
     assert check_lessonq_command(container["args"]) == "node-agent"
@@ -250,7 +255,9 @@ def test_the_node_agent_runs_on_every_node_with_net_admin_and_nothing_more() -> 
     assert not options.once and options.probe is None
     # The settings (log format) as every lessonq pod has them; no Redis, no secret.
     assert container["envFrom"] == [{"configMapRef": {"name": "lessonq-settings"}}]
-    assert "env" not in container
+    assert container["env"] == [
+        {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}
+    ]
     check_settings(of_kind("ConfigMap")["lessonq-settings"]["data"])
     # Root in the container for NET_ADMIN to be effective, and that capability alone.
     assert container["securityContext"] == {

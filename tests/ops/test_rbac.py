@@ -15,6 +15,7 @@ Every (verb, resource) kubesim counted must be granted, and every grant must hav
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,15 +24,22 @@ from typing import Any
 import pytest
 import yaml
 
+from config.settings import load_settings
 from jobs import CeleryProducer, StepPayload, sending_app
+from kube import Kube
+from kubesim import KubeSim
 from kubesim.multus import MULTUS_CRD
 from kubesim.resources import BUILTINS, custom_types_of
+from lessons.manifests import LINKS_WIRED, NETWORKS_ANNOTATION, VNI_ANNOTATION
+from lessons.naming import MANAGED
 from lessons.state import LessonRecord, LessonState
 from lessons.steps import Job, Step
+from nodeagent.cluster import ClusterLinks
+from nodeagent.links import Wanted
 from scheduler.client import LessonClient
 from tests.support.kube import ClusterView
 from tests.support.redis import redis_client
-from tests.support.settings import REPO
+from tests.support.settings import REPO, TEST_SIM
 from tests.support.stack import Stack, running_stack
 from tests.support.waiting import eventually
 
@@ -198,3 +206,66 @@ def test_the_cluster_role_grants_exactly_what_the_pipeline_uses(
     grants = granted(cluster_role())
     assert calls - grants == set(), "the code calls what deploy/rbac.yaml does not grant"
     assert grants - calls == set(), "deploy/rbac.yaml grants what the code no longer uses"
+
+
+def agent_role() -> dict[str, Any]:
+    documents = yaml.safe_load_all((REPO / "deploy" / "node-agent.yaml").read_text())
+    (role,) = [doc for doc in documents if doc["kind"] == "ClusterRole"]
+    return role
+
+
+def test_the_node_agents_role_grants_exactly_what_its_cluster_side_uses() -> None:
+    """The agent's pass on an overlay node: it reads the links, then gates a pod once wired
+    (kubesim's own simulated agents are off: this one sets the gate)."""
+    with KubeSim(**{**TEST_SIM, "link_agent_down": ["node-1", "node-2", "node-3"]}) as sim:
+        view = ClusterView(sim.url)
+        view.core.create_namespace({"metadata": {"name": "lesson"}})
+        config = {"cniVersion": "0.3.1", "type": "bridge", "bridge": "lqabcdefghijklm"}
+        view.custom.create_namespaced_custom_object(
+            "k8s.cni.cncf.io",
+            "v1",
+            "lesson",
+            "network-attachment-definitions",
+            {
+                "apiVersion": "k8s.cni.cncf.io/v1",
+                "kind": "NetworkAttachmentDefinition",
+                "metadata": {
+                    "name": "a-b",
+                    "labels": {MANAGED: "true"},
+                    "annotations": {VNI_ANNOTATION: "5001"},
+                },
+                "spec": {"config": json.dumps(config)},
+            },
+        )
+        for name in ("a", "b"):
+            pod = {
+                "metadata": {
+                    "name": name,
+                    "labels": {MANAGED: "true"},
+                    "annotations": {NETWORKS_ANNOTATION: json.dumps([{"name": "a-b"}])},
+                },
+                "spec": {
+                    "containers": [{"name": "device", "image": "antidotelabs/utility:1"}],
+                    "readinessGates": [{"conditionType": LINKS_WIRED}],
+                },
+            }
+            view.core.create_namespaced_pod("lesson", pod)
+        node = eventually(
+            lambda: view.core.read_namespaced_pod("a", "lesson").spec.node_name,
+            what="pod a bound",
+        )
+        before = sim.stats()
+
+        links = ClusterLinks(Kube.from_settings(load_settings(kube_url=sim.url)), node)
+
+        def both_bound() -> Wanted | None:
+            read = links.read()
+            return None if read.unknown else read
+
+        found = eventually(both_bound, what="both pods bound")
+        assert links.mark_wired(found, []) == [("lesson", "a")]
+
+        calls = used(sim.stats(), before)
+    grants = granted(agent_role())
+    assert calls - grants == set(), "the agent calls what deploy/node-agent.yaml does not grant"
+    assert grants - calls == set(), "deploy/node-agent.yaml grants what the agent no longer uses"

@@ -67,3 +67,10 @@ def test_every_kind_is_found_from_its_manifest(kind: Kind) -> None:
 def test_a_kind_lessonq_does_not_handle_is_refused(manifest: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="lessonq does not handle"):
         kind_of(manifest)
+
+
+def test_a_namespaced_kind_is_listed_everywhere_by_a_path_of_its_own() -> None:
+    assert POD.everywhere == "/api/v1/pods"
+    assert NETWORK_ATTACHMENT_DEFINITION.everywhere == (
+        "/apis/k8s.cni.cncf.io/v1/network-attachment-definitions"
+    )

@@ -12,10 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from lessons.naming import bridge_name
+from kube import TransientError
+from lessons.manifests import LINKS_WIRED, NAD_API_VERSION, NETWORKS_ANNOTATION, VNI_ANNOTATION
+from lessons.naming import MANAGED, bridge_name
 from nodeagent import allowlist
-from nodeagent.agent import Agent, one_pass
+from nodeagent.agent import Agent, FileSource, one_pass
 from nodeagent.cli import build_parser
+from nodeagent.cluster import ClusterLinks
 from nodeagent.host import HostError, Link, Vxlan
 from nodeagent.knobs import PORT_MASK
 from nodeagent.linux import DELETE_GROUP, _tunnel_lines, tunnel_script
@@ -36,6 +39,7 @@ from nodeagent.tunnels import (
     tunnel_name,
 )
 from tests.fakes.clock import FakeClock
+from tests.fakes.kube import FakeKube
 from tests.unit.fake_node import FakeNode
 
 RED = bridge_name("snapshot-testing-s1-abcdefghij", 0)
@@ -439,13 +443,67 @@ def test_the_tunnels_file_is_read_every_pass_and_a_bad_one_changes_nothing(
     assert build_parser().parse_args(["--tunnels", str(file)]).tunnels == file
     the_agent = agent(node)
     caplog.set_level(logging.INFO, "lessonq.nodeagent")
-    result = one_pass(the_agent, None, file)  # no file yet
+    result = one_pass(the_agent, None, FileSource(file))  # no file yet
     assert result.errors[0].startswith(f"tunnels file {file}:") and result.tunnels is None
     file.write_text(_document())
-    assert one_pass(the_agent, None, file).tunnel_changes == [
+    assert one_pass(the_agent, None, FileSource(file)).tunnel_changes == [
         CreateTunnel(tunnel_name(RED), tunnel())
     ]
     assert "1 tunnels: allow-list loaded, 1 changes, 0 waiting for a bridge" in caplog.text
     file.write_text("{")
-    result = one_pass(the_agent, None, file)
+    result = one_pass(the_agent, None, FileSource(file))
     assert "not JSON" in result.errors[0] and tunnel_name(RED) in node.interfaces
+
+
+def test_with_the_cluster_as_its_source_a_pass_wires_the_link_then_sets_the_gate() -> None:
+    node = TunnelNode()  # without the link's bridge, at first
+    kube = FakeKube()
+    kube.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "lesson"}})
+    for name, address in (("here", HERE), ("there", PEER)):
+        status = {"addresses": [{"type": "InternalIP", "address": address}]}
+        kube.put({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}, "status": status})
+    config = {"cniVersion": "0.3.1", "type": "bridge", "bridge": RED, "mtu": 1450}
+    kube.put(
+        {
+            "apiVersion": NAD_API_VERSION,
+            "kind": "NetworkAttachmentDefinition",
+            "metadata": {
+                "name": "a-b",
+                "namespace": "lesson",
+                "labels": {MANAGED: "true"},
+                "annotations": {VNI_ANNOTATION: "4097"},
+            },
+            "spec": {"config": json.dumps(config)},
+        }
+    )
+    for name, bound in (("a", "here"), ("b", "there")):
+        kube.put(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": name,
+                    "namespace": "lesson",
+                    "labels": {MANAGED: "true"},
+                    "annotations": {NETWORKS_ANNOTATION: json.dumps([{"name": "a-b"}])},
+                },
+                "spec": {"nodeName": bound, "readinessGates": [{"conditionType": LINKS_WIRED}]},
+                "status": {"phase": "Running"},
+            }
+        )
+    the_agent, cluster = agent(node), ClusterLinks(kube, "here")
+
+    # Its bridge is not here yet: nothing is wired, nothing gated.
+    assert one_pass(the_agent, None, cluster).wired == []
+    node.bridge(RED, "veth-a")
+    result = one_pass(the_agent, None, cluster)
+
+    assert result.tunnel_changes == [CreateTunnel(tunnel_name(RED), tunnel())]
+    assert result.wired == [("lesson", "a")]
+    conditions = kube.objects[("Pod", "lesson", "a")]["status"]["conditions"]
+    assert [(c["type"], c["status"]) for c in conditions] == [(LINKS_WIRED, "True")]
+    assert one_pass(the_agent, None, cluster).wired == []  # set once
+    kube.fail("list", TransientError("the API is down"))
+    assert one_pass(the_agent, None, cluster).errors == [
+        "the cluster cannot be read: the API is down"
+    ]
