@@ -72,7 +72,8 @@ class Settings(BaseSettings):
     # LESSONQ_VNI_QUARANTINE after its lesson goes), every link at LESSONQ_OVERLAY_MTU at most.
     links: Literal["bridge", "overlay"] = "bridge"
     overlay_mtu: int = Field(1450, ge=68, le=65535)
-    vni_range: str = "4096-16777215"
+    # (Away from the cluster network's own VNIs: Calico's VXLAN uses 4096 on the same port.)
+    vni_range: str = "10000-16777215"
     vni_quarantine: Seconds = 3600
     dns_namespace: str = "kube-system"
     dns_pod_label: str = "k8s-app=kube-dns"

@@ -76,6 +76,11 @@ def waiting_reason(pod: Mapping[str, Any]) -> str:
     scheduled = _condition(pod, "PodScheduled")
     if scheduled is not None and scheduled.get("status") == "False":
         return f"{scheduled.get('reason')}: {scheduled.get('message') or 'not scheduled'}"
+    ready = _condition(pod, "Ready")
+    if ready is not None and ready.get("reason") == "ReadinessGatesNotReady":
+        # Its containers are ready; what it waits for is someone else's: on an overlay, the
+        # node agent wiring its links.
+        return f"ReadinessGatesNotReady: {ready.get('message') or 'a readiness gate'}"
     for container in pod.get("status", {}).get("containerStatuses") or []:
         waiting = (container.get("state") or {}).get("waiting")
         if waiting:

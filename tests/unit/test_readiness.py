@@ -133,6 +133,22 @@ def test_states_that_may_still_come_right_are_not_fatal(status: Pod) -> None:
             "Pending",
         ),
         ({}, "Pending"),
+        (
+            {
+                "phase": "Running",
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "False",
+                        "reason": "ReadinessGatesNotReady",
+                        "message": 'corresponding condition of pod readiness gate "lessonq.io/'
+                        'links-wired" does not exist.',
+                    }
+                ],
+            },
+            'ReadinessGatesNotReady: corresponding condition of pod readiness gate "lessonq.io/'
+            'links-wired" does not exist.',
+        ),
     ],
 )
 def test_what_a_pod_waits_for_is_said_as_kubectl_would(status: Pod, why: str) -> None:
