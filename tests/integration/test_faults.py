@@ -10,17 +10,10 @@ from kubernetes import client as k8s
 
 from lessons.naming import LESSON_ID
 from lessons.state import LessonRecord, LessonState
-from scheduler.client import LessonClient
 from tests.support.kube import ClusterView
 from tests.support.redis import redis_client
 from tests.support.stack import running_stack
-
-
-def wait_for_step(client: LessonClient, lesson_id: str, step: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while step not in (client.status(lesson_id).current_step or ""):
-        assert time.monotonic() < deadline, client.status(lesson_id)
-        time.sleep(0.01)
+from tests.support.waiting import wait_for_step
 
 
 def assert_ready(record: LessonRecord) -> None:

@@ -3,6 +3,7 @@ is nearly full, and a lesson too big for any node."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,9 @@ import yaml
 
 from lessons.state import LessonState
 from tests.support.kube import ClusterView
+from tests.support.redis import redis_client
 from tests.support.stack import running_stack
+from tests.support.waiting import wait_for_step
 
 # Every node holds 12 pods, node-1 only 5; fillers leave node-1 the emptiest (2 of 5), so the
 # first pod of a lesson lands there and a lesson of four cannot follow it.
@@ -121,3 +124,29 @@ def test_on_an_overlay_a_lesson_too_big_for_a_node_spreads_and_one_that_fits_sta
         assert len(nodes(spread.namespace)) == 2
         assert len(nodes(together.namespace)) == 1
         assert len(ready.vnis) == 4 and len(set(ready.vnis)) == 4
+
+
+def test_on_an_overlay_a_link_never_wired_fails_the_lesson_saying_so(
+    tmp_path: Path, session_id: str
+) -> None:
+    # Every node's agent refuses the lesson's one VNI (as a node whose firewall or kernel
+    # refuses it would): its pods run, and are never Ready.
+    sim = {"link_agent_refused_vnis": [20000]}
+    settings = {"links": "overlay", "vni_range": "20000-20009"}
+    with running_stack(tmp_path, sim=sim, settings=settings) as stack:
+        client = stack.client()
+        record = client.create(chain_lesson(tmp_path, "two-in-a-row", 2), session_id)
+        wait_for_step(client, record.id, "readiness")
+        # The lesson's time runs out now (its deadline moved, not shortened to race the machine).
+        redis = redis_client(stack.settings.redis_url)
+        keys, now = client.registry.keys, time.time()
+        redis.hset(keys.record(record.id), "deadline", now)
+        redis.zadd(keys.deadline, {record.id: now})
+
+        failed = client.wait(record.id, timeout=60)
+
+        assert failed.state is LessonState.FAILED and failed.vnis == [20000]
+        assert failed.error is not None and "ReadinessGatesNotReady" in failed.error
+        assert failed.diagnostics is not None
+        events = [event for pod in failed.diagnostics.pods for event in pod.events]
+        assert any("LinksNotWired" in event and "VNI 20000" in event for event in events), events
