@@ -13,7 +13,7 @@ from lessons.state import LessonState
 from tests.support.kube import ClusterView
 from tests.support.redis import redis_client
 from tests.support.stack import running_stack
-from tests.support.waiting import wait_for_step
+from tests.support.waiting import eventually
 
 # Every node holds 12 pods, node-1 only 5; fillers leave node-1 the emptiest (2 of 5), so the
 # first pod of a lesson lands there and a lesson of four cannot follow it.
@@ -136,8 +136,18 @@ def test_on_an_overlay_a_link_never_wired_fails_the_lesson_saying_so(
     with running_stack(tmp_path, sim=sim, settings=settings) as stack:
         client = stack.client()
         record = client.create(chain_lesson(tmp_path, "two-in-a-row", 2), session_id)
-        wait_for_step(client, record.id, "readiness")
-        # The lesson's time runs out now (its deadline moved, not shortened to race the machine).
+        view = ClusterView(stack.sim.url)
+
+        def gated() -> bool:
+            pods = view.core.list_namespaced_pod(record.namespace).items
+            return len(pods) == 2 and all(
+                any(c.reason == "ReadinessGatesNotReady" for c in pod.status.conditions or [])
+                for pod in pods
+            )
+
+        # Its devices are up, their links never wired: then the lesson's time runs out (its
+        # deadline moved to now, not shortened to race the machine).
+        eventually(gated, what="both pods up and waiting for their links")
         redis = redis_client(stack.settings.redis_url)
         keys, now = client.registry.keys, time.time()
         redis.hset(keys.record(record.id), "deadline", now)
