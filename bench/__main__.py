@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import enqueue, fork, gc, pools, realcluster, throughput, ttr
+from bench import enqueue, fork, gc, overlay, pools, realcluster, throughput, ttr
 from bench.harness import REPO, bench_stack, machine
 
 RESULTS = REPO / "bench" / "results" / "latest.json"
@@ -81,6 +81,17 @@ FIGURES = [
         lambda v, _: v <= 2,
     ),
     Figure("placement_deadline_s", "provisioning deadline a stranded lesson used to wait for, s"),
+    Figure("overlay_ttr_ms_16", "time to ready, 16 endpoints spread over 3 nodes (overlay), ms"),
+    Figure("bridge_ttr_ms_16", "time to ready, the same lesson on one node (bridge), ms"),
+    Figure(
+        "overlay_vs_bridge_16",
+        "overlay vs bridge, time to ready, 16 endpoints",
+        "<= 1.5",
+        lambda v, _: v <= 1.5,
+    ),
+    Figure("agent_pass_ms_300_first", "node agent's first pass, 300 tunnels, ms"),
+    Figure("agent_pass_ms_300_idle", "node agent's pass with nothing to change, 300 tunnels, ms"),
+    Figure("agent_pass_skipped", "node agent's pass not timed"),
     Figure("lessons_per_s", "throughput, 4-endpoint lessons/s", ">= 10", lambda v, _: v >= 10),
     Figure("api_create_per_s", "kubesim creates/s, the workers' client and parallelism"),
     Figure(
@@ -137,6 +148,7 @@ SECTIONS: dict[str, Callable[[Path, bool], dict[str, Any]]] = {
     "enqueue": lambda workdir, quick: _with_stack(workdir, quick, enqueue.run),
     "ttr": ttr.run,
     "pools": pools.run,
+    "overlay": overlay.run,
     "throughput": throughput.run,
     "gc": gc.run,
     "fork": fork.run,
