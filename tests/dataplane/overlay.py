@@ -109,6 +109,10 @@ class Overlay:
         self.stranger = spaces.new("x")
         self._underlay(self.stranger, "x", STRANGER_ADDRESS)
         self.links: list[OverlayLink] = []
+        # The lessons' pods and NetworkAttachmentDefinitions as the API would list them: what
+        # the node agent's cluster side reads.
+        self.listed_pods: list[dict[str, Any]] = []
+        self.listed_nads: list[dict[str, Any]] = []
         curriculum = load_curriculum(EXAMPLES)
         settings = load_settings(instance_id="dataplane", links="overlay")
         for number, session in enumerate(SESSIONS):
@@ -120,7 +124,14 @@ class Overlay:
                 settings=settings,
                 files=curriculum.files[SLUG],
             )
-            self._wire(session, plan.links, network_manifests(plan, VNIS[session]), plan)
+            nads = network_manifests(plan, VNIS[session])
+            self._wire(session, plan.links, nads, plan)
+            self.listed_nads += nads
+            for pod in pod_manifests(plan):
+                where = PLACEMENT.get(pod["metadata"]["name"])
+                if where is not None:  # (the lab wires the pods with links alone)
+                    pod["spec"]["nodeName"] = self.node_name(self.nodes[where])
+                    self.listed_pods.append(pod)
         self._tap()
 
     def _underlay(self, netns: Netns, port: str, address: str) -> None:
@@ -190,6 +201,10 @@ class Overlay:
 
     def ends(self) -> list[End]:
         return [end for link in self.links for end in link.ends]
+
+    @staticmethod
+    def node_name(node: Node) -> str:
+        return f"node-{node.number}"
 
     def desired(self, node: Node) -> list[Tunnel]:
         """The tunnels `node` should have: one per link with ends on it and on other nodes."""

@@ -4,6 +4,7 @@ wired by the real plugins, its desired tunnels handed to ``python -m nodeagent -
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import select
@@ -16,6 +17,7 @@ import pytest
 
 from nodeagent.allowlist import FAMILY, TABLE
 from nodeagent.knobs import PORT_MASK
+from nodeagent.links import wanted
 from nodeagent.linux import DELETE_GROUP
 from nodeagent.tunnels import VXLAN_PORT, tunnel_name
 from tests.dataplane.netns import (
@@ -31,6 +33,7 @@ from tests.dataplane.netns import (
 from tests.dataplane.overlay import (
     NODES,
     TAP,
+    TAP_NODE,
     UNDERLAY_MTU,
     Overlay,
     OverlayLink,
@@ -141,6 +144,29 @@ def test_each_node_has_a_tunnel_port_per_link_crossing_it_and_an_allow_list(
             (tunnel_name(t.bridge), peer) for t in desired.values() for peer in t.peers
         }
         assert _allowed(node.netns) == {(peer, t.vni) for t in desired.values() for peer in t.peers}
+
+
+def test_the_agents_cluster_side_wants_what_the_lab_wired(overlay: Overlay) -> None:
+    """What the agent derives from the pods and definitions the API lists (nodeagent.links) is
+    the lab's own account of each node's tunnels, but for the third end the lab added by hand
+    (a tap, not a pod)."""
+    addresses = {overlay.node_name(node): node.address for node in overlay.nodes}
+    tapped = overlay.link(*TAP)
+    for node in overlay.nodes:
+        found = wanted(
+            overlay.node_name(node), node.address, overlay.listed_pods, overlay.listed_nads,
+            addresses,
+        )  # fmt: skip
+        tap = overlay.nodes[TAP_NODE]
+        expected = {
+            dataclasses.replace(tunnel, peers=tunnel.peers - {tap.address})
+            if tunnel.bridge == tapped.bridge
+            else tunnel
+            for tunnel in overlay.desired(node)
+            if not (node is tap and tunnel.bridge == tapped.bridge)
+        }
+        assert set(found.tunnels) == expected, node.number
+        assert found.unknown == frozenset()
 
 
 def test_every_link_carries_pings_both_ways_across_nodes(overlay: Overlay) -> None:
