@@ -11,6 +11,7 @@ import yaml
 
 from lessons.state import LessonState
 from tests.support.kube import ClusterView
+from tests.support.lessons import chain_lesson
 from tests.support.redis import redis_client
 from tests.support.stack import running_stack
 from tests.support.waiting import eventually
@@ -74,24 +75,6 @@ def test_lessons_reach_ready_beside_a_nearly_full_node_and_one_too_big_fails_ear
         )
         # Early: long before the provisioning deadline.
         assert failed.updated_at - failed.created_at < stack.settings.provision_timeout / 3
-
-
-def chain_lesson(folder: Path, slug: str, boxes: int) -> Path:
-    """A chain of `boxes` Linux boxes, each linked to the next."""
-    lesson = {
-        "name": f"A Chain of {boxes}",
-        "slug": slug,
-        "category": "fundamentals",
-        "tier": "local",
-        "shortDescription": "Linux boxes in a row.",
-        "endpoints": [{"name": f"box{i}", "image": "utility"} for i in range(boxes)],
-        "connections": [{"a": f"box{i}", "b": f"box{i + 1}"} for i in range(boxes - 1)],
-        "stages": [{"description": "Look around", "guideType": "markdown"}],
-    }
-    path = folder / slug / "lesson.meta.yaml"
-    path.parent.mkdir(parents=True)
-    path.write_text(yaml.safe_dump(lesson))
-    return path
 
 
 def test_on_an_overlay_a_lesson_too_big_for_a_node_spreads_and_one_that_fits_stays_together(

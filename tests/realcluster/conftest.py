@@ -26,6 +26,8 @@ from tests.support.kube import ClusterView
 from tests.support.settings import TEST_SETTINGS, TEST_SIM
 
 NODES = ["node-1", "node-2", "node-3"]
+# The VNIs the real stack's overlay lessons get.
+OVERLAY_VNIS = range(20000, 20032)
 
 
 @dataclass
@@ -66,7 +68,9 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         if AssetSettings().kube_assets is not None:
             pytest.fail(why)
         pytest.skip(why)
-    sim = SimConfig(**{**TEST_SIM, "nodes": NODES})
+    # kubesim's simulated node agents leave the lessons' overlay VNIs to lessonq's own agent
+    # (its cluster side, as its own ServiceAccount: test_lessons.py).
+    sim = SimConfig(**{**TEST_SIM, "nodes": NODES, "link_agent_refused_vnis": list(OVERLAY_VNIS)})
     with real_cluster(directory, tmp_path_factory.mktemp("real-cluster"), sim) as running:
         yield Target(running.admin.configuration(), running.worker_kubeconfig, running)
 
@@ -91,7 +95,12 @@ def real_stack(target: Target, tmp_path_factory: pytest.TempPathFactory) -> Iter
     """Redis and one worker on the real cluster (no kubesim anywhere)."""
     workdir = tmp_path_factory.mktemp("real-stack")
     redis = RedisServer(workdir / "redis").start()
-    values = {**TEST_SETTINGS, "redis_url": redis.url, "kubeconfig": target.worker_kubeconfig}
+    values = {
+        **TEST_SETTINGS,
+        "redis_url": redis.url,
+        "kubeconfig": target.worker_kubeconfig,
+        "vni_range": f"{OVERLAY_VNIS.start}-{OVERLAY_VNIS.stop - 1}",
+    }
     stack = Processes(workdir, values)
     try:
         stack.start_worker("worker0")

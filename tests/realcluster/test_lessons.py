@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from kubernetes import client as k8s
 
 from devstack.local import Processes
 from devstack.realcluster import RealCluster
+from kube import Kube
 from lessons.naming import INSTANCE, LESSON, LESSON_ID, MANAGED, SESSION, SESSION_ANNOTATION
 from lessons.state import LessonState
+from nodeagent.cluster import ClusterLinks
 from scheduler.client import LessonClient
-from tests.realcluster.conftest import Target
+from tests.realcluster.conftest import NODES, OVERLAY_VNIS, Target
 from tests.support.checks import EXAMPLES, assert_matches_manifests
 from tests.support.kube import ClusterView
+from tests.support.lessons import chain_lesson
 from tests.support.waiting import eventually
 
 NAD_CRD = "network-attachment-definitions.k8s.cni.cncf.io"
@@ -206,3 +210,33 @@ def test_a_pool_lesson_is_claimed_and_labelled_with_its_session_by_the_worker_ac
     client.teardown(claimed.id)
     torn_down.append(claimed.id)
     assert_nothing_refused(target)
+
+
+def test_an_overlay_lesson_is_wired_by_the_node_agents_cluster_side_as_its_own_account(
+    real_stack: Processes, cluster: RealCluster, tmp_path: Path, session_id: str
+) -> None:
+    """kubesim's nodes leave these VNIs alone (conftest): lessonq's node agent, its cluster side
+    on each node as the lessonq-node-agent ServiceAccount, sets the pods' gates."""
+    settings = real_stack.settings.model_copy(update={"links": "overlay"})
+    client = LessonClient(settings)
+    record = client.create(chain_lesson(tmp_path, "three-in-a-row", 3), session_id)
+    agent = Kube(cluster.node_agent.client(), timeout=settings.api_timeout)
+    sides = [ClusterLinks(agent, node) for node in NODES]
+
+    def wired() -> bool:
+        for side in sides:
+            side.mark_wired(side.read(), [])
+        return client.status(record.id).state is LessonState.READY
+
+    eventually(wired, timeout=60, what="the lesson READY once its links are wired")
+    ready = client.status(record.id)
+    assert len(ready.vnis) == 2 and set(ready.vnis) <= set(OVERLAY_VNIS)
+    requests = cluster.node_agent_requests()
+    assert {(e["verb"], e["objectRef"]["resource"]) for e in requests} >= {
+        ("list", "pods"),
+        ("list", "network-attachment-definitions"),
+        ("list", "nodes"),
+        ("patch", "pods"),
+    }
+    assert [e for e in requests if e["responseStatus"]["code"] >= 400] == []
+    client.teardown(record.id)
