@@ -243,7 +243,6 @@ def _place_again(ctx: StepContext, pods: list[Obj]) -> Again | None:
     look, away from that node), at most LESSONQ_PLACEMENT_ATTEMPTS times. Otherwise the nodes
     are busy: the scheduler places the pods once room frees up."""
     plan = ctx.plan
-    total = total_requests(plan)
     rooms = rooms_of(ctx.kube.listing(NODE, None, "").items)
     # (No node seen, or none that takes lesson pods: nothing to judge by; wait for some.)
     if plan.overlay:
@@ -252,6 +251,7 @@ def _place_again(ctx: StepContext, pods: list[Obj]) -> Again | None:
             if rooms and not fits_a_node(asks, rooms):
                 raise PermanentError(too_big(asks, rooms, endpoint.name), reason=Reason.PLACEMENT)
         return None
+    total = total_requests(plan)
     if rooms and not fits_a_node(total, rooms):
         raise PermanentError(too_big(total, rooms), reason=Reason.PLACEMENT)
     strand = stranded(pods)
@@ -392,7 +392,6 @@ def _job_failure(ctx: StepContext, job: Obj) -> str:
     )
 
 
-# The steps with a body of their own; every other step only makes its objects exist.
 def link_networks(ctx: StepContext) -> Result:
     """The links' NetworkAttachmentDefinitions; on an overlay, after their VNIs are allocated
     (the same ones again for a step delivered twice)."""
@@ -409,6 +408,7 @@ def link_networks(ctx: StepContext) -> Result:
     return Done()
 
 
+# The steps with a body of their own; every other step only makes its objects exist.
 BODIES: dict[Step, StepBody] = {
     Step.NAMESPACE: claim_namespace,
     Step.NETWORKS: link_networks,
