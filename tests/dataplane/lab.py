@@ -49,6 +49,27 @@ CLUSTER_PODS = [
 ]
 
 
+def session_plans(lesson_prefix: str, **settings: Any) -> list[tuple[str, LessonPlan]]:
+    """The example lesson's plan for each session (lesson ids `<prefix><n>`), as a lab wires
+    them; `settings` on top of the lab's own."""
+    curriculum = load_curriculum(EXAMPLES)
+    config = load_settings(instance_id="dataplane", **settings)
+    return [
+        (
+            session,
+            build_plan(
+                curriculum.lesson(SLUG),
+                curriculum.images,
+                lesson_id=f"{lesson_prefix}{number}",
+                session_id=session,
+                settings=config,
+                files=curriculum.files[SLUG],
+            ),
+        )
+        for number, session in enumerate(SESSIONS)
+    ]
+
+
 @dataclasses.dataclass(eq=False)
 class Attachment:
     pod: Pod
@@ -97,17 +118,7 @@ class Lab:
         self.pods: list[Pod] = []
         self.links: list[LessonLink] = []
         self._hosts = iter(range(10, 250))
-        curriculum = load_curriculum(EXAMPLES)
-        settings = load_settings(instance_id="dataplane")
-        for number, session in enumerate(SESSIONS):
-            plan = build_plan(
-                curriculum.lesson(SLUG),
-                curriculum.images,
-                lesson_id=f"dataplane{number}",
-                session_id=session,
-                settings=settings,
-                files=curriculum.files[SLUG],
-            )
+        for session, plan in session_plans("dataplane"):
             self.plans[session] = plan
             self._wire(session, plan)
         for namespace, name, labels in CLUSTER_PODS:

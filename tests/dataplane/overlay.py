@@ -26,18 +26,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from config import load_settings
-from lessons.curriculum import load_curriculum
 from lessons.manifests import NETWORKS_ANNOTATION, VNI_ANNOTATION, network_manifests, pod_manifests
-from lessons.plan import build_plan
 from nodeagent.agent import Agent, PassResult
 from nodeagent.linux import LinuxHost
 from nodeagent.tunnels import Tunnel
 from tests.dataplane import cni
-from tests.dataplane.lab import EXAMPLES, REPO, SLUG
+from tests.dataplane.lab import REPO, session_plans
 from tests.dataplane.netns import Namespaces, Netns
 
-SESSIONS = ("s1", "s2")
 PLACEMENT = {"vqfx1": 0, "vqfx2": 1, "vqfx3": 2}
 NODES = 3
 UNDERLAY_MTU = 1500
@@ -113,17 +109,7 @@ class Overlay:
         # the node agent's cluster side reads.
         self.listed_pods: list[dict[str, Any]] = []
         self.listed_nads: list[dict[str, Any]] = []
-        curriculum = load_curriculum(EXAMPLES)
-        settings = load_settings(instance_id="dataplane", links="overlay")
-        for number, session in enumerate(SESSIONS):
-            plan = build_plan(
-                curriculum.lesson(SLUG),
-                curriculum.images,
-                lesson_id=f"overlay{number}",
-                session_id=session,
-                settings=settings,
-                files=curriculum.files[SLUG],
-            )
+        for session, plan in session_plans("overlay", links="overlay"):
             nads = network_manifests(plan, VNIS[session])
             self._wire(session, plan.links, nads, plan)
             self.listed_nads += nads
