@@ -10,6 +10,7 @@ import pytest
 
 from lessons.manifests import LINKS_WIRED, NAD_API_VERSION, NETWORKS_ANNOTATION, VNI_ANNOTATION
 from lessons.naming import MANAGED
+from nodeagent.cli import main
 from nodeagent.cluster import ClusterLinks
 from nodeagent.links import attachments, internal_ips, overlay_link, waits_on_gate, wanted
 from nodeagent.tunnels import Tunnel
@@ -135,3 +136,20 @@ def test_the_cluster_side_reads_the_links_and_gates_only_pods_whose_links_are_al
     assert [(c["type"], c["status"]) for c in conditions] == [(LINKS_WIRED, "True")]
     with pytest.raises(LookupError, match="node node-9 has no InternalIP"):
         ClusterLinks(kube, "node-9").read()
+
+
+def test_the_cluster_side_needs_the_nodes_name_and_no_tunnels_file(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("NODE_NAME", raising=False)
+    for argv in (
+        ["--once", "--overlay"],
+        ["--once", "--overlay", "--node-name", "n", "--tunnels", "f"],
+    ):
+        with pytest.raises(SystemExit) as stopped:
+            main(argv)
+        assert stopped.value.code == 2
+        assert (
+            "--overlay needs --node-name (or NODE_NAME), and no --tunnels"
+            in capsys.readouterr().err
+        )
