@@ -117,12 +117,7 @@ class Kube:
             ) from None
 
     def read(self, kind: Kind, name: str, namespace: str | None = None) -> Obj | None:
-        try:
-            return self._call("GET", kind.path(namespace, name))
-        except PermanentError as error:
-            if error.status == 404:
-                return None
-            raise
+        return self._unless_missing("GET", kind.path(namespace, name))
 
     def listing(self, kind: Kind, namespace: str | None, label_selector: str) -> Listing:
         path = kind.path(namespace) if namespace is not None else kind.everywhere
@@ -152,25 +147,16 @@ class Kube:
     def merge_patch(
         self, kind: Kind, name: str, patch: Obj, namespace: str | None = None
     ) -> Obj | None:
-        try:
-            return self._call(
-                "PATCH", kind.path(namespace, name), body=patch, content_type=MERGE_PATCH
-            )
-        except PermanentError as error:
-            if error.status == 404:
-                return None
-            raise
+        path = kind.path(namespace, name)
+        return self._unless_missing("PATCH", path, body=patch, content_type=MERGE_PATCH)
 
     def patch_status(
         self, kind: Kind, name: str, status: Obj, namespace: str | None = None
     ) -> Obj | None:
         path = kind.path(namespace, name) + "/status"
-        try:
-            return self._call("PATCH", path, body={"status": status}, content_type=STRATEGIC_MERGE)
-        except PermanentError as error:
-            if error.status == 404:
-                return None
-            raise
+        return self._unless_missing(
+            "PATCH", path, body={"status": status}, content_type=STRATEGIC_MERGE
+        )
 
     def watch(
         self,
@@ -211,6 +197,21 @@ class Kube:
         return _body(response).decode("utf-8", errors="replace")
 
     # The one place requests are made.
+
+    def _unless_missing(
+        self,
+        method: str,
+        path: str,
+        body: Obj | None = None,
+        content_type: str = "application/json",
+    ) -> Obj | None:
+        """`_call`, None when the object is not there (404)."""
+        try:
+            return self._call(method, path, body=body, content_type=content_type)
+        except PermanentError as error:
+            if error.status == 404:
+                return None
+            raise
 
     def _call(
         self,

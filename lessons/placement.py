@@ -18,29 +18,23 @@ from typing import Any
 
 from lessons.plan import TotalRequests
 from lessons.quantity import millicores, whole_units
+from lessons.readiness import condition
 
 Obj = Mapping[str, Any]
 # Taints that keep pods without tolerations off a node (lesson pods tolerate none).
 _REPELLING = frozenset({"NoSchedule", "NoExecute"})
 
 
-def _scheduled(pod: Obj) -> Obj | None:
-    for condition in (pod.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == "PodScheduled":
-            return condition  # type: ignore[no-any-return]
-    return None
-
-
 def unschedulable(pods: Iterable[Obj]) -> str | None:
     """The scheduler's message for a pod of these that it could not place, if there is one."""
     for pod in pods:
-        condition = _scheduled(pod)
+        scheduled = condition(pod, "PodScheduled")
         if (
-            condition is not None
-            and condition.get("status") == "False"
-            and condition.get("reason") == "Unschedulable"
+            scheduled is not None
+            and scheduled.get("status") == "False"
+            and scheduled.get("reason") == "Unschedulable"
         ):
-            return str(condition.get("message") or "Unschedulable")
+            return str(scheduled.get("message") or "Unschedulable")
     return None
 
 

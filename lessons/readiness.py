@@ -40,18 +40,19 @@ class Readiness:
         return self.healthy == self.total
 
 
-def _condition(pod: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
-    for condition in pod.get("status", {}).get("conditions") or []:
+def condition(pod: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
+    """The pod's status condition of that type, if it has one."""
+    for condition in (pod.get("status") or {}).get("conditions") or []:
         if condition.get("type") == kind:
             return condition  # type: ignore[no-any-return]
     return None
 
 
 def is_ready(pod: Mapping[str, Any]) -> bool:
-    condition = _condition(pod, "Ready")
+    ready = condition(pod, "Ready")
     return (
-        condition is not None
-        and condition.get("status") == "True"
+        ready is not None
+        and ready.get("status") == "True"
         and pod.get("metadata", {}).get("deletionTimestamp") is None
     )
 
@@ -73,10 +74,10 @@ def fatal_problem(pod: Mapping[str, Any]) -> str | None:
 
 def waiting_reason(pod: Mapping[str, Any]) -> str:
     """What a pod that is not ready is waiting for, as `kubectl describe` would hint."""
-    scheduled = _condition(pod, "PodScheduled")
+    scheduled = condition(pod, "PodScheduled")
     if scheduled is not None and scheduled.get("status") == "False":
         return f"{scheduled.get('reason')}: {scheduled.get('message') or 'not scheduled'}"
-    ready = _condition(pod, "Ready")
+    ready = condition(pod, "Ready")
     if ready is not None and ready.get("reason") == "ReadinessGatesNotReady":
         # Its containers are ready; what it waits for is someone else's: on an overlay, the
         # node agent wiring its links.

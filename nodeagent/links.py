@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lessons.manifests import LINKS_WIRED, NETWORKS_ANNOTATION, VNI_ANNOTATION
+from lessons.readiness import condition
 from nodeagent.tunnels import Tunnel
 
 Obj = Mapping[str, Any]
@@ -71,8 +72,8 @@ def waits_on_gate(pod: Obj) -> bool:
     gates = (pod.get("spec") or {}).get("readinessGates") or []
     if not any(gate.get("conditionType") == LINKS_WIRED for gate in gates):
         return False
-    conditions = (pod.get("status") or {}).get("conditions") or []
-    return not any(c.get("type") == LINKS_WIRED and c.get("status") == "True" for c in conditions)
+    wired = condition(pod, LINKS_WIRED)
+    return wired is None or wired.get("status") != "True"
 
 
 @dataclass(frozen=True)
