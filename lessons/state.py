@@ -128,6 +128,8 @@ class LessonRecord(BaseModel):
     # Provisioned for a warm pool (before any session asked), and when a session claimed it.
     pooled: bool = False
     claimed_at: float | None = None
+    # The version of the lesson a pool lesson was made of (``lessons.pool.pool_version``).
+    pool_version: str | None = None
 
     @property
     def waiting_in_pool(self) -> bool:

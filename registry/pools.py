@@ -40,17 +40,6 @@ class Pools:
         """The pool's lessons no session has claimed, READY or on their way."""
         return sorted(str(i) for i in self._redis.smembers(self._keys.pool(slug)))
 
-    def versions(self, lesson_ids: list[str]) -> dict[str, str]:
-        """Each pool lesson's version (``lessons.pool.pool_version``), in one round trip."""
-        pipe = self._redis.pipeline(transaction=False)
-        for lesson_id in lesson_ids:
-            pipe.hget(self._keys.record(lesson_id), "pool_version")
-        return {
-            lesson_id: str(version)
-            for lesson_id, version in zip(lesson_ids, pipe.execute(), strict=True)
-            if version is not None
-        }
-
     def statuses(self) -> list[PoolStatus]:
         """Every pool that has a size (0 included, once set), by slug."""
         sizes = self.sizes()

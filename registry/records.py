@@ -69,6 +69,7 @@ _SCALARS = (
     "diagnostics",
     "pooled",
     "claimed_at",
+    "pool_version",
     "avoided_nodes",
     "vnis",
 )
@@ -199,11 +200,19 @@ class LessonRegistry:
             ids = self.live_ids()
         else:
             ids = sorted(str(i) for i in self._redis.smembers(self.keys.session(session_id)))
+        records = [record for record in self.many(ids).values() if record is not None]
+        return sorted(records, key=lambda record: record.created_at)
+
+    def many(self, lesson_ids: Iterable[str]) -> dict[str, LessonRecord | None]:
+        """Each id's record (None for no record), in one round trip."""
+        ids = list(lesson_ids)
         pipe = self._redis.pipeline(transaction=False)
         for lesson_id in ids:
             pipe.hgetall(self.keys.record(lesson_id))
-        records = [_decode(_texts(fields)) for fields in pipe.execute() if fields]
-        return sorted(records, key=lambda record: record.created_at)
+        return {
+            lesson_id: _decode(_texts(fields)) if fields else None
+            for lesson_id, fields in zip(ids, pipe.execute(), strict=True)
+        }
 
     def count_by_state(self) -> Counter[LessonState]:
         """How many lessons are in each state, GONE ones aside.

@@ -242,7 +242,9 @@ class LessonSummary(_Body):
     def fields_of(cls, record: LessonRecord) -> dict[str, Any]:
         # Pydantic reads the record's Unix timestamps as UTC datetimes.
         return {
-            **record.model_dump(exclude={"namespace_uid", "teardown_deadline", "pooled"}),
+            **record.model_dump(
+                exclude={"namespace_uid", "teardown_deadline", "pooled", "pool_version"}
+            ),
             "from_pool": record.pooled,
             "steps": {
                 step: StepProgress(

@@ -63,15 +63,13 @@ def broken_pods(kube: KubeApi, record: LessonRecord) -> list[str]:
     return names
 
 
-def _unusable(
-    rt: Runtime, record: LessonRecord | None, version: str, stored: str | None
-) -> str | None:
+def _unusable(rt: Runtime, record: LessonRecord | None, version: str) -> str | None:
     """Why a pool lesson can no longer be handed out, if it cannot."""
     if record is None or not record.waiting_in_pool:
         return None  # claimed or gone meanwhile: no longer the pool's
     if record.state is LessonState.FAILED:
         return f"failed: {record.error}"
-    if stored != version:
+    if record.pool_version != version:
         return "the lesson changed since it was provisioned"
     if record.state is LessonState.READY:
         try:
@@ -94,11 +92,10 @@ def refill_pool(rt: Runtime, curriculum: Curriculum, slug: str, size: int) -> di
     else:
         version = pool_version(lesson, curriculum.images, rt.settings, files)
     members = rt.registry.pools.members(slug)
-    records = {lesson_id: rt.registry.get(lesson_id) for lesson_id in members}
-    stored = rt.registry.pools.versions(members)
+    records = rt.registry.many(members)
     retire: dict[str, str] = {}
     for lesson_id, record in records.items():
-        why = _unusable(rt, record, version, stored.get(lesson_id))
+        why = _unusable(rt, record, version)
         if why is not None:
             retire[lesson_id] = why
     kept = [lesson_id for lesson_id in members if lesson_id not in retire]
