@@ -141,16 +141,17 @@ def total_requests(plan: LessonPlan) -> TotalRequests:
     """The sum of the requests of the lesson's pods (its endpoints' and its guide's, as
     `LessonPlan.pods` lists them; the configuration Jobs' short-lived pods are not counted),
     cpu and memory rounded up as Kubernetes rounds them."""
+    pods = pod_requests(plan)
     return TotalRequests(
-        cpu_millicores=sum(millicores(e.requests.get("cpu", "0")) for e in plan.endpoints),
-        memory_bytes=sum(whole_units(e.requests.get("memory", "0")) for e in plan.endpoints),
+        cpu_millicores=sum(pod.cpu_millicores for pod in pods),
+        memory_bytes=sum(pod.memory_bytes for pod in pods),
         pods=len(plan.pods()),
     )
 
 
 def pod_requests(plan: LessonPlan) -> list[TotalRequests]:
-    """What each endpoint's pod asks for: on an overlay the pods may spread over nodes, and
-    the lesson fits when each of them fits some node."""
+    """What each endpoint's pod asks for (rounded up as Kubernetes rounds): on an overlay the
+    pods may spread over nodes, and the lesson fits when each of them fits some node."""
     return [
         TotalRequests(
             millicores(e.requests.get("cpu", "0")), whole_units(e.requests.get("memory", "0")), 1
