@@ -181,6 +181,10 @@ class Overlay:
 
     # --- reading the lab --------------------------------------------------------------------
 
+    def link_config(self, link: OverlayLink) -> dict[str, Any]:
+        """The CNI configuration its definition gives a link's ends."""
+        return self._configs[(link.session, link.index)]
+
     def link(self, session: str, index: int) -> OverlayLink:
         (link,) = [w for w in self.links if w.session == session and w.index == index]
         return link

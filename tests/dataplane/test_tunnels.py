@@ -15,11 +15,13 @@ from typing import Any
 
 import pytest
 
+from nodeagent.agent import Agent
 from nodeagent.allowlist import FAMILY, TABLE
 from nodeagent.knobs import PORT_MASK
 from nodeagent.links import wanted
-from nodeagent.linux import DELETE_GROUP
-from nodeagent.tunnels import VXLAN_PORT, tunnel_name
+from nodeagent.linux import DELETE_GROUP, LinuxHost
+from nodeagent.tunnels import VXLAN_PORT, tunnel_name, tunnel_prefix
+from tests.dataplane import cni
 from tests.dataplane.netns import (
     BROADCAST,
     TEST_ETHERTYPE,
@@ -311,3 +313,24 @@ def test_taking_the_tunnels_away_leaves_no_port_and_no_allow_list(
     for node in overlay.nodes:
         assert not overlay.agent_pass(node, overlay.desired(node)).errors
     assert ping(a.netns, b.address, a.interface)
+
+
+def test_a_lesson_gone_from_every_node_leaves_no_tunnel_bridge_or_rule(overlay: Overlay) -> None:
+    """Last (it takes the lab apart): every pod's DEL, then agents whose desired state has no
+    tunnel left: the tunnel ports go, then the bridges, empty, after the grace (0 here)."""
+    for link in overlay.links:
+        config = overlay.link_config(link)
+        for end in link.ends:
+            cni.call(
+                "DEL", end.node.netns, config, netns=end.netns, container_id=end.netns.name,
+                interface=end.interface, pod=("overlay", end.netns.name),
+            )  # fmt: skip
+    bridges = {link.bridge for link in overlay.links}
+    for node in overlay.nodes:
+        agent = Agent(LinuxHost(), grace=0)
+        for _ in range(2):  # the tunnel ports go, then the bridges they left empty
+            assert not node.netns.call(lambda agent=agent: agent.run_pass([])).errors
+        left = set(node.netns.links())
+        assert not {name for name in left if name.startswith(tunnel_prefix())}, node.number
+        assert not left & bridges, node.number
+        assert TABLE not in node.netns.exec(["nft", "list", "tables"])
