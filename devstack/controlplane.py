@@ -26,7 +26,7 @@ from kubernetes import utils as k8s_utils
 from kubernetes.client.exceptions import ApiException
 
 from devstack.kube_assets import NAD_CRD, missing
-from devstack.local import free_port, wait_for
+from devstack.local import PORT_ATTEMPTS, PortTaken, free_port, port_taken, wait_for
 
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 ADMIN_TOKEN_USER = "admin"
@@ -129,6 +129,15 @@ class ControlPlane:
             raise FileNotFoundError(f"{self.assets} lacks {', '.join(lacking)}")
         self.assets, self.workdir = self.assets.resolve(), self.workdir.resolve()
         self.workdir.mkdir(parents=True, exist_ok=True)
+        for _ in range(PORT_ATTEMPTS - 1):
+            try:
+                return self._start_or_stop()
+            except PortTaken:
+                pass  # etcd's or the apiserver's free port was taken meanwhile: on others
+        return self._start_or_stop()
+
+    def _start_or_stop(self) -> ControlPlane:
+        """Start everything, or stop what did start."""
         try:
             self._start()
         except BaseException:
@@ -250,9 +259,9 @@ class ControlPlane:
     def _check_running(self) -> None:
         for name, process in self._processes:
             if process.poll() is not None:
-                raise RuntimeError(
-                    f"{name} exited with {process.returncode}: {self.log_tail(name)}"
-                )
+                tail = self.log_tail(name)
+                error = PortTaken if port_taken(tail) else RuntimeError
+                raise error(f"{name} exited with {process.returncode}: {tail}")
 
     def _spawn(self, binary: str, *args: str) -> None:
         log = (self.workdir / f"{binary}.log").open("wb")

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from config.settings import ENV_PREFIX, Settings, load_settings
 from scheduler.client import LessonClient
@@ -32,6 +34,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+# A port free_port() found free can be taken by another process before the server binds it
+# (tests start servers side by side): a server that finds it taken starts again on another.
+PORT_ATTEMPTS = 3
+
+
+class PortTaken(RuntimeError):
+    """A server could not bind the port it was given."""
+
+
+def port_taken(log: str) -> bool:
+    """Whether a server's log says its port was taken (Go's and Redis's words alike)."""
+    return "address already in use" in log.lower()
 
 
 def redis_server_binary() -> str:
@@ -70,6 +86,16 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
+        """Start it, on another free port when its own was taken meanwhile."""
+        for _ in range(PORT_ATTEMPTS - 1):
+            try:
+                return self._start()
+            except PortTaken:
+                (self.workdir / "redis.log").unlink(missing_ok=True)
+                self.port = free_port()
+        return self._start()
+
+    def _start(self) -> RedisServer:
         self._process = subprocess.Popen(
             [
                 redis_server_binary(),
@@ -93,9 +119,22 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        # One short try per look: a port taken by another server may take the connection and
+        # never answer, and the process's exit is looked at between tries.
+        client = redis.Redis(
+            port=self.port,
+            socket_connect_timeout=0.2,
+            socket_timeout=0.5,
+            retry=Retry(NoBackoff(), 0),
+        )
+        process = self._process
 
         def answers() -> bool:
+            if process.poll() is not None:
+                log = (self.workdir / "redis.log").read_text(errors="replace")
+                if port_taken(log):
+                    raise PortTaken(f"redis-server: port {self.port} was taken")
+                raise RuntimeError(f"redis-server exited with {process.returncode}: {log[-500:]}")
             try:
                 return bool(client.ping())
             except redis.RedisError:
@@ -113,8 +152,9 @@ class RedisServer:
             self._process = None
 
     def restart(self) -> None:
+        """Stopped and started again on the same port (its clients keep their URL)."""
         self.stop()
-        self.start()
+        self._start()
 
 
 def environment(env: Mapping[str, str], inherit_settings: bool = True) -> dict[str, str]:
